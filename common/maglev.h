@@ -1,0 +1,21 @@
+// Maglev consistent hashing (Eisenbud et al., NSDI 2016): slow-path table
+// population. The dataplane only indexes the table: table[hash % size].
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace np {
+
+// Smallest table size (a prime) for `backend_count` backends: large enough
+// that each backend's share is within ~1% of even.
+uint32_t MaglevTableSize(uint32_t backend_count);
+
+// `backend_keys` identify backends independently of their order (e.g.
+// "10.244.1.11:8080"), so that every node builds the same table and removing
+// one backend moves only ~1/N of the slots. Entry = index into backend_keys.
+std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_keys,
+                                       uint32_t table_size, uint32_t seed);
+
+}  // namespace np

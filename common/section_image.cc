@@ -1,0 +1,286 @@
+#include "common/section_image.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <initializer_list>
+
+namespace np {
+namespace {
+
+constexpr size_t kAlign = 8;
+
+size_t AlignUp(size_t value) { return (value + kAlign - 1) & ~(kAlign - 1); }
+
+std::string Describe(abi::SectionKind kind) {
+  switch (kind) {
+    case abi::SectionKind::kNode: return "node section";
+    case abi::SectionKind::kServices: return "services section";
+    default: return "section " + std::to_string(static_cast<uint32_t>(kind));
+  }
+}
+
+uint32_t ServicesIndex(abi::ServicesTable table) { return static_cast<uint32_t>(table); }
+uint32_t NodeIndex(abi::NodeTable table) { return static_cast<uint32_t>(table); }
+
+// Each table must hold records at least as large as the reader's struct.
+Status CheckElemSize(const SectionView& view, uint32_t table, size_t reader_size,
+                     const char* table_name) {
+  const abi::TableRef& ref = view.header().tables[table];
+  if (ref.count > 0 && ref.elem_size < reader_size)
+    return MakeError(std::string("table ") + table_name + ": record size " +
+                     std::to_string(ref.elem_size) + " is smaller than " +
+                     std::to_string(reader_size));
+  return Ok{};
+}
+
+struct TableCheck {
+  uint32_t table;
+  size_t reader_size;
+  const char* name;
+};
+
+bool RangeInBounds(uint64_t first, uint64_t count, uint64_t limit) {
+  return first <= limit && count <= limit - first;
+}
+
+}  // namespace
+
+uint32_t Crc32(const uint8_t* data, size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (size > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = crc32(crc, data, chunk);
+    data += chunk;
+    size -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+SectionBuilder::SectionBuilder(abi::SectionKind kind, uint32_t table_count, uint32_t strings_table)
+    : kind_(kind), strings_table_(strings_table), tables_(table_count) {}
+
+abi::StringRef SectionBuilder::AddString(std::string_view text) {
+  abi::StringRef ref{static_cast<uint32_t>(strings_.size()), static_cast<uint32_t>(text.size())};
+  strings_.append(text);
+  return ref;
+}
+
+std::vector<uint8_t> SectionBuilder::Finish(uint64_t generation) const {
+  abi::SectionHeader header{};
+  header.magic = abi::kSectionMagic;
+  header.abi_major = abi::kAbiMajor;
+  header.abi_minor = abi::kAbiMinor;
+  header.kind = static_cast<uint32_t>(kind_);
+  header.table_count = static_cast<uint32_t>(tables_.size());
+  header.generation = generation;
+
+  size_t offset = AlignUp(sizeof(abi::SectionHeader));
+  for (size_t i = 0; i < tables_.size(); ++i) {
+    const bool is_strings = i == strings_table_;
+    const size_t bytes = is_strings ? strings_.size() : tables_[i].bytes.size();
+    header.tables[i].offset = static_cast<uint32_t>(offset);
+    header.tables[i].count = static_cast<uint32_t>(is_strings ? strings_.size() : tables_[i].count);
+    header.tables[i].elem_size = is_strings ? 1 : tables_[i].elem_size;
+    offset = AlignUp(offset + bytes);
+  }
+  header.size = offset;
+
+  std::vector<uint8_t> image(offset, 0);
+  std::memcpy(image.data(), &header, sizeof(header));
+  for (size_t i = 0; i < tables_.size(); ++i) {
+    const bool is_strings = i == strings_table_;
+    const uint8_t* source = is_strings ? reinterpret_cast<const uint8_t*>(strings_.data())
+                                       : tables_[i].bytes.data();
+    const size_t bytes = is_strings ? strings_.size() : tables_[i].bytes.size();
+    if (bytes > 0) std::memcpy(image.data() + header.tables[i].offset, source, bytes);
+  }
+  return image;
+}
+
+bool SectionView::StringInBounds(abi::StringRef ref) const {
+  const abi::TableRef& strings = header_.tables[strings_table_];
+  return RangeInBounds(ref.offset, ref.length, strings.count);
+}
+
+std::string SectionView::String(abi::StringRef ref) const {
+  if (!StringInBounds(ref)) return {};
+  const abi::TableRef& strings = header_.tables[strings_table_];
+  return std::string(reinterpret_cast<const char*>(data_ + strings.offset + ref.offset), ref.length);
+}
+
+Result<SectionView> ParseSection(const uint8_t* data, size_t size, abi::SectionKind kind,
+                                 const uint32_t* expected_crc, uint32_t min_tables) {
+  const std::string what = Describe(kind);
+  if (data == nullptr || size < sizeof(abi::SectionHeader))
+    return MakeError(what + ": image of " + std::to_string(size) + " bytes is shorter than its header");
+  SectionView view;
+  std::memcpy(&view.header_, data, sizeof(abi::SectionHeader));
+  const abi::SectionHeader& header = view.header_;
+  if (header.magic != abi::kSectionMagic) return MakeError(what + ": bad magic");
+  if (header.abi_major != abi::kAbiMajor)
+    return MakeError(what + ": ABI major version " + std::to_string(header.abi_major) +
+                     " is not supported (this dataplane speaks " + std::to_string(abi::kAbiMajor) +
+                     ")");
+  if (header.kind != static_cast<uint32_t>(kind))
+    return MakeError(what + ": image is of kind " + std::to_string(header.kind));
+  if (header.size != size)
+    return MakeError(what + ": header says " + std::to_string(header.size) + " bytes, slot holds " +
+                     std::to_string(size));
+  if (expected_crc != nullptr && Crc32(data, size) != *expected_crc)
+    return MakeError(what + ": checksum mismatch (image corrupted or torn)");
+  if (header.table_count < min_tables || header.table_count > std::size(header.tables))
+    return MakeError(what + ": " + std::to_string(header.table_count) + " tables, expected " +
+                     std::to_string(min_tables));
+  for (uint32_t i = 0; i < header.table_count; ++i) {
+    const abi::TableRef& ref = header.tables[i];
+    if (ref.elem_size == 0) return MakeError(what + ": table " + std::to_string(i) + " has record size 0");
+    const uint64_t bytes = static_cast<uint64_t>(ref.count) * ref.elem_size;
+    if (ref.offset < sizeof(abi::SectionHeader) || !RangeInBounds(ref.offset, bytes, size))
+      return MakeError(what + ": table " + std::to_string(i) + " lies outside the image");
+  }
+  view.data_ = data;
+  view.size_ = size;
+  view.strings_table_ = kind == abi::SectionKind::kNode ? NodeIndex(abi::NodeTable::kStrings)
+                                                        : ServicesIndex(abi::ServicesTable::kStrings);
+  return view;
+}
+
+Result<NodeImage> DecodeNodeSection(const uint8_t* data, size_t size, const uint32_t* expected_crc) {
+  auto parsed = ParseSection(data, size, abi::SectionKind::kNode, expected_crc,
+                             NodeIndex(abi::NodeTable::kCount));
+  if (!parsed) return parsed.error();
+  const SectionView& view = *parsed;
+  const uint32_t info_table = NodeIndex(abi::NodeTable::kInfo);
+  const uint32_t ports_table = NodeIndex(abi::NodeTable::kPorts);
+  const uint32_t routes_table = NodeIndex(abi::NodeTable::kRoutes);
+  for (const TableCheck& check : std::initializer_list<TableCheck> {TableCheck{info_table, sizeof(abi::NodeInfo), "info"},
+                                    TableCheck{ports_table, sizeof(abi::PortRecord), "ports"},
+                                    TableCheck{routes_table, sizeof(abi::RouteRecord), "routes"}}) {
+    if (auto status = CheckElemSize(view, check.table, check.reader_size, check.name); !status)
+      return MakeError("node section: " + status.error().message);
+  }
+  if (view.Count(info_table) != 1) return MakeError("node section: expected exactly one node info record");
+
+  NodeImage image;
+  image.generation = view.header().generation;
+  image.info = view.Copy<abi::NodeInfo>(info_table)[0];
+  if (!view.StringInBounds(image.info.node_name)) return MakeError("node section: node name out of bounds");
+  if (image.info.node_ipv4_count > abi::kMaxNodeAddresses)
+    return MakeError("node section: " + std::to_string(image.info.node_ipv4_count) + " node addresses");
+  if (image.info.snat_port_min == 0 || image.info.snat_port_min > image.info.snat_port_max)
+    return MakeError("node section: empty SNAT port range");
+  if (image.info.pod_cidr_len > 32 || image.info.cluster_cidr_len > 32 || image.info.service_cidr_len > 32)
+    return MakeError("node section: CIDR prefix length above 32");
+  if (image.info.conntrack_capacity == 0) return MakeError("node section: conntrack capacity is 0");
+  image.node_name = view.String(image.info.node_name);
+  image.ports = view.Copy<abi::PortRecord>(ports_table);
+  for (size_t i = 0; i < image.ports.size(); ++i) {
+    const abi::PortRecord& port = image.ports[i];
+    if (!view.StringInBounds(port.name) || !view.StringInBounds(port.devargs))
+      return MakeError("node section: port " + std::to_string(i) + " name or devargs out of bounds");
+    if (port.role > abi::PortRole::kHost)
+      return MakeError("node section: port " + std::to_string(i) + " has unknown role");
+    image.port_names.push_back(view.String(port.name));
+    image.port_devargs.push_back(view.String(port.devargs));
+  }
+  image.routes = view.Copy<abi::RouteRecord>(routes_table);
+  for (size_t i = 0; i < image.routes.size(); ++i) {
+    const abi::RouteRecord& route = image.routes[i];
+    const bool known_port = std::any_of(image.ports.begin(), image.ports.end(),
+                                        [&](const abi::PortRecord& p) { return p.port_id == route.port_id; });
+    if (route.prefix_len > 32 || !known_port)
+      return MakeError("node section: route " + std::to_string(i) + " has a bad prefix or port");
+  }
+  return image;
+}
+
+Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
+                                            const uint32_t* expected_crc) {
+  using T = abi::ServicesTable;
+  auto parsed = ParseSection(data, size, abi::SectionKind::kServices, expected_crc,
+                             ServicesIndex(T::kCount));
+  if (!parsed) return parsed.error();
+  const SectionView& view = *parsed;
+  for (const TableCheck& check : std::initializer_list<TableCheck>
+       {TableCheck{ServicesIndex(T::kServicePorts), sizeof(abi::ServicePortRecord), "service ports"},
+        TableCheck{ServicesIndex(T::kFrontends), sizeof(abi::FrontendRecord), "frontends"},
+        TableCheck{ServicesIndex(T::kBackends), sizeof(abi::BackendRecord), "backends"},
+        TableCheck{ServicesIndex(T::kMaglev), sizeof(abi::MaglevEntry), "maglev"},
+        TableCheck{ServicesIndex(T::kSourceRanges), sizeof(abi::CidrRecord), "source ranges"}}) {
+    if (auto status = CheckElemSize(view, check.table, check.reader_size, check.name); !status)
+      return MakeError("services section: " + status.error().message);
+  }
+  ServicesImage image;
+  image.generation = view.header().generation;
+  image.service_ports = view.Copy<abi::ServicePortRecord>(ServicesIndex(T::kServicePorts));
+  image.frontends = view.Copy<abi::FrontendRecord>(ServicesIndex(T::kFrontends));
+  image.backends = view.Copy<abi::BackendRecord>(ServicesIndex(T::kBackends));
+  image.maglev = view.Copy<abi::MaglevEntry>(ServicesIndex(T::kMaglev));
+  image.source_ranges = view.Copy<abi::CidrRecord>(ServicesIndex(T::kSourceRanges));
+
+  auto fail = [](size_t index, const std::string& why) {
+    return MakeError("services section: service port " + std::to_string(index) + ": " + why);
+  };
+  for (size_t i = 0; i < image.service_ports.size(); ++i) {
+    const abi::ServicePortRecord& sp = image.service_ports[i];
+    if (!view.StringInBounds(sp.name)) return fail(i, "name out of bounds");
+    if (!RangeInBounds(sp.backend_first, sp.backend_count, image.backends.size()))
+      return fail(i, "backends out of bounds");
+    if (!RangeInBounds(sp.maglev_first, sp.maglev_size, image.maglev.size()) ||
+        !RangeInBounds(sp.local_maglev_first, sp.local_maglev_size, image.maglev.size()))
+      return fail(i, "Maglev table out of bounds");
+    if ((sp.backend_count == 0) != (sp.maglev_size == 0))
+      return fail(i, "Maglev table does not match the backend count");
+    if (!RangeInBounds(sp.source_range_first, sp.source_range_count, image.source_ranges.size()))
+      return fail(i, "source ranges out of bounds");
+    for (uint32_t slot = 0; slot < sp.maglev_size; ++slot)
+      if (image.maglev[sp.maglev_first + slot] >= sp.backend_count) return fail(i, "Maglev entry out of range");
+    for (uint32_t slot = 0; slot < sp.local_maglev_size; ++slot)
+      if (image.maglev[sp.local_maglev_first + slot] >= sp.backend_count)
+        return fail(i, "local Maglev entry out of range");
+    image.service_port_names.push_back(view.String(sp.name));
+  }
+  for (size_t i = 0; i < image.frontends.size(); ++i)
+    if (image.frontends[i].service_port_index >= image.service_ports.size() ||
+        image.frontends[i].kind > abi::FrontendKind::kExternalIP)
+      return MakeError("services section: frontend " + std::to_string(i) + " names no service port");
+  for (size_t i = 0; i < image.source_ranges.size(); ++i)
+    if (image.source_ranges[i].prefix_len > 32)
+      return MakeError("services section: source range " + std::to_string(i) + " prefix above 32");
+  return image;
+}
+
+std::vector<uint8_t> EncodeNodeSection(const NodeImage& image) {
+  SectionBuilder builder(abi::SectionKind::kNode, static_cast<uint32_t>(abi::NodeTable::kCount),
+                         static_cast<uint32_t>(abi::NodeTable::kStrings));
+  abi::NodeInfo info = image.info;
+  info.node_name = builder.AddString(image.node_name);
+  std::vector<abi::PortRecord> ports = image.ports;
+  for (size_t i = 0; i < ports.size(); ++i) {
+    ports[i].name = builder.AddString(i < image.port_names.size() ? image.port_names[i] : "");
+    ports[i].devargs = builder.AddString(i < image.port_devargs.size() ? image.port_devargs[i] : "");
+  }
+  builder.SetTable(NodeIndex(abi::NodeTable::kInfo), std::vector<abi::NodeInfo>{info});
+  builder.SetTable(NodeIndex(abi::NodeTable::kPorts), ports);
+  builder.SetTable(NodeIndex(abi::NodeTable::kRoutes), image.routes);
+  return builder.Finish(image.generation);
+}
+
+std::vector<uint8_t> EncodeServicesSection(const ServicesImage& image) {
+  using T = abi::ServicesTable;
+  SectionBuilder builder(abi::SectionKind::kServices, ServicesIndex(T::kCount),
+                         ServicesIndex(T::kStrings));
+  std::vector<abi::ServicePortRecord> service_ports = image.service_ports;
+  for (size_t i = 0; i < service_ports.size(); ++i)
+    service_ports[i].name =
+        builder.AddString(i < image.service_port_names.size() ? image.service_port_names[i] : "");
+  builder.SetTable(ServicesIndex(T::kServicePorts), service_ports);
+  builder.SetTable(ServicesIndex(T::kFrontends), image.frontends);
+  builder.SetTable(ServicesIndex(T::kBackends), image.backends);
+  builder.SetTable(ServicesIndex(T::kMaglev), image.maglev);
+  builder.SetTable(ServicesIndex(T::kSourceRanges), image.source_ranges);
+  return builder.Finish(image.generation);
+}
+
+}  // namespace np

@@ -1,0 +1,109 @@
+// Building and validating position-independent section images (shm_abi.h).
+// Plain C++ with no DPDK dependency: the validator is what a fuzzer drives.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "common/shm_abi.h"
+
+namespace np {
+
+uint32_t Crc32(const uint8_t* data, size_t size);
+
+// Slow path: the control plane assembles a section from typed tables.
+class SectionBuilder {
+ public:
+  SectionBuilder(abi::SectionKind kind, uint32_t table_count, uint32_t strings_table);
+
+  template <class T>
+  void SetTable(uint32_t index, const std::vector<T>& records) {
+    auto& table = tables_.at(index);
+    table.elem_size = sizeof(T);
+    table.count = static_cast<uint32_t>(records.size());
+    table.bytes.resize(records.size() * sizeof(T));
+    if (!records.empty()) std::memcpy(table.bytes.data(), records.data(), table.bytes.size());
+  }
+  abi::StringRef AddString(std::string_view text);
+  std::vector<uint8_t> Finish(uint64_t generation) const;
+
+ private:
+  struct Table {
+    uint32_t elem_size = 1;
+    uint32_t count = 0;
+    std::vector<uint8_t> bytes;
+  };
+  abi::SectionKind kind_;
+  uint32_t strings_table_;
+  std::vector<Table> tables_;
+  std::string strings_;
+};
+
+// A structurally valid section: header checked, every table in bounds.
+class SectionView {
+ public:
+  const abi::SectionHeader& header() const { return header_; }
+  uint32_t Count(uint32_t table) const { return header_.tables[table].count; }
+  // Copies the records out, reading only the first sizeof(T) bytes of each
+  // (a newer minor version may have appended fields).
+  template <class T>
+  std::vector<T> Copy(uint32_t table) const {
+    const abi::TableRef& ref = header_.tables[table];
+    std::vector<T> out(ref.count);
+    for (uint32_t i = 0; i < ref.count; ++i)
+      std::memcpy(&out[i], data_ + ref.offset + static_cast<size_t>(i) * ref.elem_size, sizeof(T));
+    return out;
+  }
+  bool StringInBounds(abi::StringRef ref) const;
+  std::string String(abi::StringRef ref) const;  // empty when out of bounds
+
+ private:
+  friend Result<SectionView> ParseSection(const uint8_t*, size_t, abi::SectionKind, const uint32_t*,
+                                          uint32_t);
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  uint32_t strings_table_ = 0;
+  abi::SectionHeader header_{};
+};
+
+// Checks magic, ABI major, kind, size, checksum (when given) and that every
+// table the reader knows (min_tables) lies inside the image with records at
+// least as large as the reader's structs (checked per table by DecodeX()).
+Result<SectionView> ParseSection(const uint8_t* data, size_t size, abi::SectionKind kind,
+                                 const uint32_t* expected_crc, uint32_t min_tables);
+
+// Fully decoded, cross-checked sections: what the dataplane builds from.
+struct NodeImage {
+  uint64_t generation = 0;
+  abi::NodeInfo info{};
+  std::string node_name;
+  std::vector<abi::PortRecord> ports;
+  std::vector<std::string> port_names;
+  std::vector<std::string> port_devargs;
+  std::vector<abi::RouteRecord> routes;
+};
+
+struct ServicesImage {
+  uint64_t generation = 0;
+  std::vector<abi::ServicePortRecord> service_ports;
+  std::vector<std::string> service_port_names;
+  std::vector<abi::FrontendRecord> frontends;
+  std::vector<abi::BackendRecord> backends;
+  std::vector<abi::MaglevEntry> maglev;
+  std::vector<abi::CidrRecord> source_ranges;
+};
+
+Result<NodeImage> DecodeNodeSection(const uint8_t* data, size_t size, const uint32_t* expected_crc);
+Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
+                                            const uint32_t* expected_crc);
+
+// Encoders used by the control plane (and by tests to make images).
+std::vector<uint8_t> EncodeNodeSection(const NodeImage& image);
+std::vector<uint8_t> EncodeServicesSection(const ServicesImage& image);
+
+}  // namespace np

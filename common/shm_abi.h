@@ -1,0 +1,256 @@
+// nodeplane shared-memory ABI: the one header the control plane and the
+// dataplane both include.
+//
+// Layout of the tables region (a POSIX shared-memory file, see shm_file.h):
+//
+//   RegionHeader                      (fixed, at offset 0)
+//     SectionControl[kMaxSections]    one per SectionKind
+//     DataplaneStatus                 written by the dataplane only
+//   slot buffers                      two per section (double buffering)
+//
+// Each section (node, services, later policy/routes...) is republished on
+// its own. The control plane writes a complete section image into the slot
+// the dataplane is not reading, fills the slot's descriptor, then publishes
+// `(generation << 1) | slot` with one atomic store. The dataplane claims the
+// slot (reader_slot), re-checks the publication, validates the image
+// (magic, ABI version, sizes, offsets in bounds, crc32) and copies what it
+// needs into its own lookup structures; it never keeps pointers into the
+// region. It then writes back applied_generation, or refused_generation and
+// the reason. A claim and the publication are both seq_cst so that the
+// control plane never overwrites a slot that the dataplane is reading (a
+// Dekker-style handshake: each side stores its flag, then loads the other's).
+//
+// Section images are position-independent: every reference is an offset
+// from the section's first byte or an index into one of its tables.
+// All addresses and ports in images are in host byte order.
+//
+// Versioning: a major mismatch is refused; a minor version only appends
+// section kinds, tables or fields at the end of records, so a reader accepts
+// a newer minor and ignores what it does not know (elem_size says how large
+// each record of a table really is).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace np::abi {
+
+inline constexpr uint32_t kRegionMagic = 0x314c504eu;   // "NPL1"
+inline constexpr uint32_t kSectionMagic = 0x4345534eu;  // "NSEC"
+inline constexpr uint16_t kAbiMajor = 1;
+inline constexpr uint16_t kAbiMinor = 0;
+
+enum class SectionKind : uint32_t {
+  kNode = 0,      // node identity, ports, routes, tunables
+  kServices = 1,  // service ports, frontends, backends, Maglev tables
+  kCount = 2,
+};
+inline constexpr uint32_t kMaxSections = 8;
+inline constexpr uint32_t kNoReader = 0xffffffffu;
+inline constexpr uint32_t kReasonLength = 256;
+
+inline constexpr uint64_t PackPublication(uint64_t generation, uint32_t slot) {
+  return (generation << 1) | (slot & 1u);
+}
+inline constexpr uint64_t PublishedGeneration(uint64_t publication) { return publication >> 1; }
+inline constexpr uint32_t PublishedSlot(uint64_t publication) {
+  return static_cast<uint32_t>(publication & 1u);
+}
+
+struct SlotDescriptor {
+  uint64_t generation;
+  uint64_t size;       // bytes of the section image in this slot
+  uint32_t checksum;   // crc32 (zlib) of those bytes
+  uint32_t reserved;
+};
+
+struct SectionControl {
+  std::atomic<uint64_t> published;           // 0 = never published
+  std::atomic<uint32_t> reader_slot;         // kNoReader or the slot being read
+  uint32_t reserved0;
+  uint64_t slot_offset[2];                   // from the region start
+  uint64_t slot_capacity;                    // bytes per slot
+  SlotDescriptor slots[2];                   // written before `published`
+  std::atomic<uint64_t> applied_generation;  // written by the dataplane
+  std::atomic<uint64_t> refused_generation;  // written by the dataplane
+  std::atomic<uint64_t> applied_at_ns;       // CLOCK_REALTIME of the last apply
+  char refusal_reason[kReasonLength];        // written before refused_generation
+};
+
+struct DataplaneStatus {
+  std::atomic<uint64_t> boot_epoch;   // changes on every dataplane start
+  std::atomic<uint64_t> heartbeat_ns; // CLOCK_REALTIME, refreshed by the loader
+  std::atomic<uint32_t> pid;
+  uint32_t reserved;
+};
+
+struct RegionHeader {
+  uint32_t magic;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+  uint64_t region_size;
+  uint32_t section_count;
+  uint32_t reserved;
+  SectionControl sections[kMaxSections];
+  DataplaneStatus dataplane;
+};
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free,
+              "shared-memory atomics must be lock-free (address-free)");
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+// ---------------------------------------------------------------------------
+// Section images
+
+struct TableRef {
+  uint32_t offset;     // from the section start
+  uint32_t count;
+  uint32_t elem_size;  // sizeof the record as written (>= what the reader knows)
+  uint32_t reserved;
+};
+
+struct SectionHeader {
+  uint32_t magic;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+  uint32_t kind;        // SectionKind
+  uint32_t table_count;
+  uint64_t generation;
+  uint64_t size;        // whole image, header included
+  TableRef tables[16];
+};
+
+struct StringRef {  // into the section's kStrings table (bytes, not terminated)
+  uint32_t offset;
+  uint32_t length;
+};
+
+// --- node section ----------------------------------------------------------
+
+enum class NodeTable : uint32_t { kInfo = 0, kPorts = 1, kRoutes = 2, kStrings = 3, kCount = 4 };
+
+enum class PortRole : uint8_t { kUplink = 0, kPod = 1, kHost = 2 };
+
+inline constexpr uint32_t kMaxNodeAddresses = 4;
+
+struct NodeInfo {
+  StringRef node_name;
+  uint32_t node_ipv4[kMaxNodeAddresses];
+  uint32_t node_ipv4_count;
+  uint32_t pod_cidr;            // this node's pods
+  uint8_t pod_cidr_len;
+  uint8_t cluster_cidr_len;
+  uint8_t service_cidr_len;
+  uint8_t reserved0;
+  uint32_t cluster_cidr;        // every pod of the cluster: "inside" for traffic policies
+  uint32_t service_cidr;
+  uint32_t pod_gateway_ipv4;    // answered by ARP on pod ports; hairpin SNAT source
+  uint32_t uplink_gateway_ipv4; // default next hop on the uplink (0 = none)
+  uint32_t conntrack_capacity;
+  uint16_t snat_port_min;       // disjoint from the kernel's ip_local_port_range
+  uint16_t snat_port_max;
+  uint32_t maglev_seed;
+  uint32_t host_rate_limit_pps; // exception path to the kernel
+  uint32_t neighbor_capacity;
+  uint32_t neighbor_timeout_s;
+  uint32_t tcp_established_timeout_s;
+  uint32_t tcp_close_wait_timeout_s;
+  uint32_t tcp_syn_timeout_s;
+  uint32_t tcp_fin_timeout_s;
+  uint32_t tcp_time_wait_timeout_s;
+  uint32_t udp_timeout_s;
+  uint32_t udp_stream_timeout_s;
+  uint32_t icmp_timeout_s;
+  uint16_t healthz_port;        // kube-proxy healthz, answered by the control process
+  uint16_t reserved1;
+};
+
+struct PortRecord {
+  uint32_t port_id;             // stable: ports may come and go at run time
+  StringRef name;
+  StringRef devargs;
+  PortRole role;
+  uint8_t reserved0;
+  uint16_t vlan;                // 0 = untagged
+  uint32_t ipv4;                // pod port: the pod's IP (anti-spoofing, route)
+  uint16_t rx_queues;
+  uint16_t mtu;
+};
+
+struct RouteRecord {            // e.g. another node's pod CIDR via its node IP
+  uint32_t prefix;
+  uint8_t prefix_len;
+  uint8_t reserved[3];
+  uint32_t next_hop_ipv4;       // 0 = directly connected on the port
+  uint32_t port_id;
+};
+
+// --- services section ------------------------------------------------------
+
+enum class ServicesTable : uint32_t {
+  kServicePorts = 0, kFrontends = 1, kBackends = 2, kMaglev = 3, kSourceRanges = 4,
+  kStrings = 5, kCount = 6,
+};
+
+enum ServicePortFlags : uint16_t {
+  kAffinityClientIP = 1u << 0,
+  kExternalTrafficLocal = 1u << 1,
+  kInternalTrafficLocal = 1u << 2,
+};
+
+enum class FrontendKind : uint8_t { kClusterIP = 0, kNodePort = 1, kLoadBalancer = 2, kExternalIP = 3 };
+
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoSctp = 132;
+
+// One (Service, port) pair: the unit that owns a backend set and Maglev tables.
+struct ServicePortRecord {
+  uint32_t id;                  // stable across restarts: conntrack and counters key on it
+  StringRef name;               // "namespace/service:port"
+  uint8_t protocol;
+  uint8_t reserved0;
+  uint16_t flags;               // ServicePortFlags
+  uint32_t affinity_timeout_s;
+  uint32_t backend_first;       // into kBackends
+  uint32_t backend_count;       // 0: no endpoints -> ICMP port unreachable
+  uint32_t maglev_first;        // into kMaglev; entries index backends of this port
+  uint32_t maglev_size;         // prime; 0 when backend_count is 0
+  uint32_t local_maglev_first;  // same over node-local backends only
+  uint32_t local_maglev_size;   // 0: no local backend
+  uint32_t source_range_first;  // loadBalancerSourceRanges, into kSourceRanges
+  uint32_t source_range_count;  // 0 = any source
+  uint16_t health_check_node_port;
+  uint16_t reserved1;
+};
+
+struct FrontendRecord {
+  uint32_t ipv4;
+  uint16_t port;
+  uint8_t protocol;
+  FrontendKind kind;
+  uint32_t service_port_index;  // into kServicePorts
+};
+
+enum BackendFlags : uint8_t {
+  kBackendLocal = 1u << 0,        // on this node
+  kBackendTerminating = 1u << 1,  // serving but terminating (used only as fallback)
+};
+
+struct BackendRecord {
+  uint32_t ipv4;
+  uint16_t port;
+  uint8_t flags;
+  uint8_t reserved;
+};
+
+using MaglevEntry = uint32_t;  // index relative to the service port's backend_first
+
+struct CidrRecord {
+  uint32_t prefix;
+  uint8_t prefix_len;
+  uint8_t reserved[3];
+};
+
+}  // namespace np::abi
