@@ -176,6 +176,8 @@ struct PortRecord {
   uint32_t ipv4;                // pod port: the pod's IP (anti-spoofing, route)
   uint16_t rx_queues;
   uint16_t mtu;
+  uint8_t peer_mac[6];          // pod ports: the pod's MAC if known (static neighbour), else learned
+  uint16_t reserved1;
 };
 
 struct RouteRecord {            // e.g. another node's pod CIDR via its node IP

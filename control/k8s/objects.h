@@ -1,0 +1,158 @@
+// The subset of the Kubernetes object model nodeplane acts on, decoded and
+// validated. Field names follow the API; defaults are applied at decode time
+// (protocol TCP, targetPort = port, affinity timeout 10800 s, ...).
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/k8s/ip.h"
+
+namespace np::k8s {
+
+enum class Protocol : uint8_t { kTCP, kUDP, kSCTP };
+const char* ProtocolName(Protocol protocol);  // "TCP", "UDP", "SCTP"
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_;  // "" for cluster-scoped kinds
+  std::map<std::string, std::string> labels;
+  std::string uid;
+  std::string resource_version;
+  std::string source_file;  // the file it was loaded from (for last-good fallbacks)
+};
+
+// targetPort / containerPort references: a number or a named container port.
+struct IntOrString {
+  bool is_name = false;
+  uint16_t number = 0;
+  std::string name;
+};
+
+struct ServicePort {
+  std::string name;
+  Protocol protocol = Protocol::kTCP;
+  uint16_t port = 0;
+  IntOrString target_port;
+  uint16_t node_port = 0;  // 0 = not allocated
+};
+
+enum class ServiceType : uint8_t { kClusterIP, kNodePort, kLoadBalancer, kExternalName };
+enum class TrafficPolicy : uint8_t { kCluster, kLocal };
+
+inline constexpr uint32_t kDefaultAffinityTimeoutSeconds = 10800;
+
+struct Service {
+  ObjectMeta meta;
+  ServiceType type = ServiceType::kClusterIP;
+  bool headless = false;               // clusterIP: None
+  std::vector<IpAddress> cluster_ips;  // clusterIPs (clusterIP first); empty = not allocated
+  std::vector<ServicePort> ports;
+  std::map<std::string, std::string> selector;
+  std::vector<IpAddress> external_ips;
+  std::string external_name;
+  bool affinity_client_ip = false;
+  uint32_t affinity_timeout_s = kDefaultAffinityTimeoutSeconds;
+  TrafficPolicy external_traffic_policy = TrafficPolicy::kCluster;
+  TrafficPolicy internal_traffic_policy = TrafficPolicy::kCluster;
+  uint16_t health_check_node_port = 0;
+  std::vector<IpCidr> load_balancer_source_ranges;
+  std::vector<IpAddress> load_balancer_ingress_ips;  // status.loadBalancer.ingress[].ip
+};
+
+enum class AddressType : uint8_t { kIPv4, kIPv6, kFQDN };
+
+struct ObjectReference {
+  std::string kind;
+  std::string namespace_;
+  std::string name;
+};
+
+struct Endpoint {
+  std::vector<std::string> addresses;      // as written (FQDN slices hold names)
+  std::vector<IpAddress> ip_addresses;     // parsed, for IPv4/IPv6 slices
+  // API semantics of absent conditions: ready unknown => ready, serving
+  // absent => same as ready, terminating absent => false.
+  std::optional<bool> ready;
+  std::optional<bool> serving;
+  std::optional<bool> terminating;
+  std::string node_name;
+  std::optional<ObjectReference> target_ref;
+
+  bool IsReady() const { return ready.value_or(true); }
+  bool IsServing() const { return serving.value_or(IsReady()); }
+  bool IsTerminating() const { return terminating.value_or(false); }
+};
+
+struct EndpointPort {
+  std::string name;                 // "" matches an unnamed Service port
+  std::optional<uint16_t> port;     // absent: unusable (kube-proxy skips it)
+  Protocol protocol = Protocol::kTCP;
+};
+
+inline constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
+
+struct EndpointSlice {
+  ObjectMeta meta;
+  AddressType address_type = AddressType::kIPv4;
+  std::vector<Endpoint> endpoints;
+  std::vector<EndpointPort> ports;
+
+  // The owning Service's name (label kubernetes.io/service-name), or "".
+  std::string ServiceName() const;
+};
+
+struct ContainerPort {
+  std::string name;
+  uint16_t container_port = 0;
+  Protocol protocol = Protocol::kTCP;
+  uint16_t host_port = 0;
+};
+
+struct Container {
+  std::string name;
+  std::vector<ContainerPort> ports;
+};
+
+struct Pod {
+  ObjectMeta meta;
+  std::string node_name;
+  std::vector<Container> containers;
+  std::optional<IpAddress> pod_ip;
+  std::vector<IpAddress> pod_ips;  // podIPs (podIP first)
+  std::string phase;
+};
+
+struct Namespace {
+  ObjectMeta meta;
+};
+
+struct NodeAddress {
+  std::string type;     // InternalIP, ExternalIP, Hostname, ...
+  std::string address;  // as written (Hostname entries are not IPs)
+};
+
+struct Node {
+  ObjectMeta meta;
+  std::vector<IpCidr> pod_cidrs;  // spec.podCIDRs, or spec.podCIDR
+  std::vector<NodeAddress> addresses;
+
+  // The first InternalIP that is an IPv4 address.
+  std::optional<uint32_t> InternalIpv4() const;
+};
+
+// Objects of kinds nodeplane does not decode (yet): kept as parsed YAML so a
+// later stage (e.g. NetworkPolicy) can decode them itself.
+struct OtherObject {
+  std::string api_version;
+  std::string kind;
+  ObjectMeta meta;
+  YAML::Node document;
+};
+
+}  // namespace np::k8s

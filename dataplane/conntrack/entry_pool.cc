@@ -1,0 +1,132 @@
+#include "dataplane/conntrack/entry_pool.h"
+
+namespace np::ct {
+namespace {
+
+constexpr uint32_t HeadIndex(uint64_t head) { return static_cast<uint32_t>(head); }
+constexpr uint64_t NextHead(uint64_t old_head, uint32_t index) {
+  return (((old_head >> 32) + 1) << 32) | index;
+}
+constexpr uint32_t WithState(uint32_t life, LifeState state) {
+  return (life & ~3u) | static_cast<uint32_t>(state);
+}
+
+}  // namespace
+
+uint32_t EntryPool::Allocate() const {
+  // acquire: pairs with the release of whoever pushed the head, so its
+  // `next` link is visible. A stale `next` (entry popped and pushed again
+  // meanwhile) is harmless: the tag makes the CAS fail.
+  uint64_t head = words_->free_head.load(std::memory_order_acquire);
+  for (;;) {
+    const uint32_t entry = HeadIndex(head);
+    if (entry == kNoEntry) return kNoEntry;
+    const uint32_t next = Link(entry).next.load(std::memory_order_relaxed);
+    if (words_->free_head.compare_exchange_weak(head, NextHead(head, next),
+                                                std::memory_order_acquire,
+                                                std::memory_order_acquire)) {
+      PoolLink& link = Link(entry);
+      link.life.store(WithState(link.life.load(std::memory_order_relaxed), LifeState::kFilling),
+                      std::memory_order_relaxed);
+      return entry;
+    }
+  }
+}
+
+void EntryPool::PushFreeChain(uint32_t first, uint32_t last) const {
+  uint64_t head = words_->free_head.load(std::memory_order_relaxed);
+  do {
+    Link(last).next.store(HeadIndex(head), std::memory_order_relaxed);
+  } while (!words_->free_head.compare_exchange_weak(head, NextHead(head, first),
+                                                    std::memory_order_release,
+                                                    std::memory_order_relaxed));
+}
+
+void EntryPool::FreeUnpublished(uint32_t entry) const {
+  PoolLink& link = Link(entry);
+  const uint32_t life = link.life.load(std::memory_order_relaxed);
+  link.life.store(WithState(life + 4u, LifeState::kFree), std::memory_order_relaxed);
+  PushFreeChain(entry, entry);
+}
+
+void EntryPool::MarkLive(uint32_t entry) const {
+  PoolLink& link = Link(entry);
+  link.life.store(WithState(link.life.load(std::memory_order_relaxed), LifeState::kLive),
+                  std::memory_order_release);
+}
+
+bool EntryPool::BeginUnlink(uint32_t entry) const {
+  PoolLink& link = Link(entry);
+  uint32_t life = link.life.load(std::memory_order_relaxed);
+  while (LifeStateOf(life) == LifeState::kLive) {
+    if (link.life.compare_exchange_weak(life, WithState(life, LifeState::kDying),
+                                        std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void EntryPool::Retire(uint32_t entry) const {
+  PoolLink& link = Link(entry);
+  uint32_t head = words_->retired_head.load(std::memory_order_relaxed);
+  do {
+    link.next.store(head, std::memory_order_relaxed);
+  } while (!words_->retired_head.compare_exchange_weak(head, entry, std::memory_order_release,
+                                                       std::memory_order_relaxed));
+  words_->retired_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+RetiredBatch EntryPool::DetachRetired() const {
+  RetiredBatch batch;
+  batch.head = words_->retired_head.exchange(kNoEntry, std::memory_order_acquire);
+  for (uint32_t entry = batch.head; entry != kNoEntry;
+       entry = Link(entry).next.load(std::memory_order_relaxed)) {
+    ++batch.count;
+  }
+  words_->retired_count.fetch_sub(batch.count, std::memory_order_relaxed);
+  return batch;
+}
+
+uint32_t EntryPool::Reclaim(RetiredBatch batch) const {
+  if (batch.empty()) return 0;
+  uint32_t last = batch.head;
+  uint32_t count = 0;
+  for (uint32_t entry = batch.head; entry != kNoEntry;) {
+    PoolLink& link = Link(entry);
+    link.life.store(WithState(link.life.load(std::memory_order_relaxed) + 4u, LifeState::kFree),
+                    std::memory_order_relaxed);
+    last = entry;
+    ++count;
+    entry = link.next.load(std::memory_order_relaxed);
+  }
+  PushFreeChain(batch.head, last);  // the chain is already linked through `next`
+  return count;
+}
+
+void EntryPool::Format() const {
+  for (uint32_t entry = 0; entry < entry_count_; ++entry) {
+    Link(entry).life.store(0, std::memory_order_relaxed);
+  }
+  ResetListsExclusive();
+  for (uint32_t entry = entry_count_; entry-- > 0;) PushFreeExclusive(entry);
+}
+
+void EntryPool::ResetListsExclusive() const {
+  words_->free_head.store(kNoEntry, std::memory_order_relaxed);
+  words_->retired_head.store(kNoEntry, std::memory_order_relaxed);
+  words_->retired_count.store(0, std::memory_order_relaxed);
+}
+
+void EntryPool::PushFreeExclusive(uint32_t entry) const {
+  PoolLink& link = Link(entry);
+  const uint32_t life = link.life.load(std::memory_order_relaxed);
+  if (LifeStateOf(life) != LifeState::kFree) {
+    link.life.store(WithState(life + 4u, LifeState::kFree), std::memory_order_relaxed);
+  }
+  const uint64_t head = words_->free_head.load(std::memory_order_relaxed);
+  link.next.store(HeadIndex(head), std::memory_order_relaxed);
+  words_->free_head.store(NextHead(head, entry), std::memory_order_release);
+}
+
+}  // namespace np::ct

@@ -1,0 +1,303 @@
+#include "dataplane/conntrack/table.h"
+
+#include <cstddef>
+
+namespace np::ct {
+namespace {
+
+constexpr uint32_t kInsertAttempts = 3;  // room for two evictions plus the capacity check
+
+}  // namespace
+
+TableShape Table::Shape() {
+  return TableShape{TableKind::kConntrack, sizeof(Entry),
+                    static_cast<uint32_t>(offsetof(Entry, link)), 2};
+}
+
+size_t Table::RequiredBytes(uint32_t capacity) {
+  return TableMemory::RequiredBytes(Shape(), capacity);
+}
+
+Result<Table> Table::Attach(void* memory, size_t size, const TableConfig& config,
+                            AttachMode mode) {
+  Result<TableMemory> attached = TableMemory::Attach(memory, size, Shape(), config, mode);
+  if (!attached) return attached.error();
+  Table table(*attached);
+  if (mode == AttachMode::kRecover) {
+    const uint64_t seed = table.memory_.hash_seed;
+    table.memory_.RecoverExclusive(
+        [&](uint32_t entry, uint64_t* hashes, uint64_t* words) -> uint32_t {
+          const Entry& e = table.At(entry);
+          if (e.tuple[0] == e.tuple[1]) return 0;
+          for (uint32_t dir = 0; dir < 2; ++dir) {
+            hashes[dir] = HashFlowKey(e.tuple[dir], seed);
+            words[dir] = MakeSlotWord(hashes[dir], entry, dir);
+          }
+          return 2;
+        },
+        [&](uint64_t word, uint32_t entry, uint32_t key) {
+          return table.At(SlotEntry(word)).tuple[SlotDirection(word)] ==
+                 table.At(entry).tuple[key];
+        });
+  }
+  return table;
+}
+
+void Table::LookupBurst(const FlowKey* keys, uint32_t count, LookupResult* results) const {
+  constexpr uint32_t kChunk = 32;
+  uint64_t hashes[kChunk];
+  for (uint32_t first = 0; first < count; first += kChunk) {
+    const uint32_t n = count - first < kChunk ? count - first : kChunk;
+    for (uint32_t i = 0; i < n; ++i) {
+      hashes[i] = Hash(keys[first + i]);
+      memory_.index.Prefetch(hashes[i]);
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      results[first + i] = LookupHashed(keys[first + i], hashes[i]);
+    }
+  }
+}
+
+uint64_t Table::FindWord(const FlowKey& key, uint64_t hash) const {
+  return memory_.index.Find(hash, [&](uint64_t word) {
+    return At(SlotEntry(word)).tuple[SlotDirection(word)] == key;
+  });
+}
+
+InsertResult Table::Insert(const FlowKey& original, const FlowKey& reply, const EntryInit& init,
+                           uint32_t now) {
+  if (original == reply) return {InsertStatus::kInvalidKey};
+  const uint64_t original_hash = Hash(original);
+  const uint64_t reply_hash = Hash(reply);
+
+  const uint32_t index = memory_.pool.Allocate();
+  if (index == kNoEntry) {
+    Count(CtCounter::kTableFull);
+    Count(CtCounter::kPoolEmpty);
+    return {InsertStatus::kTableFull};
+  }
+  // Fill before any slot points here: nobody can see the entry yet.
+  Entry& e = At(index);
+  e.tuple[0] = original;
+  e.tuple[1] = reply;
+  e.backend_ip = init.backend_ip;
+  e.backend_port = init.backend_port;
+  e.nat_flags = init.nat_flags;
+  e.origin_flags = init.origin_flags;
+  e.service_port_id = init.service_port_id;
+  e.created_s = now;
+  e.services_generation.store(init.services_generation, std::memory_order_relaxed);
+  e.policy_epoch.store(init.policy_epoch, std::memory_order_relaxed);
+  e.last_seen_s.store(now, std::memory_order_relaxed);
+  e.tcp_state.store(static_cast<uint8_t>(init.tcp_state), std::memory_order_relaxed);
+  e.status.store(0, std::memory_order_relaxed);
+  for (uint32_t dir = 0; dir < 2; ++dir) {
+    e.packets[dir].store(0, std::memory_order_relaxed);
+    e.bytes[dir].store(0, std::memory_order_relaxed);
+  }
+
+  const uint32_t original_home = memory_.index.Home(original_hash);
+  const uint32_t reply_home = memory_.index.Home(reply_hash);
+  memory_.index.LockHomes(original_home, reply_home);
+  const InsertResult result =
+      InsertLocked(index, original, original_hash, reply, reply_hash, now);
+  memory_.index.UnlockHomes(original_home, reply_home);
+
+  switch (result.status) {
+    case InsertStatus::kInserted: Count(CtCounter::kInserts); break;
+    case InsertStatus::kExists: Count(CtCounter::kInsertExists); break;
+    case InsertStatus::kReplyExists: Count(CtCounter::kReplyClashes); break;
+    case InsertStatus::kTableFull: Count(CtCounter::kTableFull); break;
+    case InsertStatus::kInvalidKey: break;
+  }
+  if (!result.ok()) memory_.pool.FreeUnpublished(index);
+  return result;
+}
+
+InsertResult Table::InsertLocked(uint32_t index, const FlowKey& original, uint64_t original_hash,
+                                 const FlowKey& reply, uint64_t reply_hash, uint32_t now) {
+  // Under both home locks nobody else can index these two keys.
+  if (const uint64_t word = FindWord(original, original_hash); word != kSlotEmpty) {
+    return {InsertStatus::kExists, SlotEntry(word), static_cast<Direction>(SlotDirection(word))};
+  }
+  if (const uint64_t word = FindWord(reply, reply_hash); word != kSlotEmpty) {
+    return {InsertStatus::kReplyExists, SlotEntry(word),
+            static_cast<Direction>(SlotDirection(word))};
+  }
+  const BucketIndex& index_ = memory_.index;
+  for (uint32_t attempt = 0; attempt < kInsertAttempts; ++attempt) {
+    const bool over_capacity = memory_.LiveEntries() >= memory_.capacity;
+    BucketIndex::Claim original_claim;
+    BucketIndex::Claim reply_claim;
+    const bool have_original = !over_capacity && index_.ClaimSlot(original_hash, &original_claim);
+    const bool have_reply = have_original && index_.ClaimSlot(reply_hash, &reply_claim);
+    if (have_reply) {
+      memory_.header->live_entries.fetch_add(1, std::memory_order_relaxed);
+      memory_.pool.MarkLive(index);
+      index_.Publish(original_claim, MakeSlotWord(original_hash, index, 0));
+      index_.Publish(reply_claim, MakeSlotWord(reply_hash, index, 1));
+      return {InsertStatus::kInserted, index, Direction::kOriginal};
+    }
+    if (have_original) index_.Abandon(original_claim);
+    // Make room where it is missing: the reply key's buckets when only they
+    // are full, else the original key's buckets, then the reply key's.
+    const bool dropped = (have_original && !have_reply)
+                             ? EarlyDrop(reply_hash, now)
+                             : (EarlyDrop(original_hash, now) || EarlyDrop(reply_hash, now));
+    if (!dropped) break;
+  }
+  return {InsertStatus::kTableFull};
+}
+
+bool Table::EarlyDrop(uint64_t hash, uint32_t now) {
+  // Like Linux's early_drop: never a flow that saw a reply; the longest idle
+  // of the unreplied ones (SYN floods, scans, one-way UDP) goes first.
+  uint32_t victim = kNoEntry;
+  int64_t victim_idle = -1;
+  memory_.index.ForEachInProbeRange(hash, [&](uint64_t word) {
+    const uint32_t entry = SlotEntry(word);
+    const Entry& e = At(entry);
+    if (e.status.load(std::memory_order_relaxed) & kSeenReply) return;
+    if (!memory_.pool.IsLive(entry)) return;
+    const int64_t idle =
+        static_cast<int32_t>(now - e.last_seen_s.load(std::memory_order_relaxed));
+    if (idle > victim_idle) {
+      victim_idle = idle;
+      victim = entry;
+    }
+  });
+  if (victim == kNoEntry || !memory_.pool.BeginUnlink(victim)) return false;
+  UnlinkAndRetire(victim);
+  Count(CtCounter::kEarlyDrops);
+  return true;
+}
+
+void Table::UnlinkAndRetire(uint32_t entry) const {
+  const Entry& e = At(entry);
+  for (uint32_t dir = 0; dir < 2; ++dir) {
+    const uint64_t hash = Hash(e.tuple[dir]);
+    memory_.index.Unlink(hash, MakeSlotWord(hash, entry, dir));
+  }
+  memory_.header->live_entries.fetch_sub(1, std::memory_order_relaxed);
+  memory_.pool.Retire(entry);
+}
+
+bool Table::Remove(uint32_t entry) const {
+  if (!memory_.pool.BeginUnlink(entry)) return false;
+  UnlinkAndRetire(entry);
+  Count(CtCounter::kRemoved);
+  return true;
+}
+
+TcpTransition Table::UpdateTcpState(uint32_t entry, Direction direction, uint8_t flags) const {
+  std::atomic<uint8_t>& state = At(entry).tcp_state;
+  uint8_t current = state.load(std::memory_order_relaxed);
+  for (;;) {
+    const TcpTransition next = NextTcpState(static_cast<TcpState>(current), direction, flags);
+    const uint8_t wanted = static_cast<uint8_t>(next.state);
+    // relaxed: the state is self-contained; the CAS only orders the two
+    // directions' updates of this one byte.
+    if (wanted == current ||
+        state.compare_exchange_weak(current, wanted, std::memory_order_relaxed)) {
+      return next;
+    }
+  }
+}
+
+uint32_t Table::TimeoutOf(uint32_t entry) const {
+  const Entry& e = At(entry);
+  const bool seen_reply = e.status.load(std::memory_order_relaxed) & kSeenReply;
+  switch (e.tuple[0].protocol) {
+    case kProtoTcp: {
+      const auto state = static_cast<TcpState>(e.tcp_state.load(std::memory_order_relaxed));
+      const uint32_t timeout = timeouts_.Tcp(state);
+      if (!seen_reply && timeout > timeouts_.tcp_unacknowledged) {
+        return timeouts_.tcp_unacknowledged;
+      }
+      return timeout;
+    }
+    case kProtoUdp: {
+      // Linux: a replied flow still active 2 s after creation is a stream.
+      const uint32_t active = e.last_seen_s.load(std::memory_order_relaxed) - e.created_s;
+      return seen_reply && static_cast<int32_t>(active) >= 2 ? timeouts_.udp_stream
+                                                              : timeouts_.udp;
+    }
+    case kProtoIcmp: return timeouts_.icmp;
+    default: return timeouts_.generic;
+  }
+}
+
+SweepResult Table::Sweep(uint32_t now, uint32_t max_entries) const {
+  SweepResult result;
+  const uint32_t entry_count = pool_size();
+  uint32_t cursor = memory_.header->sweep_cursor.load(std::memory_order_relaxed);
+  if (cursor >= entry_count) cursor = 0;
+  if (max_entries > entry_count) max_entries = entry_count;
+  for (; result.visited < max_entries; ++result.visited) {
+    const uint32_t entry = cursor;
+    cursor = cursor + 1 == entry_count ? 0 : cursor + 1;
+    if (memory_.pool.IsLive(entry) && Expired(entry, now) && memory_.pool.BeginUnlink(entry)) {
+      UnlinkAndRetire(entry);
+      ++result.expired;
+    }
+  }
+  memory_.header->sweep_cursor.store(cursor, std::memory_order_relaxed);
+  if (result.expired != 0) Count(CtCounter::kExpired, result.expired);
+  return result;
+}
+
+uint32_t Table::Reclaim(RetiredBatch batch) const {
+  const uint32_t reclaimed = memory_.pool.Reclaim(batch);
+  Count(CtCounter::kReclaimed, reclaimed);
+  return reclaimed;
+}
+
+CtCounters Table::ReadCounters() const {
+  auto get = [&](CtCounter counter) { return memory_.Counter(static_cast<uint32_t>(counter)); };
+  CtCounters counters;
+  counters.entries = memory_.LiveEntries();
+  counters.capacity = memory_.capacity;
+  counters.inserts = get(CtCounter::kInserts);
+  counters.insert_exists = get(CtCounter::kInsertExists);
+  counters.reply_clashes = get(CtCounter::kReplyClashes);
+  counters.table_full = get(CtCounter::kTableFull);
+  counters.pool_empty = get(CtCounter::kPoolEmpty);
+  counters.early_drops = get(CtCounter::kEarlyDrops);
+  counters.expired = get(CtCounter::kExpired);
+  counters.removed = get(CtCounter::kRemoved);
+  counters.reclaimed = get(CtCounter::kReclaimed);
+  counters.awaiting_reclaim = memory_.header->pool.retired_count.load(std::memory_order_relaxed);
+  return counters;
+}
+
+bool Table::Snapshot(uint32_t index, EntrySnapshot* out) const {
+  if (index >= pool_size()) return false;
+  // Seqlock-style: the life word (state + incarnation) must be kLive and
+  // unchanged around the copy, else the entry died or was reused meanwhile.
+  const uint32_t life_before = memory_.pool.Life(index);
+  if (LifeStateOf(life_before) != LifeState::kLive) return false;
+  const Entry& e = At(index);
+  out->index = index;
+  out->original = e.tuple[0];
+  out->reply = e.tuple[1];
+  out->backend_ip = e.backend_ip;
+  out->backend_port = e.backend_port;
+  out->nat_flags = e.nat_flags;
+  out->origin_flags = e.origin_flags;
+  out->service_port_id = e.service_port_id;
+  out->policy_epoch = e.policy_epoch.load(std::memory_order_relaxed);
+  out->services_generation = e.services_generation.load(std::memory_order_relaxed);
+  out->tcp_state = static_cast<TcpState>(e.tcp_state.load(std::memory_order_relaxed));
+  out->seen_reply = e.status.load(std::memory_order_relaxed) & kSeenReply;
+  out->created_s = e.created_s;
+  out->last_seen_s = e.last_seen_s.load(std::memory_order_relaxed);
+  out->timeout_s = TimeoutOf(index);
+  for (uint32_t dir = 0; dir < 2; ++dir) {
+    out->packets[dir] = e.packets[dir].load(std::memory_order_relaxed);
+    out->bytes[dir] = e.bytes[dir].load(std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return memory_.pool.Life(index) == life_before;
+}
+
+}  // namespace np::ct

@@ -1,0 +1,292 @@
+// Connection-tracking table shared by all worker lcores, in a named POSIX
+// shared-memory file so that a restarted dataplane re-attaches it
+// (AttachMode::kRecover) and the CLI reads it (AttachMode::kObserve).
+//
+// Design
+//  - ONE table for all workers. RSS steers every packet of one direction of
+//    a flow to one worker, so a flow's original direction is INSERTED by one
+//    worker only; any worker may LOOK UP and update either direction (after
+//    NAT the reply may land on another worker's queue).
+//  - Each entry is indexed under two keys, the original and the reply tuple
+//    (Linux's tuplehash[2]); both find the one entry holding NAT and state.
+//  - Index: BucketIndex (bucket_index.h): 64-byte buckets of 7 atomic slot
+//    words (32-bit signature + entry index + direction), bounded linear
+//    probing over 4 buckets, no cuckoo moves. Lookups are lock-free
+//    (acquire loads, full-key compare). Inserts lock the home bucket of each
+//    key (uniqueness), claim a slot by CAS, publish with a release store.
+//  - Position independent: only offsets and indices in the file.
+//  - Full: beyond `capacity` live entries, or when a key's probe range has
+//    no free slot, Insert EARLY-DROPS like Linux: it evicts the oldest entry
+//    that never saw a reply among those indexed in the probed buckets. If
+//    there is none it fails with kTableFull; existing flows keep working.
+//  - Expiry: Sweep(now, budget), called by ONE designated thread, walks a
+//    slice of the entries per call. Removal is two-phase: an entry is first
+//    unlinked from both keys and retired; its memory is reused only after
+//    DetachRetired() + the caller's grace period (rte_rcu_qsbr) + Reclaim().
+//    Any thread may Remove() (e.g. a worker that finds an expired entry).
+//  - Time is a coarse uint32 seconds clock supplied by the caller.
+//
+// Memory order of per-entry fields (see Entry):
+//  - Keys, NAT and service fields are written before the release store that
+//    publishes the entry and never change while it is linked: plain fields.
+//  - Counters: written by the worker that owns the direction (relaxed load +
+//    store, no locked instruction); a direction seen by two workers at once
+//    (RSS reconfiguration) may lose increments, which statistics tolerate.
+//  - last_seen_s, status, tcp_state, policy_epoch, services_generation:
+//    relaxed atomics; tcp_state is updated by CAS since both directions move
+//    it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "common/result.h"
+#include "dataplane/conntrack/flow_key.h"
+#include "dataplane/conntrack/table_memory.h"
+#include "dataplane/conntrack/tcp_state.h"
+#include "dataplane/conntrack/timeouts.h"
+
+namespace np::ct {
+
+inline constexpr uint32_t kNoServicePort = 0xffffffffu;
+
+enum NatFlags : uint8_t {
+  kNatDnat = 1u << 0,  // destination rewritten (VIP -> backend)
+  kNatSnat = 1u << 1,  // source rewritten (client -> node IP / pod gateway)
+};
+
+enum OriginFlags : uint8_t {
+  kFromOutsideCluster = 1u << 0,  // client outside cluster_cidr (traffic policies)
+  kHairpin = 1u << 1,             // a pod reaching itself through its service
+};
+
+enum StatusFlags : uint8_t {
+  kSeenReply = 1u << 0,
+};
+
+struct alignas(64) Entry {
+  // --- line 0: written before publication, constant while linked ---
+  FlowKey tuple[2];  // [Direction::kOriginal], [Direction::kReply]
+  uint32_t backend_ip;
+  uint16_t backend_port;
+  uint8_t nat_flags;     // NatFlags
+  uint8_t origin_flags;  // OriginFlags
+  uint32_t service_port_id;
+  uint32_t created_s;
+  std::atomic<uint64_t> services_generation;  // re-stamped by lazy revalidation
+  std::atomic<uint32_t> policy_epoch;         // reserved for policy revalidation
+  uint32_t reserved0;
+  // --- line 1: mutable ---
+  std::atomic<uint32_t> last_seen_s;
+  std::atomic<uint8_t> tcp_state;  // TcpState
+  std::atomic<uint8_t> status;     // StatusFlags
+  uint16_t reserved1;
+  PoolLink link;
+  std::atomic<uint64_t> packets[2];  // per Direction
+  std::atomic<uint64_t> bytes[2];
+};
+static_assert(sizeof(Entry) == 128, "two cache lines: keys, then mutable state");
+
+struct EntryInit {
+  uint32_t service_port_id = kNoServicePort;
+  uint32_t backend_ip = 0;
+  uint16_t backend_port = 0;
+  uint8_t nat_flags = 0;
+  uint8_t origin_flags = 0;
+  TcpState tcp_state = TcpState::kNone;  // InitialTcpState(flags).state for TCP
+  uint32_t policy_epoch = 0;
+  uint64_t services_generation = 0;
+};
+
+struct LookupResult {
+  uint32_t entry = kNoEntry;
+  Direction direction = Direction::kOriginal;
+  bool hit() const { return entry != kNoEntry; }
+};
+
+enum class InsertStatus : uint8_t {
+  kInserted,
+  kExists,       // the original key is indexed already (entry/direction say where)
+  kReplyExists,  // the reply key is taken by another flow: pick another SNAT port
+  kTableFull,    // no room even after early drop: drop the packet, count it
+  kInvalidKey,   // original == reply (same address and port both ends)
+};
+
+struct InsertResult {
+  InsertStatus status = InsertStatus::kTableFull;
+  uint32_t entry = kNoEntry;  // new entry, or the one holding the clashing key
+  Direction direction = Direction::kOriginal;
+  bool ok() const { return status == InsertStatus::kInserted; }
+};
+
+struct SweepResult {
+  uint32_t visited = 0;
+  uint32_t expired = 0;
+};
+
+// Counters kept in the file header (TableHeader::counters).
+enum class CtCounter : uint32_t {
+  kInserts,
+  kInsertExists,
+  kReplyClashes,
+  kTableFull,    // inserts refused: the caller drops (Linux's insert_failed)
+  kPoolEmpty,    // of which: every entry live or awaiting reclamation
+  kEarlyDrops,
+  kExpired,
+  kRemoved,      // by Remove(): revalidation, TCP reuse...
+  kReclaimed,
+  kCount,
+};
+static_assert(static_cast<uint32_t>(CtCounter::kCount) <= kMaxCounters);
+
+struct CtCounters {
+  uint64_t entries = 0;
+  uint64_t capacity = 0;
+  uint64_t inserts = 0;
+  uint64_t insert_exists = 0;
+  uint64_t reply_clashes = 0;
+  uint64_t table_full = 0;
+  uint64_t pool_empty = 0;
+  uint64_t early_drops = 0;
+  uint64_t expired = 0;
+  uint64_t removed = 0;
+  uint64_t reclaimed = 0;
+  uint64_t awaiting_reclaim = 0;
+};
+
+// A consistent copy of one live entry, for the CLI.
+struct EntrySnapshot {
+  uint32_t index = 0;
+  FlowKey original;
+  FlowKey reply;
+  uint32_t backend_ip = 0;
+  uint16_t backend_port = 0;
+  uint8_t nat_flags = 0;
+  uint8_t origin_flags = 0;
+  uint32_t service_port_id = kNoServicePort;
+  uint32_t policy_epoch = 0;
+  uint64_t services_generation = 0;
+  TcpState tcp_state = TcpState::kNone;
+  bool seen_reply = false;
+  uint32_t created_s = 0;
+  uint32_t last_seen_s = 0;
+  uint32_t timeout_s = 0;
+  uint64_t packets[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
+};
+
+class Table {
+ public:
+  static TableShape Shape();
+  static size_t RequiredBytes(uint32_t capacity);
+  // Cheap view over the memory; copy it freely (e.g. one per thread).
+  static Result<Table> Attach(void* memory, size_t size, const TableConfig& config,
+                              AttachMode mode);
+
+  Table() = default;
+
+  void SetTimeouts(const Timeouts& timeouts) { timeouts_ = timeouts; }
+  const Timeouts& timeouts() const { return timeouts_; }
+  uint32_t capacity() const { return memory_.capacity; }
+  uint32_t pool_size() const { return memory_.pool.entry_count(); }
+
+  uint64_t Hash(const FlowKey& key) const { return HashFlowKey(key, memory_.hash_seed); }
+
+  // --- fast path ---
+  LookupResult Lookup(const FlowKey& key) const {
+    return LookupHashed(key, Hash(key));
+  }
+  LookupResult LookupHashed(const FlowKey& key, uint64_t hash) const {
+    const uint64_t word = memory_.index.Find(hash, [&](uint64_t candidate) {
+      return At(SlotEntry(candidate)).tuple[SlotDirection(candidate)] == key;
+    });
+    if (word == kSlotEmpty) return {};
+    return {SlotEntry(word), static_cast<Direction>(SlotDirection(word))};
+  }
+  // A burst: hashes all keys and prefetches their buckets before probing.
+  void LookupBurst(const FlowKey* keys, uint32_t count, LookupResult* results) const;
+
+  InsertResult Insert(const FlowKey& original, const FlowKey& reply, const EntryInit& init,
+                      uint32_t now);
+
+  Entry& At(uint32_t entry) const {
+    return *reinterpret_cast<Entry*>(memory_.entries + static_cast<size_t>(entry) * sizeof(Entry));
+  }
+
+  // Per packet: counters of `direction`, last_seen, seen-reply.
+  void Touch(uint32_t entry, Direction direction, uint32_t bytes, uint32_t now) const {
+    Entry& e = At(entry);
+    const uint32_t dir = static_cast<uint32_t>(direction);
+    e.packets[dir].store(e.packets[dir].load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+    e.bytes[dir].store(e.bytes[dir].load(std::memory_order_relaxed) + bytes,
+                       std::memory_order_relaxed);
+    // Skip redundant stores: the line is shared by both directions' workers.
+    if (e.last_seen_s.load(std::memory_order_relaxed) != now) {
+      e.last_seen_s.store(now, std::memory_order_relaxed);
+    }
+    if (direction == Direction::kReply &&
+        !(e.status.load(std::memory_order_relaxed) & kSeenReply)) {
+      e.status.fetch_or(kSeenReply, std::memory_order_relaxed);
+    }
+  }
+
+  // Moves a TCP entry's state for a packet with `flags` (does not Touch).
+  TcpTransition UpdateTcpState(uint32_t entry, Direction direction, uint8_t flags) const;
+
+  uint32_t TimeoutOf(uint32_t entry) const;
+  bool Expired(uint32_t entry, uint32_t now) const {
+    const int32_t idle =
+        static_cast<int32_t>(now - At(entry).last_seen_s.load(std::memory_order_relaxed));
+    return idle > static_cast<int32_t>(TimeoutOf(entry));
+  }
+
+  // Unlinks both keys and retires the entry; false if another thread
+  // removed it first. Any thread.
+  bool Remove(uint32_t entry) const;
+
+  // --- housekeeping (one designated thread) ---
+  SweepResult Sweep(uint32_t now, uint32_t max_entries) const;
+  RetiredBatch DetachRetired() const { return memory_.pool.DetachRetired(); }
+  uint32_t Reclaim(RetiredBatch batch) const;
+
+  // --- observation (any process) ---
+  CtCounters ReadCounters() const;
+  // Copies entry `index` if it is live; false if it is not (or was reused
+  // while being copied).
+  bool Snapshot(uint32_t index, EntrySnapshot* snapshot) const;
+  // Calls fn(const EntrySnapshot&) for each live entry; returns how many.
+  template <class Fn>
+  uint32_t ForEach(Fn&& fn) const {
+    uint32_t visited = 0;
+    EntrySnapshot snapshot;
+    for (uint32_t index = 0; index < pool_size(); ++index) {
+      if (Snapshot(index, &snapshot)) {
+        fn(static_cast<const EntrySnapshot&>(snapshot));
+        ++visited;
+      }
+    }
+    return visited;
+  }
+
+  // The memory view (SNAT allocator, tests).
+  const TableMemory& memory() const { return memory_; }
+
+ private:
+  explicit Table(const TableMemory& memory) : memory_(memory) {}
+
+  InsertResult InsertLocked(uint32_t index, const FlowKey& original, uint64_t original_hash,
+                            const FlowKey& reply, uint64_t reply_hash, uint32_t now);
+  uint64_t FindWord(const FlowKey& key, uint64_t hash) const;
+  bool EarlyDrop(uint64_t hash, uint32_t now);
+  void UnlinkAndRetire(uint32_t entry) const;
+  void Count(CtCounter counter, uint64_t amount = 1) const {
+    memory_.Count(static_cast<uint32_t>(counter), amount);
+  }
+
+  TableMemory memory_;
+  Timeouts timeouts_;
+};
+
+}  // namespace np::ct

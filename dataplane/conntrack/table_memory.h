@@ -1,0 +1,145 @@
+// The shared-memory image of a table (conntrack or affinity): header,
+// bucket index, entry array. Position-independent: only offsets and entry
+// indices are stored, so the file can be mapped at any address, by a
+// restarted dataplane (kRecover) or by the CLI (kObserve).
+//
+//   offset 0                TableHeader (identity, pool words, counters)
+//   buckets_offset          Bucket[bucket_count]   (power of two, 64 B each)
+//   entries_offset          Entry[pool_size]       (entry_size each)
+//
+// pool_size = capacity + retire headroom: `capacity` bounds the live
+// entries; the headroom holds unlinked entries during their grace period,
+// so that early drop can make room without waiting for reclamation.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "common/result.h"
+#include "dataplane/conntrack/bucket_index.h"
+#include "dataplane/conntrack/entry_pool.h"
+
+namespace np::ct {
+
+inline constexpr uint32_t kTableMagic = 0x5443504eu;  // "NPCT"
+inline constexpr uint16_t kTableVersionMajor = 1;
+inline constexpr uint16_t kTableVersionMinor = 0;
+inline constexpr uint64_t kDefaultHashSeed = 0x6e6f6465706c616eull;  // "nodeplan"
+inline constexpr uint32_t kMaxCounters = 16;
+
+enum class TableKind : uint32_t { kConntrack = 1, kAffinity = 2 };
+
+enum class AttachMode : uint8_t {
+  kCreate,   // format the memory (its content is discarded)
+  kRecover,  // dataplane restart: validate, keep live entries, rebuild the
+             // index and the free list (no other writer or reader may run)
+  kObserve,  // another process (CLI): validate only, read-only use
+};
+
+struct TableConfig {
+  uint32_t capacity = 0;  // live entries; kObserve accepts any when 0
+  uint64_t hash_seed = kDefaultHashSeed;  // stored by kCreate, read back otherwise
+};
+
+// What the attaching code was compiled with; refused when the file differs.
+struct TableShape {
+  TableKind kind;
+  uint32_t entry_size;
+  uint32_t link_offset;  // offsetof(Entry, PoolLink member)
+  uint32_t keys_per_entry;
+};
+
+struct alignas(64) TableHeader {
+  // Identity, written once by kCreate.
+  uint32_t magic;
+  uint16_t version_major;
+  uint16_t version_minor;
+  uint32_t kind;
+  uint32_t header_size;
+  uint32_t bucket_size;
+  uint32_t entry_size;
+  uint32_t keys_per_entry;
+  uint32_t capacity;
+  uint32_t pool_size;
+  uint32_t bucket_count;
+  uint64_t hash_seed;
+  uint64_t buckets_offset;
+  uint64_t entries_offset;
+  uint64_t total_bytes;
+
+  // Shared mutable words, each group on its own cache line.
+  alignas(64) PoolWords pool;
+  alignas(64) std::atomic<uint32_t> live_entries;
+  std::atomic<uint32_t> sweep_cursor;  // only the sweeping thread writes it
+  alignas(64) std::atomic<uint64_t> counters[kMaxCounters];  // relaxed, named per table kind
+};
+
+struct TableMemory {
+  TableHeader* header = nullptr;
+  BucketIndex index;
+  EntryPool pool;
+  char* entries = nullptr;
+  uint32_t capacity = 0;
+  uint64_t hash_seed = 0;
+
+  static size_t RequiredBytes(const TableShape& shape, uint32_t capacity);
+  static Result<TableMemory> Attach(void* memory, size_t size, const TableShape& shape,
+                                    const TableConfig& config, AttachMode mode);
+
+  void Count(uint32_t counter, uint64_t amount = 1) const {
+    header->counters[counter].fetch_add(amount, std::memory_order_relaxed);
+  }
+  uint64_t Counter(uint32_t counter) const {
+    return header->counters[counter].load(std::memory_order_relaxed);
+  }
+  uint32_t LiveEntries() const { return header->live_entries.load(std::memory_order_relaxed); }
+
+  // Recovery after kRecover (exclusive access): rebuilds the index and the
+  // free list from the entries themselves. `rehash(entry, hashes, words)`
+  // fills the hash and slot word of each of a live entry's keys and returns
+  // how many there are; `same_key(word, entry, key)` compares the key an
+  // indexed word points to with key `key` of `entry`. Entries that are not
+  // kLive, or whose key is already taken (a torn file), are freed.
+  // Returns the entries kept.
+  template <class Rehash, class SameKey>
+  uint32_t RecoverExclusive(Rehash&& rehash, SameKey&& same_key);
+};
+
+template <class Rehash, class SameKey>
+uint32_t TableMemory::RecoverExclusive(Rehash&& rehash, SameKey&& same_key) {
+  index.Clear();
+  pool.ResetListsExclusive();
+  uint32_t kept = 0;
+  const uint32_t entry_count = pool.entry_count();
+  for (uint32_t entry = entry_count; entry-- > 0;) {
+    bool keep = false;
+    if (pool.IsLive(entry)) {
+      uint64_t hashes[2];
+      uint64_t words[2];
+      const uint32_t keys = rehash(entry, hashes, words);
+      keep = keys > 0;
+      for (uint32_t key = 0; key < keys && keep; ++key) {
+        keep = index.Find(hashes[key],
+                          [&](uint64_t word) { return same_key(word, entry, key); }) ==
+                   kSlotEmpty &&
+               index.InsertExclusive(hashes[key], words[key]);
+        if (!keep) {
+          for (uint32_t undo = 0; undo < key; ++undo) index.Unlink(hashes[undo], words[undo]);
+        }
+      }
+    }
+    if (keep) {
+      ++kept;
+    } else {
+      pool.PushFreeExclusive(entry);
+    }
+  }
+  header->live_entries.store(kept, std::memory_order_relaxed);
+  if (header->sweep_cursor.load(std::memory_order_relaxed) >= entry_count) {
+    header->sweep_cursor.store(0, std::memory_order_relaxed);
+  }
+  return kept;
+}
+
+}  // namespace np::ct

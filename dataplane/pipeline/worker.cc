@@ -1,0 +1,507 @@
+#include "dataplane/pipeline/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_rcu_qsbr.h>
+
+#include <time.h>
+
+#include <algorithm>
+
+#include "common/flow_hash.h"
+#include "dataplane/conntrack/affinity.h"
+#include "dataplane/nat/rewrite.h"
+#include "dataplane/neighbor/neighbor_table.h"
+#include "dataplane/packet/build.h"
+#include "dataplane/runtime/stats_region.h"
+
+namespace np {
+namespace {
+
+using stats::DropReason;
+
+constexpr uint32_t kFragmentTableSize = 4096;
+constexpr uint32_t kIdleLoopsBeforeSleep = 256;
+constexpr uint32_t kMaxSleepMicroseconds = 1000;
+
+void Increment(std::atomic<uint64_t>& counter, uint64_t amount = 1) {
+  // Only this lcore writes its block: a plain load+store is enough.
+  counter.store(counter.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+}
+
+MacAddress ToMac(uint64_t packed) {
+  MacAddress mac;
+  NeighborTable::MacToBytes(packed, mac.bytes);
+  return mac;
+}
+
+bool IsTrackedProtocol(uint8_t protocol) {
+  return protocol == kProtocolTcp || protocol == kProtocolUdp || protocol == kProtocolSctp ||
+         protocol == kProtocolIcmp;
+}
+
+uint32_t SourceAddressFor(const NodeTables& node, const PortRuntime& port) {
+  return port.role == abi::PortRole::kUplink ? node.primary_node_address() : node.info().pod_gateway_ipv4;
+}
+
+}  // namespace
+
+Worker::Worker(SharedState& shared, uint16_t index)
+    : shared_(shared),
+      index_(index),
+      counters_(shared.stats->lcore(index)),
+      conntrack_(*shared.conntrack),
+      fragment_storage_(kFragmentTableSize),
+      fragments_(fragment_storage_, rte_get_tsc_hz() * 2) {}
+
+void Worker::RefreshForNode(const NodeTables& node) {
+  node_generation_ = node.generation();
+  const abi::NodeInfo& info = node.info();
+  snat_ = ct::SnatPortAllocator(info.snat_port_min, info.snat_port_max, index_, shared_.worker_count,
+                                info.maglev_seed);
+  const double rate = static_cast<double>(info.host_rate_limit_pps) / shared_.worker_count;
+  host_tokens_per_cycle_ = rate / static_cast<double>(rte_get_tsc_hz());
+  host_burst_ = std::max(32.0, rate / 10);
+  host_tokens_ = host_burst_;
+  host_last_tsc_ = rte_rdtsc();
+  // Pods with a configured MAC need no ARP before their first packet.
+  for (const PortRuntime& port : node.ports())
+    if (port.role == abi::PortRole::kPod && port.peer_mac != 0)
+      shared_.neighbors->Learn(port.ipv4, port.peer_mac, port.dpdk_port, shared_.now_s.load(std::memory_order_relaxed));
+}
+
+void Worker::Run() {
+  rte_rcu_qsbr_thread_register(shared_.rcu, index_);
+  rte_rcu_qsbr_thread_online(shared_.rcu, index_);
+  uint32_t idle_loops = 0;
+  uint64_t last_tsc = rte_rdtsc();
+  while (!shared_.stop.load(std::memory_order_acquire)) {
+    rte_rcu_qsbr_quiescent(shared_.rcu, index_);
+    const uint32_t received = PollOnce();
+    const uint64_t tsc = rte_rdtsc();
+    Increment(counters_.loops);
+    Increment(counters_.total_cycles, tsc - last_tsc);
+    if (received > 0) {
+      Increment(counters_.busy_loops);
+      Increment(counters_.busy_cycles, tsc - last_tsc);
+      idle_loops = 0;
+    } else if (++idle_loops > kIdleLoopsBeforeSleep) {
+      // Idle backoff: an idle dataplane must not burn a core. Offline while
+      // asleep, so table swaps never wait for a sleeping worker.
+      const uint32_t sleep_us = std::min<uint32_t>(kMaxSleepMicroseconds, (idle_loops - kIdleLoopsBeforeSleep) * 4);
+      rte_rcu_qsbr_thread_offline(shared_.rcu, index_);
+      const timespec pause{0, static_cast<long>(sleep_us) * 1000};
+      nanosleep(&pause, nullptr);
+      rte_rcu_qsbr_thread_online(shared_.rcu, index_);
+    }
+    last_tsc = rte_rdtsc();
+  }
+  rte_rcu_qsbr_thread_offline(shared_.rcu, index_);
+  rte_rcu_qsbr_thread_unregister(shared_.rcu, index_);
+}
+
+uint32_t Worker::PollOnce() {
+  const NodeTables* node = shared_.node.load(std::memory_order_acquire);
+  if (node == nullptr) return 0;
+  const ServiceTables* services = shared_.services.load(std::memory_order_acquire);
+  if (node->generation() != node_generation_) RefreshForNode(*node);
+  now_s_ = shared_.now_s.load(std::memory_order_relaxed);
+  now_tsc_ = rte_rdtsc();
+  uint32_t received = 0;
+  rte_mbuf* packets[kBurstSize];
+  const auto& ports = node->ports();
+  for (uint8_t slot = 0; slot < ports.size(); ++slot) {
+    const PortRuntime& port = ports[slot];
+    for (uint16_t queue = index_; queue < port.rx_queues; queue += shared_.worker_count) {
+      const uint16_t count = rte_eth_rx_burst(port.dpdk_port, queue, packets, kBurstSize);
+      if (count == 0) continue;
+      received += count;
+      ProcessBurst(*node, services, slot, packets, count);
+    }
+  }
+  Flush(*node);
+  return received;
+}
+
+void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services, uint8_t rx_slot,
+                          rte_mbuf** packets, uint16_t count) {
+  for (uint16_t i = 0; i < count; ++i) {
+    if (i + 1 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
+    ProcessPacket(node, services, rx_slot, packets[i]);
+  }
+}
+
+void Worker::ProcessPacket(const NodeTables& node, const ServiceTables* services, uint8_t rx_slot,
+                           rte_mbuf* mbuf) {
+  const PortRuntime& in = node.port(rx_slot);
+  stats::PortCounters& port_counters = counters_.ports[in.counter_slot];
+  Increment(port_counters.rx_packets);
+  Increment(port_counters.rx_bytes, rte_pktmbuf_pkt_len(mbuf));
+  if (mbuf->nb_segs > 1 && rte_pktmbuf_linearize(mbuf) != 0) return Drop(mbuf, DropReason::kParseError);
+
+  PacketMeta meta;
+  uint8_t* data = rte_pktmbuf_mtod(mbuf, uint8_t*);
+  const ParseResult parsed = Parse(data, rte_pktmbuf_data_len(mbuf), meta);
+  if (parsed == ParseResult::kIpv6) return Drop(mbuf, DropReason::kIpv6NotForwarded);
+  if (parsed != ParseResult::kOk) return Drop(mbuf, DropReason::kParseError);
+  Context packet{node, services, in, mbuf, data, meta};
+  if (meta.ethertype == kEtherTypeArp) return HandleArp(packet);
+  // Ethernet padding must not travel on as IP payload.
+  if (meta.frame_length < rte_pktmbuf_data_len(mbuf))
+    rte_pktmbuf_trim(mbuf, static_cast<uint16_t>(rte_pktmbuf_data_len(mbuf) - meta.frame_length));
+  HandleIpv4(packet);
+}
+
+void Worker::HandleArp(Context& packet) {
+  const ArpMeta& arp = packet.meta.arp;
+  const PortRuntime& in = packet.in;
+  // A pod may only speak for its own address (anti-spoofing).
+  const bool sender_trusted = in.role != abi::PortRole::kPod || arp.sender_ip == in.ipv4;
+  if (arp.sender_ip != 0 && sender_trusted)
+    shared_.neighbors->Learn(arp.sender_ip, NeighborTable::MacFromBytes(arp.sender_mac.bytes), in.dpdk_port, now_s_);
+  if (arp.opcode != kArpOpRequest || arp.target_ip == arp.sender_ip) {
+    rte_pktmbuf_free(packet.mbuf);
+    return;
+  }
+  bool answer = false;
+  switch (in.role) {
+    case abi::PortRole::kUplink:
+      answer = packet.node.IsNodeAddress(arp.target_ip) ||
+               (packet.services != nullptr && packet.services->OwnsAddress(arp.target_ip));
+      break;
+    case abi::PortRole::kPod:  // everything a pod reaches goes through us (proxy ARP)
+      answer = sender_trusted && arp.target_ip != in.ipv4;
+      break;
+    case abi::PortRole::kHost:  // likewise for the node's kernel, except its own addresses
+      answer = !packet.node.IsNodeAddress(arp.target_ip);
+      break;
+  }
+  if (!answer) {
+    Drop(packet.mbuf, DropReason::kNotForUs);
+    return;
+  }
+  const ArpMeta request = arp;
+  const uint32_t length = BuildArpReply(packet.data, rte_pktmbuf_data_len(packet.mbuf) + rte_pktmbuf_tailroom(packet.mbuf),
+                                        ToMac(in.mac), request.target_ip, request.sender_mac, request.sender_ip,
+                                        packet.meta.has_vlan ? packet.meta.vlan_id : 0);
+  if (length == 0) return Drop(packet.mbuf, DropReason::kParseError);
+  packet.mbuf->data_len = static_cast<uint16_t>(length);
+  packet.mbuf->pkt_len = length;
+  Increment(counters_.arp_replies);
+  Enqueue(in, packet.mbuf);
+}
+
+void Worker::HandleIpv4(Context& packet) {
+  PacketMeta& meta = packet.meta;
+  const PortRuntime& in = packet.in;
+  if (in.role == abi::PortRole::kPod && meta.src_ip != in.ipv4) return Drop(packet.mbuf, DropReason::kSpoofedSource);
+  // Learn where the sender sits: replies go back to the MAC a flow came from.
+  if (in.role != abi::PortRole::kUplink || !packet.node.IsNodeAddress(meta.src_ip))
+    shared_.neighbors->Learn(meta.src_ip, NeighborTable::MacFromBytes(packet.data + kEthSrcOffset), in.dpdk_port,
+                             now_s_);
+
+  if (meta.is_fragment) {
+    Increment(counters_.fragments);
+    if (meta.first_fragment) {
+      fragments_.RememberFirst(meta, now_tsc_);
+    } else if (fragments_.Lookup(meta, now_tsc_, meta.src_port, meta.dst_port)) {
+      // Later fragments follow their first one's conntrack entry and NAT.
+    } else {
+      return Drop(packet.mbuf, DropReason::kFragmentWithoutHead);
+    }
+  }
+  if (meta.is_icmp_error) return HandleIcmpError(packet);
+  if (!IsTrackedProtocol(meta.protocol)) return Forward(packet, meta.dst_ip);
+
+  const ct::FlowKey key{meta.src_ip, meta.dst_ip, meta.src_port, meta.dst_port, meta.protocol};
+  ct::LookupResult found = conntrack_.Lookup(key);
+  if (found.hit()) {
+    ct::Entry& entry = conntrack_.At(found.entry);
+    const ServiceTables* services = packet.services;
+    if (services != nullptr && entry.service_port_id != ct::kNoServicePort &&
+        entry.services_generation.load(std::memory_order_relaxed) != services->generation()) {
+      // Lazy revalidation after a table update: a UDP flow whose backend was
+      // removed is re-balanced at once (no stale-UDP blackhole, kubernetes
+      // #48370); TCP keeps its backend while the connection lives.
+      if (services->HasBackend(entry.service_port_id, entry.backend_ip, entry.backend_port) ||
+          meta.protocol == kProtocolTcp) {
+        entry.services_generation.store(services->generation(), std::memory_order_relaxed);
+      } else {
+        conntrack_.Remove(found.entry);
+        found = ct::LookupResult{};
+      }
+    }
+  }
+  if (found.hit()) {
+    if (!TranslateTracked(packet, found.entry, found.direction)) return;
+    const ct::Entry& entry = conntrack_.At(found.entry);
+    Increment(counters_.conntrack_hits);
+    if (packet.services != nullptr && entry.service_port_id != ct::kNoServicePort)
+      if (auto index = packet.services->IndexOf(entry.service_port_id))
+        CountService(*packet.services, *index, rte_pktmbuf_pkt_len(packet.mbuf), false);
+    const ct::FlowKey& other = entry.tuple[1 - static_cast<int>(found.direction)];
+    return Forward(packet, other.src_ip);
+  }
+
+  if (packet.services != nullptr && meta.protocol != kProtocolIcmp && (meta.has_l4 || meta.is_fragment))
+    if (const abi::FrontendRecord* frontend = packet.services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol))
+      return NewServiceFlow(packet, *frontend, key);
+
+  if (packet.node.IsNodeAddress(meta.dst_ip) && in.role == abi::PortRole::kHost)
+    return Drop(packet.mbuf, DropReason::kNotForUs);
+  Forward(packet, meta.dst_ip);
+}
+
+// Rewrites a packet of a tracked connection travelling in `direction`: its
+// addresses become those of the other direction's tuple, reversed.
+bool Worker::TranslateTracked(Context& packet, uint32_t entry_index, ct::Direction direction) {
+  const ct::Entry& entry = conntrack_.At(entry_index);
+  const ct::FlowKey& other = entry.tuple[1 - static_cast<int>(direction)];
+  const PacketMeta& meta = packet.meta;
+  if (meta.protocol == kProtocolTcp && meta.has_l4) conntrack_.UpdateTcpState(entry_index, direction, meta.tcp_flags);
+  conntrack_.Touch(entry_index, direction, rte_pktmbuf_pkt_len(packet.mbuf), now_s_);
+  const bool source_changes = other.dst_ip != meta.src_ip || other.dst_port != meta.src_port;
+  const bool destination_changes = other.src_ip != meta.dst_ip || other.src_port != meta.dst_port;
+  bool ok = true;
+  if (source_changes && destination_changes)
+    ok = RewriteSourceAndDestination(packet.data, meta, other.dst_ip, other.dst_port, other.src_ip, other.src_port);
+  else if (source_changes)
+    ok = RewriteSource(packet.data, meta, other.dst_ip, other.dst_port);
+  else if (destination_changes)
+    ok = RewriteDestination(packet.data, meta, other.src_ip, other.src_port);
+  if (!ok) Drop(packet.mbuf, DropReason::kUnsupportedProtocol);
+  return ok;
+}
+
+void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key) {
+  const ServiceTables& services = *packet.services;
+  const NodeTables& node = packet.node;
+  const PacketMeta& meta = packet.meta;
+  const uint32_t sp_index = frontend.service_port_index;
+  const abi::ServicePortRecord& sp = services.service_port(sp_index);
+  if (frontend.kind == abi::FrontendKind::kLoadBalancer && !services.SourceAllowed(sp_index, meta.src_ip))
+    return Drop(packet.mbuf, DropReason::kSourceRangeDenied);
+  if (sp.backend_count == 0) return RejectNoEndpoints(packet, sp_index);
+
+  // Local traffic policies: external clients of NodePort/LB/external IPs
+  // with externalTrafficPolicy Local; in-cluster clients with
+  // internalTrafficPolicy Local.
+  const bool external = packet.in.role == abi::PortRole::kUplink && !node.InCluster(meta.src_ip);
+  const bool local_only = external ? (sp.flags & abi::kExternalTrafficLocal) && frontend.kind != abi::FrontendKind::kClusterIP
+                                   : (sp.flags & abi::kInternalTrafficLocal) != 0;
+  const uint32_t seed = node.info().maglev_seed;
+  std::optional<uint32_t> picked;
+  if (sp.flags & abi::kAffinityClientIP) {
+    const ct::AffinityKey affinity_key{meta.src_ip, sp.id};
+    const ct::AffinityLookup remembered = shared_.affinity->Lookup(affinity_key, now_s_);
+    const bool still_valid = remembered.hit &&
+                             services.HasBackend(sp.id, remembered.backend.ip, remembered.backend.port);
+    if (still_valid) {
+      for (uint32_t b = sp.backend_first; b < sp.backend_first + sp.backend_count; ++b)
+        if (services.backend(b).ipv4 == remembered.backend.ip && services.backend(b).port == remembered.backend.port)
+          picked = b;
+    }
+    if (!picked) {
+      picked = services.PickBackend(sp_index, ClientHash(meta.src_ip, seed), local_only);
+      if (picked) {
+        const abi::BackendRecord& chosen = services.backend(*picked);
+        const ct::AffinityResult result = shared_.affinity->Remember(
+            affinity_key, ct::AffinityBackend{chosen.ipv4, chosen.port}, sp.affinity_timeout_s, now_s_, remembered.hit);
+        if (result.backend != ct::AffinityBackend{chosen.ipv4, chosen.port})  // another worker was first
+          for (uint32_t b = sp.backend_first; b < sp.backend_first + sp.backend_count; ++b)
+            if (services.backend(b).ipv4 == result.backend.ip && services.backend(b).port == result.backend.port)
+              picked = b;
+      }
+    }
+  } else {
+    picked = services.PickBackend(sp_index, FlowHash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.protocol, seed),
+                                  local_only);
+  }
+  if (!picked) return Drop(packet.mbuf, DropReason::kNoLocalEndpoints);
+  const abi::BackendRecord& backend = services.backend(*picked);
+
+  // SNAT: a pod reaching itself through its Service is SNATed to the pod
+  // gateway (else it would answer itself directly); external traffic with
+  // externalTrafficPolicy Cluster is SNATed to the node, as kube-proxy's
+  // masquerade does, so replies come back through this node.
+  const bool hairpin = meta.src_ip == backend.ipv4;
+  uint32_t snat_ip = 0;
+  if (hairpin)
+    snat_ip = node.info().pod_gateway_ipv4;
+  else if (external && !local_only)
+    snat_ip = node.IsNodeAddress(meta.dst_ip) ? meta.dst_ip : node.primary_node_address();
+
+  ct::EntryInit init;
+  init.service_port_id = sp.id;
+  init.backend_ip = backend.ipv4;
+  init.backend_port = backend.port;
+  init.nat_flags = ct::kNatDnat;
+  init.origin_flags = static_cast<uint8_t>((external ? ct::kFromOutsideCluster : 0) | (hairpin ? ct::kHairpin : 0));
+  init.services_generation = services.generation();
+  if (meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(meta.tcp_flags).state;
+
+  ct::InsertResult inserted;
+  if (snat_ip == 0) {
+    const ct::FlowKey reply{backend.ipv4, key.src_ip, backend.port, key.src_port, key.protocol};
+    inserted = conntrack_.Insert(key, reply, init, now_s_);
+    // The same client port already talks to this backend through another
+    // frontend: tell the two connections apart by SNATing this one.
+    if (inserted.status == ct::InsertStatus::kReplyExists) snat_ip = node.primary_node_address();
+  }
+  if (snat_ip != 0) {
+    const ct::SnatRequest request{key, backend.ipv4, backend.port, snat_ip};
+    inserted = snat_.AllocateAndInsert(conntrack_, request, init, now_s_).insert;
+  }
+  switch (inserted.status) {
+    case ct::InsertStatus::kInserted:
+      Increment(counters_.conntrack_inserts);
+      CountService(services, sp_index, rte_pktmbuf_pkt_len(packet.mbuf), true);
+      break;
+    case ct::InsertStatus::kExists:  // created meanwhile (e.g. after a revalidation race)
+      break;
+    case ct::InsertStatus::kReplyExists:
+      return Drop(packet.mbuf, DropReason::kSnatPortsExhausted);
+    case ct::InsertStatus::kTableFull:
+    case ct::InsertStatus::kInvalidKey:
+      return Drop(packet.mbuf, DropReason::kConntrackFull);
+  }
+  if (!TranslateTracked(packet, inserted.entry, inserted.direction)) return;
+  const ct::FlowKey& other = conntrack_.At(inserted.entry).tuple[1 - static_cast<int>(inserted.direction)];
+  Forward(packet, other.src_ip);
+}
+
+// kube-proxy REJECTs Services without endpoints (ICMP port unreachable) so
+// that clients fail at once instead of timing out.
+void Worker::RejectNoEndpoints(Context& packet, uint32_t service_port_index) {
+  Increment(counters_.service_ports[packet.services->counter_slot(service_port_index)].no_endpoint_rejects);
+  rte_mbuf* reply = rte_pktmbuf_alloc(shared_.pool);
+  if (reply != nullptr) {
+    const uint32_t length = BuildIcmpPortUnreachable(rte_pktmbuf_mtod(reply, uint8_t*), rte_pktmbuf_tailroom(reply),
+                                                     packet.data, packet.meta, packet.meta.dst_ip);
+    if (length == 0) {
+      rte_pktmbuf_free(reply);
+    } else {
+      reply->data_len = static_cast<uint16_t>(length);
+      reply->pkt_len = length;
+      Increment(counters_.icmp_generated);
+      Enqueue(packet.in, reply);
+    }
+  }
+  Drop(packet.mbuf, DropReason::kNoEndpoints);
+}
+
+// An ICMP error about a tracked connection travels in the direction whose
+// reverse its quoted packet took; both its quoted header and its outer
+// header are translated like that direction's packets.
+void Worker::HandleIcmpError(Context& packet) {
+  const IcmpInnerMeta& inner = packet.meta.inner;
+  const ct::FlowKey quoted_reversed{inner.dst_ip, inner.src_ip, inner.dst_port, inner.src_port, inner.protocol};
+  const ct::LookupResult found = inner.has_l4 ? conntrack_.Lookup(quoted_reversed) : ct::LookupResult{};
+  if (!found.hit()) return Forward(packet, packet.meta.dst_ip);
+  const ct::Entry& entry = conntrack_.At(found.entry);
+  const ct::FlowKey& same = entry.tuple[static_cast<int>(found.direction)];
+  const ct::FlowKey& other = entry.tuple[1 - static_cast<int>(found.direction)];
+  bool ok = RewriteIcmpErrorInner(packet.data, packet.meta, other.src_ip, other.src_port, other.dst_ip, other.dst_port);
+  if (ok && packet.meta.src_ip == same.src_ip && packet.meta.dst_ip != other.src_ip)
+    ok = RewriteSourceAndDestination(packet.data, packet.meta, other.dst_ip, 0, other.src_ip, 0);
+  else if (ok && packet.meta.src_ip == same.src_ip)
+    ok = RewriteSource(packet.data, packet.meta, other.dst_ip, 0);
+  else if (ok && packet.meta.dst_ip != other.src_ip)
+    ok = RewriteDestination(packet.data, packet.meta, other.src_ip, 0);
+  if (!ok) return Drop(packet.mbuf, DropReason::kParseError);
+  Forward(packet, other.src_ip);
+}
+
+void Worker::Forward(Context& packet, uint32_t destination) {
+  const NodeTables& node = packet.node;
+  const NextHop hop = node.Route(destination);
+  if (hop.port_slot == kNoSlot) return Drop(packet.mbuf, DropReason::kNoRoute);
+  const PortRuntime& out = node.port(hop.port_slot);
+  if (out.role == abi::PortRole::kHost) {
+    if (!TakeHostToken()) return Drop(packet.mbuf, DropReason::kHostRateLimited);
+    Increment(counters_.to_host);
+  }
+  if (packet.in.role == abi::PortRole::kHost) Increment(counters_.from_host);
+  if (!DecrementTtl(packet.data, packet.meta)) return Drop(packet.mbuf, DropReason::kTtlExceeded);
+  NeighborBinding binding;
+  if (!shared_.neighbors->Lookup(hop.ipv4, binding)) {
+    SendArpRequest(node, out, hop.ipv4);
+    return Drop(packet.mbuf, DropReason::kNeighborUnresolved);
+  }
+  NeighborTable::MacToBytes(binding.mac, packet.data + kEthDstOffset);
+  NeighborTable::MacToBytes(out.mac, packet.data + kEthSrcOffset);
+  Enqueue(out, packet.mbuf);
+}
+
+void Worker::SendArpRequest(const NodeTables& node, const PortRuntime& out, uint32_t target) {
+  // At most one request per worker per millisecond: a burst to an unknown
+  // neighbour must not become an ARP storm.
+  if (now_tsc_ < arp_request_budget_tsc_) return;
+  arp_request_budget_tsc_ = now_tsc_ + rte_get_tsc_hz() / 1000;
+  rte_mbuf* request = rte_pktmbuf_alloc(shared_.pool);
+  if (request == nullptr) return;
+  const uint32_t length = BuildArpRequest(rte_pktmbuf_mtod(request, uint8_t*), rte_pktmbuf_tailroom(request),
+                                          ToMac(out.mac), SourceAddressFor(node, out), target, out.vlan);
+  if (length == 0) {
+    rte_pktmbuf_free(request);
+    return;
+  }
+  request->data_len = static_cast<uint16_t>(length);
+  request->pkt_len = length;
+  Increment(counters_.arp_requests);
+  Enqueue(out, request);
+}
+
+void Worker::Enqueue(const PortRuntime& out, rte_mbuf* mbuf) {
+  TxBatch& batch = tx_[out.dpdk_port];
+  stats::PortCounters& port_counters = counters_.ports[out.counter_slot];
+  Increment(port_counters.tx_packets);
+  Increment(port_counters.tx_bytes, rte_pktmbuf_pkt_len(mbuf));
+  batch.packets[batch.count++] = mbuf;
+  if (batch.count == std::size(batch.packets)) {
+    const uint16_t sent = rte_eth_tx_burst(out.dpdk_port, index_, batch.packets, batch.count);
+    for (uint16_t i = sent; i < batch.count; ++i) rte_pktmbuf_free(batch.packets[i]);
+    if (sent < batch.count) {
+      Increment(port_counters.tx_dropped, batch.count - sent);
+      Increment(counters_.drops[static_cast<size_t>(DropReason::kTxQueueFull)], batch.count - sent);
+    }
+    batch.count = 0;
+  }
+}
+
+void Worker::Flush(const NodeTables& node) {
+  for (const PortRuntime& port : node.ports()) {
+    TxBatch& batch = tx_[port.dpdk_port];
+    if (batch.count == 0) continue;
+    const uint16_t sent = rte_eth_tx_burst(port.dpdk_port, index_, batch.packets, batch.count);
+    for (uint16_t i = sent; i < batch.count; ++i) rte_pktmbuf_free(batch.packets[i]);
+    if (sent < batch.count) {
+      Increment(counters_.ports[port.counter_slot].tx_dropped, batch.count - sent);
+      Increment(counters_.drops[static_cast<size_t>(DropReason::kTxQueueFull)], batch.count - sent);
+    }
+    batch.count = 0;
+  }
+}
+
+void Worker::Drop(rte_mbuf* mbuf, stats::DropReason reason) {
+  Increment(counters_.drops[static_cast<size_t>(reason)]);
+  rte_pktmbuf_free(mbuf);
+}
+
+bool Worker::TakeHostToken() {
+  const uint64_t tsc = rte_rdtsc();
+  host_tokens_ = std::min(host_burst_, host_tokens_ + static_cast<double>(tsc - host_last_tsc_) * host_tokens_per_cycle_);
+  host_last_tsc_ = tsc;
+  if (host_tokens_ < 1.0) return false;
+  host_tokens_ -= 1.0;
+  return true;
+}
+
+void Worker::CountService(const ServiceTables& services, uint32_t service_port_index, uint32_t bytes, bool created) {
+  stats::ServiceCounters& counters = counters_.service_ports[services.counter_slot(service_port_index)];
+  Increment(counters.packets);
+  Increment(counters.bytes, bytes);
+  if (created) Increment(counters.new_connections);
+}
+
+}  // namespace np

@@ -1,0 +1,99 @@
+// One worker per lcore, run to completion: rx burst → parse → ARP or
+// (fragments → conntrack → service → backend → NAT) → route → neighbour →
+// tx batch per port. No locks, no allocation (mbufs come from the pool), no
+// exceptions, no virtual calls on this path.
+//
+// How both directions of a NATed connection find their state when RSS
+// spreads them over several workers: there is ONE conntrack table shared by
+// all workers (dataplane/conntrack/table.h), each connection indexed under
+// its original and its reply tuple. RSS keeps every packet of one direction
+// on one queue, so a connection is created by exactly one worker; the reply
+// may be handled by any worker, which finds the same entry through the
+// reply key. SNAT ports are partitioned per worker, so allocation never
+// contends. Fragments of one datagram are hashed on addresses only by RSS,
+// so each worker keeps its own fragment table.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "common/stats_abi.h"
+#include "dataplane/conntrack/snat_ports.h"
+#include "dataplane/conntrack/table.h"
+#include "dataplane/frag/fragment_table.h"
+#include "dataplane/packet/parse.h"
+#include "dataplane/route/node_tables.h"
+#include "dataplane/runtime/shared_state.h"
+#include "dataplane/service/service_tables.h"
+
+namespace np {
+
+inline constexpr uint16_t kBurstSize = 32;
+
+class Worker {
+ public:
+  Worker(SharedState& shared, uint16_t index);
+
+  // The lcore loop, until shared.stop. Reports RCU quiescence once a loop
+  // and goes offline while it sleeps when idle.
+  void Run();
+
+  // One pass over every rx queue this worker owns. Returns packets received.
+  uint32_t PollOnce();
+
+  // The per-burst pipeline (public so tests and the pcap replay drive it).
+  void ProcessBurst(const NodeTables& node, const ServiceTables* services, uint8_t rx_slot,
+                    rte_mbuf** packets, uint16_t count);
+  void Flush(const NodeTables& node);
+
+ private:
+  struct TxBatch {
+    uint16_t count = 0;
+    rte_mbuf* packets[2 * kBurstSize];
+  };
+  struct Context {  // what every stage of one packet needs
+    const NodeTables& node;
+    const ServiceTables* services;
+    const PortRuntime& in;
+    rte_mbuf* mbuf;
+    uint8_t* data;
+    PacketMeta& meta;
+  };
+
+  void ProcessPacket(const NodeTables& node, const ServiceTables* services, uint8_t rx_slot, rte_mbuf* mbuf);
+  void HandleArp(Context& packet);
+  void HandleIpv4(Context& packet);
+  void HandleIcmpError(Context& packet);
+  bool TranslateTracked(Context& packet, uint32_t entry, ct::Direction direction);
+  void NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key);
+  void RejectNoEndpoints(Context& packet, uint32_t service_port_index);
+  void Forward(Context& packet, uint32_t destination);
+  void SendArpRequest(const NodeTables& node, const PortRuntime& out, uint32_t target);
+  void Enqueue(const PortRuntime& out, rte_mbuf* mbuf);
+  void Drop(rte_mbuf* mbuf, stats::DropReason reason);
+  bool TakeHostToken();
+  void RefreshForNode(const NodeTables& node);
+  void CountService(const ServiceTables& services, uint32_t service_port_index, uint32_t bytes, bool created);
+
+  SharedState& shared_;
+  uint16_t index_;
+  stats::LcoreCounters& counters_;
+  ct::Table conntrack_;
+  ct::SnatPortAllocator snat_;
+  std::vector<FragmentEntry> fragment_storage_;
+  FragmentTable fragments_;
+  uint64_t node_generation_ = 0;
+  uint32_t now_s_ = 0;
+  uint64_t now_tsc_ = 0;
+  // Exception path to the node's kernel: a token bucket per worker.
+  double host_tokens_ = 0;
+  double host_tokens_per_cycle_ = 0;
+  double host_burst_ = 0;
+  uint64_t host_last_tsc_ = 0;
+  uint64_t arp_request_budget_tsc_ = 0;
+  TxBatch tx_[kMaxDpdkPorts];
+};
+
+}  // namespace np

@@ -1,0 +1,212 @@
+#include "dataplane/runtime/loader.h"
+
+#include <rte_cycles.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+
+#include <cstring>
+#include <vector>
+
+#include "dataplane/conntrack/affinity.h"
+#include "dataplane/conntrack/table.h"
+#include "dataplane/neighbor/neighbor_table.h"
+#include "dataplane/packet/build.h"
+#include "dataplane/route/node_tables.h"
+#include "dataplane/service/service_tables.h"
+
+namespace np {
+namespace {
+
+uint64_t MonotonicNs() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+std::string FormatIpv4(uint32_t address) {
+  return std::to_string(address >> 24) + "." + std::to_string((address >> 16) & 0xff) + "." +
+         std::to_string((address >> 8) & 0xff) + "." + std::to_string(address & 0xff);
+}
+
+void Log(const std::string& message) { RTE_LOG(INFO, USER1, "%s\n", message.c_str()); }
+void LogError(const std::string& message) { RTE_LOG(ERR, USER1, "%s\n", message.c_str()); }
+
+}  // namespace
+
+Loader::Loader(SharedState& shared, const TablesRegion& region, PortManager& ports, StatsRegion& stats)
+    : shared_(shared),
+      region_(region),
+      ports_(ports),
+      stats_(stats),
+      port_slots_(stats.header().ports, stats::kMaxPorts),
+      service_slots_(stats.header().service_ports, stats::kMaxServicePorts) {}
+
+Loader::~Loader() {
+  delete shared_.node.exchange(nullptr);
+  delete shared_.services.exchange(nullptr);
+}
+
+template <class Snapshot>
+void Loader::Swap(std::atomic<const Snapshot*>& slot, const Snapshot* next) {
+  const Snapshot* previous = slot.exchange(next, std::memory_order_acq_rel);
+  if (previous == nullptr) return;
+  // Every worker that could hold `previous` reports a quiescent state first.
+  rte_rcu_qsbr_synchronize(shared_.rcu, RTE_QSBR_THRID_INVALID);
+  delete previous;
+}
+
+bool Loader::Poll() {
+  bool applied = false;
+  if (auto claim = region_.ClaimPublished(abi::SectionKind::kNode, node_generation_)) {
+    auto image = DecodeNodeSection(claim->image.data(), claim->image.size(), &claim->checksum);
+    region_.Release(abi::SectionKind::kNode);
+    node_generation_ = claim->generation;
+    if (!image) {
+      LogError("refused node generation " + std::to_string(claim->generation) + ": " + image.error().message);
+      region_.ReportRefused(abi::SectionKind::kNode, claim->generation, image.error().message);
+    } else {
+      image->generation = claim->generation;
+      ApplyNode(std::move(image).value());
+      applied = true;
+    }
+  }
+  if (!has_node()) return applied;  // services wait for the node: routes and ports come first
+  if (auto claim = region_.ClaimPublished(abi::SectionKind::kServices, services_generation_)) {
+    auto image = DecodeServicesSection(claim->image.data(), claim->image.size(), &claim->checksum);
+    region_.Release(abi::SectionKind::kServices);
+    services_generation_ = claim->generation;
+    if (!image) {
+      LogError("refused services generation " + std::to_string(claim->generation) + ": " +
+               image.error().message);
+      region_.ReportRefused(abi::SectionKind::kServices, claim->generation, image.error().message);
+    } else {
+      image->generation = claim->generation;
+      ApplyServices(std::move(image).value());
+      applied = true;
+    }
+  }
+  return applied;
+}
+
+void Loader::ApplyNode(NodeImage image) {
+  if (first_node_ == nullptr) first_node_ = std::make_unique<NodeImage>(image);
+  std::vector<PortRuntime> runtime;
+  std::vector<std::pair<uint32_t, std::string>> slot_ids;
+  std::set<std::string> wanted;
+  std::string problems;
+  for (size_t i = 0; i < image.ports.size(); ++i) {
+    const abi::PortRecord& record = image.ports[i];
+    auto attached = ports_.Attach(image.port_names[i], image.port_devargs[i], record.rx_queues);
+    if (!attached) {
+      // Keep forwarding on the ports that work; report the one that does not.
+      problems += (problems.empty() ? "" : "; ") + attached.error().message;
+      continue;
+    }
+    wanted.insert(image.port_names[i]);
+    runtime.push_back(PortRuntime{record.port_id, attached->dpdk_port, record.role, record.vlan, record.ipv4,
+                                  attached->rx_queues, ports_.slow_path_tx_queue(*attached), 0, attached->mac,
+                                  NeighborTable::MacFromBytes(record.peer_mac)});
+    slot_ids.emplace_back(record.port_id, image.port_names[i]);
+  }
+  const std::vector<uint32_t> slots = port_slots_.Assign(slot_ids, nullptr);
+  for (size_t i = 0; i < runtime.size(); ++i) runtime[i].counter_slot = slots[i];
+  const uint64_t generation = image.generation;
+  Swap(shared_.node, static_cast<const NodeTables*>(new NodeTables(std::move(image), std::move(runtime))));
+  // Ports the new snapshot no longer names: no worker polls them any more.
+  std::vector<std::string> removed;
+  for (const auto& [name, port] : ports_.attached())
+    if (wanted.count(name) == 0) removed.push_back(name);
+  for (const std::string& name : removed) {
+    Log("detaching port " + name);
+    ports_.Detach(name);
+  }
+  if (problems.empty()) {
+    region_.ReportApplied(abi::SectionKind::kNode, generation);
+    Log("applied node generation " + std::to_string(generation));
+  } else {
+    LogError("node generation " + std::to_string(generation) + " applied without some ports: " + problems);
+    region_.ReportRefused(abi::SectionKind::kNode, generation, problems);
+  }
+  announced_.clear();  // re-announce owned addresses on the (possibly new) uplink
+  if (const ServiceTables* services = shared_.services.load(std::memory_order_acquire))
+    Announce(std::set<uint32_t>(services->owned_addresses().begin(), services->owned_addresses().end()));
+}
+
+void Loader::ApplyServices(ServicesImage image) {
+  const uint64_t generation = image.generation;
+  auto tables = std::make_unique<ServiceTables>(std::move(image));
+  std::vector<std::pair<uint32_t, std::string>> ids;
+  for (size_t i = 0; i < tables->image().service_ports.size(); ++i)
+    ids.emplace_back(tables->image().service_ports[i].id, tables->image().service_port_names[i]);
+  std::vector<uint32_t> reused;
+  tables->set_counter_slots(service_slots_.Assign(ids, &reused));
+  for (uint32_t slot : reused) {
+    for (uint32_t lcore = 0; lcore < stats::kMaxLcores; ++lcore) {
+      stats::ServiceCounters& counters = stats_.lcore(lcore).service_ports[slot];
+      counters.packets.store(0, std::memory_order_relaxed);
+      counters.bytes.store(0, std::memory_order_relaxed);
+      counters.new_connections.store(0, std::memory_order_relaxed);
+      counters.no_endpoint_rejects.store(0, std::memory_order_relaxed);
+    }
+  }
+  const std::set<uint32_t> owned(tables->owned_addresses().begin(), tables->owned_addresses().end());
+  Swap(shared_.services, static_cast<const ServiceTables*>(tables.release()));
+  region_.ReportApplied(abi::SectionKind::kServices, generation);
+  Log("applied services generation " + std::to_string(generation));
+  Announce(owned);
+}
+
+// Gratuitous ARP for LoadBalancer/external addresses this node now owns, so
+// that the L2 segment moves them to us at once (MetalLB's layer-2 mode).
+void Loader::Announce(const std::set<uint32_t>& addresses) {
+  std::set<uint32_t> fresh;
+  for (uint32_t address : addresses)
+    if (announced_.count(address) == 0) fresh.insert(address);
+  announced_ = addresses;
+  const NodeTables* node = shared_.node.load(std::memory_order_acquire);
+  if (node == nullptr || node->uplink_slot() == kNoSlot) return;
+  const PortRuntime& uplink = node->port(node->uplink_slot());
+  MacAddress mac;
+  NeighborTable::MacToBytes(uplink.mac, mac.bytes);
+  for (uint32_t address : fresh) {
+    rte_mbuf* mbuf = rte_pktmbuf_alloc(shared_.pool);
+    if (mbuf == nullptr) return;
+    const uint32_t length = BuildGratuitousArp(rte_pktmbuf_mtod(mbuf, uint8_t*), rte_pktmbuf_tailroom(mbuf),
+                                               mac, address, uplink.vlan);
+    mbuf->data_len = mbuf->pkt_len = length;
+    if (length == 0 || rte_eth_tx_burst(uplink.dpdk_port, uplink.slow_tx_queue, &mbuf, 1) != 1)
+      rte_pktmbuf_free(mbuf);
+    else
+      Log("announced " + FormatIpv4(address) + " on the uplink");
+  }
+}
+
+void Loader::Tick() {
+  const uint64_t now_ns = MonotonicNs();
+  const uint32_t now_s = static_cast<uint32_t>(now_ns / 1000000000ull);
+  shared_.now_s.store(now_s, std::memory_order_relaxed);
+  region_.ReportHeartbeat();
+  const NodeTables* node = shared_.node.load(std::memory_order_acquire);
+  if (node == nullptr) return;
+  for (const PortRuntime& port : node->ports())
+    stats_.header().ports[port.counter_slot].state.store(PortManager::LinkUp(port.dpdk_port) ? 1 : 0,
+                                                         std::memory_order_relaxed);
+  if (now_ns - last_sweep_ns_ < 100000000ull) return;  // 10 times a second
+  last_sweep_ns_ = now_ns;
+  shared_.neighbors->Age(now_s, node->info().neighbor_timeout_s);
+  if (shared_.conntrack != nullptr) {
+    shared_.conntrack->Sweep(now_s, 4096);
+    shared_.affinity->Sweep(now_s, 1024);
+    // Entries unlinked by the sweep (or by workers) are reused only once no
+    // worker can still be reading them.
+    const ct::RetiredBatch connections = shared_.conntrack->DetachRetired();
+    const ct::RetiredBatch affinities = shared_.affinity->DetachRetired();
+    if (!connections.empty() || !affinities.empty()) {
+      rte_rcu_qsbr_synchronize(shared_.rcu, RTE_QSBR_THRID_INVALID);
+      shared_.conntrack->Reclaim(connections);
+      shared_.affinity->Reclaim(affinities);
+    }
+  }
+}
+
+}  // namespace np

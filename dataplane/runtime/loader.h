@@ -1,0 +1,54 @@
+// The loader runs on the main lcore: it takes published section images
+// from the tables region, validates them (common/section_image.h), builds
+// the snapshots workers read, swaps them in and reclaims the old ones after
+// an RCU grace period. It also does the main lcore's periodic slow work:
+// the coarse clock, neighbour aging, conntrack expiry, gratuitous ARP for
+// newly owned LoadBalancer addresses, link state, heartbeat.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "common/section_image.h"
+#include "common/shm_region.h"
+#include "dataplane/port/port_manager.h"
+#include "dataplane/runtime/shared_state.h"
+#include "dataplane/runtime/stats_region.h"
+
+namespace np {
+
+class Loader {
+ public:
+  Loader(SharedState& shared, const TablesRegion& region, PortManager& ports, StatsRegion& stats);
+  ~Loader();
+
+  // Applies any newly published section. Returns true when one was applied.
+  bool Poll();
+  void Tick();
+  bool has_node() const { return shared_.node.load(std::memory_order_acquire) != nullptr; }
+  // The first node image decides the sizes of what cannot be resized live.
+  const NodeImage* first_node_image() const { return first_node_.get(); }
+
+ private:
+  void ApplyNode(NodeImage image);
+  void ApplyServices(ServicesImage image);
+  template <class Snapshot>
+  void Swap(std::atomic<const Snapshot*>& slot, const Snapshot* next);
+  void Announce(const std::set<uint32_t>& addresses);
+
+  SharedState& shared_;
+  const TablesRegion& region_;
+  PortManager& ports_;
+  StatsRegion& stats_;
+  SlotDirectory port_slots_;
+  SlotDirectory service_slots_;
+  uint64_t node_generation_ = 0;
+  uint64_t services_generation_ = 0;
+  std::unique_ptr<NodeImage> first_node_;
+  std::set<uint32_t> announced_;
+  uint64_t last_sweep_ns_ = 0;
+};
+
+}  // namespace np

@@ -1,0 +1,42 @@
+// What the main lcore (loader, slow path) and the workers share. Owned by
+// main(); nothing here is global.
+//
+// Snapshots: the loader builds NodeTables/ServiceTables off the fast path,
+// publishes each with one release store, and deletes the old one after
+// rte_rcu_qsbr_synchronize() proves every worker passed a quiescent state
+// (workers report one per loop, and go offline while they sleep).
+#pragma once
+
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace np {
+
+class NodeTables;
+class ServiceTables;
+class NeighborTable;
+class StatsRegion;
+namespace ct {
+class Table;
+class AffinityTable;
+}  // namespace ct
+
+struct SharedState {
+  std::atomic<const NodeTables*> node{nullptr};
+  std::atomic<const ServiceTables*> services{nullptr};
+  std::atomic<bool> stop{false};
+  // Coarse clock for conntrack and neighbours, ticked by the main lcore.
+  std::atomic<uint32_t> now_s{0};
+  rte_rcu_qsbr* rcu = nullptr;
+  rte_mempool* pool = nullptr;
+  NeighborTable* neighbors = nullptr;
+  ct::Table* conntrack = nullptr;
+  ct::AffinityTable* affinity = nullptr;
+  StatsRegion* stats = nullptr;
+  uint16_t worker_count = 1;
+};
+
+}  // namespace np
