@@ -1,5 +1,8 @@
 #include "control/config/node_config.h"
 
+#include <array>
+#include <cctype>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -160,6 +163,37 @@ void DecodeDataplane(const Field& dataplane, abi::NodeInfo& info) {
   SetInt(dataplane["healthzPort"], 0, 65535, info.healthz_port);  // 0 = no healthz server
 }
 
+// "aa:bb:cc:dd:ee:ff" -> 6 bytes; nullopt unless exactly six hex pairs.
+std::optional<std::array<uint8_t, 6>> ParseMac(const std::string& text) {
+  if (text.size() != 17) return std::nullopt;
+  std::array<uint8_t, 6> mac{};
+  for (size_t i = 0; i < 6; ++i) {
+    const char* pair = text.data() + 3 * i;
+    if (i < 5 && pair[2] != ':') return std::nullopt;
+    if (!std::isxdigit(static_cast<unsigned char>(pair[0])) || !std::isxdigit(static_cast<unsigned char>(pair[1])))
+      return std::nullopt;
+    mac[i] = static_cast<uint8_t>(std::stoi(std::string(pair, 2), nullptr, 16));
+  }
+  return mac;
+}
+
+// podMAC: optional, pod ports only. The dataplane then knows the pod's
+// neighbour statically instead of learning it (no ARP before the first
+// packet to a pod that has not spoken yet).
+void DecodePodMac(const Field& field, abi::PortRecord& port) {
+  if (!field.present()) return;
+  if (port.role != abi::PortRole::kPod) return field.Error("only pod ports have a podMAC");
+  std::optional<std::string> text = field.String();
+  if (!text) return;
+  std::optional<std::array<uint8_t, 6>> mac = ParseMac(*text);
+  if (!mac) return field.Error("\"" + *text + "\" is not a MAC address (aa:bb:cc:dd:ee:ff)");
+  // A pod's own address is unicast and set; anything else is a typo that
+  // would blackhole the pod.
+  if ((*mac)[0] & 0x01) return field.Error(*text + " is a multicast/broadcast address, not a pod's MAC");
+  if (*mac == std::array<uint8_t, 6>{}) return field.Error(*text + " is the all-zero address");
+  std::memcpy(port.peer_mac, mac->data(), mac->size());
+}
+
 struct PortChecks {
   const PathExists& path_exists;
   std::map<uint32_t, std::string> name_by_id;
@@ -168,7 +202,7 @@ struct PortChecks {
 };
 
 void DecodePort(const Field& field, NodeImage& image, PortChecks& checks) {
-  field.ExpectMap({"name", "role", "devargs", "rxQueues", "vlan", "podIP", "mtu"});
+  field.ExpectMap({"name", "role", "devargs", "rxQueues", "vlan", "podIP", "podMAC", "mtu"});
   abi::PortRecord port{};
   port.rx_queues = 1;
   port.mtu = 1500;
@@ -221,6 +255,7 @@ void DecodePort(const Field& field, NodeImage& image, PortChecks& checks) {
     if (!inserted) pod_ip.Error(text + " is already the podIP of port \"" + it->second + "\"");
     port.ipv4 = *ip;
   }
+  DecodePodMac(field["podMAC"], port);
   image.ports.push_back(port);
   image.port_names.push_back(name);
   image.port_devargs.push_back(devargs);

@@ -70,6 +70,9 @@ Result<AttachedPort> PortManager::Attach(const std::string& name, const std::str
   rte_ether_addr mac{};
   rte_eth_macaddr_get(dpdk_port, &mac);
   port.mac = NeighborTable::MacFromBytes(mac.addr_bytes);
+  // Some virtual devices (net_ring) have no address: use a stable, locally
+  // administered one, 02:6e:70:00:00:<port id + 1> ("np").
+  if (port.mac == 0) port.mac = 0x026e70000000ull | static_cast<uint64_t>(dpdk_port + 1);
   ports_[name] = port;
   return port;
 }

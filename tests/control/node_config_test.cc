@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <set>
 
 #include "control/config/stable_id.h"
@@ -176,6 +177,40 @@ TEST(NodeConfig, UnknownFieldsWarn) {
   Result<NodeImage> image = ParseNodeConfig(std::string(kMinimal) + "extra: 1\n", "node.yaml", FakeFilesystem(), &warnings);
   EXPECT_TRUE(image.ok());
   EXPECT_THAT(warnings, ::testing::ElementsAre("node.yaml: extra: unknown field, ignored"));
+}
+
+TEST(NodeConfig, PodMacBecomesThePortsPeerMac) {
+  const std::string pod_port = "  - name: p1\n    role: pod\n    devargs: net_null0\n    podIP: 10.244.1.11\n";
+  Result<NodeImage> image =
+      ParseNodeConfig(std::string(kMinimal) + pod_port + "    podMAC: \"0A:58:0a:f4:01:0B\"\n", "node.yaml", FakeFilesystem());
+  ASSERT_TRUE(image.ok()) << image.error().message;
+  ASSERT_EQ(image->ports.size(), 2u);
+  const uint8_t expected[6] = {0x0a, 0x58, 0x0a, 0xf4, 0x01, 0x0b};
+  EXPECT_EQ(std::memcmp(image->ports[1].peer_mac, expected, 6), 0);
+  const uint8_t unknown[6] = {};
+  EXPECT_EQ(std::memcmp(image->ports[0].peer_mac, unknown, 6), 0);  // absent: learned at run time
+  const std::vector<uint8_t> bytes = EncodeNodeSection(*image);
+  Result<NodeImage> decoded = DecodeNodeSection(bytes.data(), bytes.size(), nullptr);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(std::memcmp(decoded->ports[1].peer_mac, expected, 6), 0);
+}
+
+TEST(NodeConfig, PodMacErrorsNameTheField) {
+  const std::string m = kMinimal;
+  const std::string pod_port = "  - name: p1\n    role: pod\n    devargs: net_null0\n    podIP: 10.244.1.11\n    podMAC: ";
+  EXPECT_EQ(ErrorOf(m + pod_port + "0a:58:0a:f4:01\n"),
+            "node.yaml: ports[1].podMAC: \"0a:58:0a:f4:01\" is not a MAC address (aa:bb:cc:dd:ee:ff)");
+  EXPECT_EQ(ErrorOf(m + pod_port + "0a-58-0a-f4-01-0b\n"),
+            "node.yaml: ports[1].podMAC: \"0a-58-0a-f4-01-0b\" is not a MAC address (aa:bb:cc:dd:ee:ff)");
+  EXPECT_EQ(ErrorOf(m + pod_port + "0a:58:0a:f4:01:zz\n"),
+            "node.yaml: ports[1].podMAC: \"0a:58:0a:f4:01:zz\" is not a MAC address (aa:bb:cc:dd:ee:ff)");
+  EXPECT_EQ(ErrorOf(m + pod_port + "ff:ff:ff:ff:ff:ff\n"),
+            "node.yaml: ports[1].podMAC: ff:ff:ff:ff:ff:ff is a multicast/broadcast address, not a pod's MAC");
+  EXPECT_EQ(ErrorOf(m + pod_port + "\"00:00:00:00:00:00\"\n"),
+            "node.yaml: ports[1].podMAC: 00:00:00:00:00:00 is the all-zero address");
+  EXPECT_EQ(ErrorOf(Replace(m, "devargs: \"net_af_packet0,iface=np-up\"\n",
+                            "devargs: \"net_af_packet0,iface=np-up\"\n    podMAC: 0a:58:0a:f4:01:0b\n")),
+            "node.yaml: ports[0].podMAC: only pod ports have a podMAC");
 }
 
 TEST(NodeConfig, EncodeDecodeRoundTrip) {

@@ -1,0 +1,70 @@
+// One reload of the control plane: node config + manifests -> compiled
+// images -> published sections, in timed stages. A bad input never
+// withdraws what works: a node config that fails keeps the previous good
+// one, a manifest that fails keeps the previous version of its objects.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/section_image.h"
+#include "control/config/device_check.h"
+#include "control/daemon/section_publisher.h"
+#include "control/k8s/cluster_state.h"
+
+namespace np::daemon {
+
+struct PipelineInputs {
+  std::filesystem::path node_config;
+  std::filesystem::path manifests;
+  config::PathExists path_exists = config::RealPathExists();
+};
+
+struct SectionResult {
+  abi::SectionKind kind;
+  bool published = false;  // false: unchanged (or failed, see errors)
+  uint64_t generation = 0;
+};
+
+struct ReloadReport {
+  double parse_ms = 0, compile_ms = 0, publish_ms = 0;
+  std::vector<std::string> errors;    // each names its file and field/object
+  std::vector<std::string> warnings;
+  std::vector<SectionResult> sections;  // only sections that were offered to the publisher
+  // "reload: parse 1.2 ms, compile 0.3 ms, publish 0.1 ms; node: generation 3 (unchanged), ..."
+  std::string Summary() const;
+};
+
+const char* SectionName(abi::SectionKind kind);
+
+class ReloadPipeline {
+ public:
+  // Seeds stable service-port IDs from the services image the region holds
+  // (a restarted control plane keeps the IDs conntrack entries refer to).
+  ReloadPipeline(PipelineInputs inputs, SectionPublisher& publisher);
+
+  ReloadReport Run();
+
+  // The last good inputs and what was compiled from them.
+  const std::optional<NodeImage>& node_config() const { return node_config_; }
+  const k8s::ClusterState& cluster() const { return cluster_; }
+  const std::optional<ServicesImage>& services() const { return services_; }
+
+ private:
+  void LoadNodeConfig(ReloadReport& report);
+  void LoadManifests(ReloadReport& report);
+  void Publish(abi::SectionKind kind, std::vector<uint8_t> image, ReloadReport& report);
+
+  PipelineInputs inputs_;
+  SectionPublisher& publisher_;
+  std::optional<NodeImage> node_config_;  // as loaded: static routes only
+  k8s::ClusterState cluster_;
+  std::optional<ServicesImage> services_;
+  std::map<std::string, uint32_t> service_port_ids_;
+};
+
+}  // namespace np::daemon
