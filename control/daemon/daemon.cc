@@ -1,0 +1,160 @@
+#include "control/daemon/daemon.h"
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <optional>
+
+#include "control/daemon/health_server.h"
+#include "control/daemon/health_targets.h"
+#include "control/daemon/input_watch.h"
+#include "control/daemon/section_publisher.h"
+
+namespace np::daemon {
+namespace {
+
+constexpr std::array<abi::SectionKind, 2> kSections = {abi::SectionKind::kNode, abi::SectionKind::kServices};
+
+// Logs the dataplane's verdict on each section once per generation.
+class VerdictLog {
+ public:
+  void Update(const TablesRegion& region, const Logger& log) {
+    for (abi::SectionKind kind : kSections) {
+      const auto index = static_cast<size_t>(kind);
+      const uint64_t applied = region.AppliedGeneration(kind);
+      const uint64_t refused = region.RefusedGeneration(kind);
+      if (applied != applied_[index] && applied != 0)
+        log(std::string(SectionName(kind)) + ": the dataplane applied generation " + std::to_string(applied));
+      if (refused != refused_[index] && refused != 0)
+        log(std::string(SectionName(kind)) + ": the dataplane REFUSED generation " + std::to_string(refused) + ": " +
+            region.RefusalReason(kind));
+      applied_[index] = applied;
+      refused_[index] = refused;
+    }
+  }
+
+ private:
+  std::array<uint64_t, kSections.size()> applied_{};
+  std::array<uint64_t, kSections.size()> refused_{};
+};
+
+// Since when a published generation has been waiting for the dataplane.
+class PendingClock {
+ public:
+  uint64_t Update(const TablesRegion& region, const SectionPublisher& publisher, uint64_t now_ns) {
+    bool pending = false;
+    for (abi::SectionKind kind : kSections)
+      pending |= region.AppliedGeneration(kind) < publisher.LastGeneration(kind);
+    if (!pending) since_ns_ = 0;
+    else if (since_ns_ == 0) since_ns_ = now_ns;
+    return since_ns_;
+  }
+
+ private:
+  uint64_t since_ns_ = 0;
+};
+
+uint64_t LastAppliedNs(const TablesRegion& region) {
+  uint64_t last = 0;
+  for (abi::SectionKind kind : kSections)
+    last = std::max(last, region.section(kind).applied_at_ns.load(std::memory_order_acquire));
+  return last;
+}
+
+}  // namespace
+
+void LogReport(const ReloadReport& report, const Logger& log) {
+  for (const std::string& error : report.errors) log("error: " + error);
+  for (const std::string& warning : report.warnings) log("warning: " + warning);
+  log(report.Summary());
+}
+
+Status WaitAppliedAll(const TablesRegion& region, const std::vector<SectionResult>& sections,
+                      std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (const SectionResult& section : sections) {
+    const auto left = std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                 deadline - std::chrono::steady_clock::now()));
+    if (Status status = region.WaitApplied(section.kind, section.generation, left); !status)
+      return MakeError(std::string(SectionName(section.kind)) + " section: " + status.error().message);
+  }
+  return Ok{};
+}
+
+int RunOnce(const DaemonOptions& options, const PipelineInputs& inputs, const Logger& log) {
+  Result<TablesRegion> region = TablesRegion::OpenOrCreate(options.instance, DefaultRegionLayout());
+  if (!region) {
+    log("error: " + region.error().message);
+    return 1;
+  }
+  SectionPublisher publisher(*region);
+  ReloadPipeline pipeline(inputs, publisher);
+  const ReloadReport report = pipeline.Run();
+  LogReport(report, log);
+  if (report.sections.size() != kSections.size()) {
+    log("error: nothing consistent to publish (see the errors above)");
+    return 1;
+  }
+  if (Status status = WaitAppliedAll(*region, report.sections, std::chrono::milliseconds(options.timeout_ms));
+      !status) {
+    log("error: " + status.error().message);
+    return 1;
+  }
+  std::string applied = "applied:";
+  for (const SectionResult& section : report.sections)
+    applied += std::string(" ") + SectionName(section.kind) + " generation " + std::to_string(section.generation);
+  log(applied);
+  return 0;  // applied; load errors were printed above and kept the last good objects
+}
+
+int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const TerminationSignals& signals,
+             const Logger& log) {
+  Result<TablesRegion> region = TablesRegion::OpenOrCreate(options.instance, DefaultRegionLayout());
+  if (!region) {
+    log("error: " + region.error().message);
+    return 1;
+  }
+  SectionPublisher publisher(*region);
+  ReloadPipeline pipeline(inputs, publisher);
+  InputWatch watch(inputs.node_config, inputs.manifests);
+
+  std::unique_ptr<HealthServer> health;
+  if (options.healthz) {
+    health = std::make_unique<HealthServer>(HealthServerOptions{options.healthz_bind_address, log});
+    if (Status started = health->Start(); !started) {
+      log("warning: " + started.error().message + " (health checks disabled)");
+      health.reset();
+    }
+  }
+  VerdictLog verdicts;
+  PendingClock pending;
+  std::optional<uint16_t> healthz_port;
+  log("watching " + inputs.node_config.string() + " and " + inputs.manifests.string() + " (instance " +
+      options.instance + ")");
+  do {
+    bool reload = watch.Changed();
+    if (publisher.CheckDataplaneRestart()) {
+      log("the dataplane restarted (pid " + std::to_string(region->header().dataplane.pid.load()) +
+          "): republishing every section");
+      reload = true;
+    }
+    if (reload) {
+      LogReport(pipeline.Run(), log);
+      if (health && pipeline.node_config() && healthz_port != pipeline.node_config()->info.healthz_port) {
+        healthz_port = pipeline.node_config()->info.healthz_port;
+        health->SetHealthzPort(*healthz_port);
+      }
+      if (health && pipeline.services()) health->SetServices(ServiceHealthChecks(*pipeline.services()));
+    }
+    verdicts.Update(*region, log);
+    const uint64_t now = RealtimeNanoseconds();
+    const uint64_t pending_since = pending.Update(*region, publisher, now);
+    if (health)
+      health->SetProxyHealth(AssessProxyHealth(now, region->header().dataplane.heartbeat_ns.load(),
+                                               LastAppliedNs(*region), pending_since));
+  } while (!signals.Wait(options.poll_interval_ms));
+  log("terminating; the dataplane keeps forwarding with the tables it applied");
+  return 0;
+}
+
+}  // namespace np::daemon
