@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/flow_hash.h"
 #include "dataplane/conntrack/affinity.h"
@@ -428,9 +429,32 @@ void Worker::Forward(Context& packet, uint32_t destination) {
     SendArpRequest(node, out, hop.ipv4);
     return Drop(packet.mbuf, DropReason::kNeighborUnresolved);
   }
-  NeighborTable::MacToBytes(binding.mac, packet.data + kEthDstOffset);
-  NeighborTable::MacToBytes(out.mac, packet.data + kEthSrcOffset);
+  uint8_t* frame = RetagForPort(packet.mbuf, packet.data, packet.meta.has_vlan, out.vlan);
+  if (frame == nullptr) return Drop(packet.mbuf, DropReason::kNoMbufs);
+  NeighborTable::MacToBytes(binding.mac, frame + kEthDstOffset);
+  NeighborTable::MacToBytes(out.mac, frame + kEthSrcOffset);
   Enqueue(out, packet.mbuf);
+}
+
+// The out port's VLAN decides the tag: strip, add or rewrite one 802.1Q tag.
+// Returns the frame's new start, or nullptr when there is no headroom.
+uint8_t* Worker::RetagForPort(rte_mbuf* mbuf, uint8_t* frame, bool tagged, uint16_t vlan) {
+  if (!tagged && vlan == 0) return frame;
+  if (tagged && vlan == 0) {
+    std::memmove(frame + kVlanTagLength, frame, 2 * sizeof(MacAddress::bytes));
+    return static_cast<uint8_t*>(static_cast<void*>(rte_pktmbuf_adj(mbuf, kVlanTagLength)));
+  }
+  if (!tagged) {
+    auto* moved = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(mbuf, kVlanTagLength));
+    if (moved == nullptr) return nullptr;
+    std::memmove(moved, moved + kVlanTagLength, 2 * sizeof(MacAddress::bytes));
+    StoreBe16(moved + kEthTypeOffset, kEtherTypeVlan);
+    StoreBe16(moved + kEthTypeOffset + 2, static_cast<uint16_t>(vlan & 0x0fff));
+    return moved;
+  }
+  const uint16_t tci = LoadBe16(frame + kEthTypeOffset + 2);
+  StoreBe16(frame + kEthTypeOffset + 2, static_cast<uint16_t>((tci & 0xf000) | (vlan & 0x0fff)));
+  return frame;
 }
 
 void Worker::SendArpRequest(const NodeTables& node, const PortRuntime& out, uint32_t target) {

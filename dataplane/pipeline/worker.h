@@ -72,6 +72,7 @@ class Worker {
   void Forward(Context& packet, uint32_t destination);
   void SendArpRequest(const NodeTables& node, const PortRuntime& out, uint32_t target);
   void Enqueue(const PortRuntime& out, rte_mbuf* mbuf);
+  static uint8_t* RetagForPort(rte_mbuf* mbuf, uint8_t* frame, bool tagged, uint16_t vlan);
   void Drop(rte_mbuf* mbuf, stats::DropReason reason);
   bool TakeHostToken();
   void RefreshForNode(const NodeTables& node);

@@ -10,7 +10,7 @@ import os
 import shutil
 import textwrap
 
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Raw, fragment, wrpcap
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, Raw, fragment, wrpcap
 from scapy.layers.inet import IPerror, TCPerror, UDPerror
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -181,12 +181,12 @@ def pod_arps():
     }
 
 
-def write_case(name, description, steps, files):
+def write_case(name, description, steps, files, node_yaml=NODE_YAML):
     path = os.path.join(CASES, name)
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(os.path.join(path, "manifests"))
     with open(os.path.join(path, "node.yaml"), "w") as out:
-        out.write(NODE_YAML)
+        out.write(node_yaml)
     with open(os.path.join(path, "manifests", "services.yaml"), "w") as out:
         out.write(MANIFESTS)
     for file_name, packets in files.items():
@@ -333,6 +333,26 @@ def case_fragments():
                steps, files)
 
 
+def case_vlan():
+    node_yaml = NODE_YAML.replace("    devargs: net_ring_uplink\n", "    devargs: net_ring_uplink\n    vlan: 100\n")
+    files = {}
+    steps = prologue(files)
+    files["garp.pcap"] = [Ether(src=UPLINK_MAC, dst="ff:ff:ff:ff:ff:ff") / Dot1Q(vlan=100) /
+                          ARP(op=1, hwsrc=UPLINK_MAC, psrc=VIP, hwdst="00:00:00:00:00:00", pdst=VIP) / Raw(b"\x00" * 14)]
+    syn = Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / Dot1Q(vlan=100) / IP(src=CLIENT, dst=VIP, ttl=64, id=7) / TCP(sport=50000, dport=80, flags="S", seq=1)
+    files["syn.pcap"] = [syn]
+    files["syn_nat.pcap"] = [rebuilt(Ether(src=PODB_MAC_PORT, dst=PODB_MAC) / IP(src=NODE, dst=PODB, ttl=63, id=7) /
+                                     TCP(sport=LB_SNAT_PORT, dport=8080, flags="S", seq=1))]
+    synack = Ether(src=PODB_MAC, dst=PODB_MAC_PORT) / IP(src=PODB, dst=NODE, ttl=64, id=8) / TCP(sport=8080, dport=LB_SNAT_PORT, flags="SA", seq=9, ack=2)
+    files["synack.pcap"] = [synack]
+    files["synack_unnat.pcap"] = [rebuilt(Ether(src=UPLINK_MAC, dst=CLIENT_MAC) / Dot1Q(vlan=100) / IP(src=VIP, dst=CLIENT, ttl=63, id=8) /
+                                          TCP(sport=80, dport=50000, flags="SA", seq=9, ack=2))]
+    steps += ["in uplink syn.pcap", "expect podb syn_nat.pcap", "in podb synack.pcap", "expect uplink synack_unnat.pcap"]
+    write_case("009_vlan_uplink_tagging",
+               "An uplink on VLAN 100: tagged traffic is untagged towards the pod and the reply is tagged "
+               "again on its way out; the gratuitous ARP is tagged too.", steps, files, node_yaml)
+
+
 def main():
     os.makedirs(CASES, exist_ok=True)
     case_arp()
@@ -348,6 +368,7 @@ def main():
     case_no_endpoints()
     case_icmp_error()
     case_fragments()
+    case_vlan()
 
 
 if __name__ == "__main__":
