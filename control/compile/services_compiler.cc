@@ -90,6 +90,7 @@ class Compiler {
       for (const ServicePort& port : service.ports)
         AddServicePort(id, service, port, found == slices.end() ? kNoSlices : found->second);
     }
+    for (const auto& [id, pod] : state_.pods) AddHostPorts(id, pod);
     AssignIds(options.previous_ids);
     return std::move(out_);
   }
@@ -213,6 +214,40 @@ class Compiler {
     out_.image.service_ports.push_back(record);
     out_.image.service_port_names.push_back(name);
     id_keys_.push_back(name + "/" + k8s::ProtocolName(port.protocol));
+  }
+
+  // hostPort (the CNI portmap plugin's job): node IPs:hostPort DNAT to the
+  // pod's containerPort, for pods on this node. Like portmap, the client
+  // address is kept (no SNAT: the pod is local, so replies come back here),
+  // which is what externalTrafficPolicy Local does for a Service.
+  void AddHostPorts(const NamespacedName& id, const k8s::Pod& pod) {
+    if (pod.node_name != node_.node_name || !pod.pod_ip || !pod.pod_ip->is_v4()) return;
+    if (pod.phase == "Succeeded" || pod.phase == "Failed") return;
+    for (const k8s::Container& container : pod.containers) {
+      for (const k8s::ContainerPort& port : container.ports) {
+        if (port.host_port == 0) continue;
+        const uint8_t protocol = IpProtocol(port.protocol);
+        const std::string port_label = "hostPort/" + std::to_string(port.host_port);
+        const std::string name = "pod " + id.ToString() + ":" + port_label;
+        for (uint32_t i = 0; i < node_.info.node_ipv4_count && i < abi::kMaxNodeAddresses; ++i)
+          AddFrontend(node_.info.node_ipv4[i], port.host_port, protocol, abi::FrontendKind::kNodePort, name, id,
+                      port_label);
+        abi::ServicePortRecord record{};
+        record.protocol = protocol;
+        record.flags = abi::kExternalTrafficLocal;
+        record.backend_first = static_cast<uint32_t>(out_.image.backends.size());
+        record.backend_count = 1;
+        out_.image.backends.push_back(
+            abi::BackendRecord{pod.pod_ip->v4, port.container_port, abi::kBackendLocal, 0});
+        const std::vector<std::string> keys = {k8s::Ipv4ToString(pod.pod_ip->v4) + ":" +
+                                               std::to_string(port.container_port)};
+        std::tie(record.maglev_first, record.maglev_size) = AddMaglev({0}, keys);
+        std::tie(record.local_maglev_first, record.local_maglev_size) = AddMaglev({0}, keys);
+        out_.image.service_ports.push_back(record);
+        out_.image.service_port_names.push_back(id.ToString() + ":" + port_label);
+        id_keys_.push_back("pod/" + id.ToString() + ":" + port_label + "/" + k8s::ProtocolName(port.protocol));
+      }
+    }
   }
 
   // Previous IDs first (they are live in conntrack), then hashes in name

@@ -259,6 +259,32 @@ TEST(CompileServices, EncodeDecodeRoundTrip) {
   EXPECT_EQ(decoded->source_ranges.size(), image.source_ranges.size());
 }
 
+TEST(CompileServices, HostPortsOfLocalPodsBecomeNodeFrontendsKeepingTheClient) {
+  const std::string pods =
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: dns-0, namespace: web}\n"
+      "spec:\n  nodeName: node-a\n  containers:\n  - name: dns\n    ports:\n"
+      "    - {containerPort: 53, hostPort: 5353, protocol: UDP}\n    - {containerPort: 80}\n"
+      "status: {podIP: 10.244.1.30}\n---\n"
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere, namespace: web}\n"
+      "spec:\n  nodeName: node-b\n  containers:\n  - name: x\n    ports:\n    - {containerPort: 80, hostPort: 8080}\n"
+      "status: {podIP: 10.244.2.30}\n";
+  const ServicesImage image = CompileServices(Load(pods), TestNode()).image;
+  ASSERT_EQ(image.service_ports.size(), 1u);
+  const abi::ServicePortRecord& record = image.service_ports[0];
+  EXPECT_EQ(image.service_port_names[0], "web/dns-0:hostPort/5353");
+  EXPECT_EQ(record.protocol, abi::kProtoUdp);
+  EXPECT_TRUE(record.flags & abi::kExternalTrafficLocal);  // no SNAT: the client address is kept
+  ASSERT_EQ(record.backend_count, 1u);
+  EXPECT_EQ(Ipv4ToString(image.backends[record.backend_first].ipv4), "10.244.1.30");
+  EXPECT_EQ(image.backends[record.backend_first].port, 53);
+  EXPECT_GT(record.local_maglev_size, 0u);
+  ASSERT_EQ(image.frontends.size(), 2u);  // one per node IP
+  for (const abi::FrontendRecord& frontend : image.frontends) {
+    EXPECT_EQ(frontend.port, 5353);
+    EXPECT_EQ(frontend.kind, abi::FrontendKind::kNodePort);
+  }
+}
+
 TEST(CompileRoutes, OtherNodesPodCidrsViaTheirInternalIp) {
   const auto state = Load(
       "apiVersion: v1\nkind: Node\nmetadata: {name: node-a}\nspec: {podCIDR: 10.244.1.0/24}\nstatus: {addresses: [{type: InternalIP, address: 192.168.100.10}]}\n---\n"

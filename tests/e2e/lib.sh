@@ -68,7 +68,7 @@ np_require_tools() {
 np_find_binaries() {
   NP_DATAPLANE=$(np_bin nodeplane-dataplane) || np_fail "nodeplane-dataplane not found in ${NP_BUILD_DIR:-<unset NP_BUILD_DIR>}, $NP_REPO/build or PATH (build: meson setup build && ninja -C build)"
   NP_CONTROL=$(np_bin nodeplane-control) || np_fail "nodeplane-control not found (build it: ninja -C build)"
-  NP_NPCTL=$(np_bin npctl) || np_fail "npctl not found (build it: ninja -C build)"
+  NP_NPCTL=$(np_bin npctl) || NP_NPCTL=  # optional here: only for diagnostics
 }
 
 np_ns() { topo_ns "$NP_PREFIX" "$1"; }
@@ -80,7 +80,7 @@ np_setup() {
   NP_PREFIX=$1
   NP_INSTANCE=${2:-e2e-$1}
   [[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-  np_require_tools ip ethtool curl "$NP_PYTHON"
+  np_require_tools ip ethtool curl nsenter "$NP_PYTHON"
   np_find_binaries
   trap np_cleanup EXIT
   trap 'exit 130' INT
@@ -168,7 +168,10 @@ np_start() {
     >"$NP_WORK/dataplane.log" 2>&1 &
   NP_DP_PID=$!
   np_log "nodeplane-dataplane pid $NP_DP_PID (log $NP_WORK/dataplane.log)"
-  ip netns exec "$(np_ns node)" "$NP_CONTROL" --node-config "$node_config" --manifests "$NP_MANIFESTS" \
+  # nsenter, not "ip netns exec": the latter remounts /sys for the namespace,
+  # and the control plane checks in /sys/class/net that the root-namespace
+  # veth ends of the node config exist.
+  nsenter --net="/run/netns/$(np_ns node)" "$NP_CONTROL" --node-config "$node_config" --manifests "$NP_MANIFESTS" \
     --instance "$NP_INSTANCE" >"$NP_WORK/control.log" 2>&1 &
   NP_CP_PID=$!
   np_log "nodeplane-control pid $NP_CP_PID in $(np_ns node) (log $NP_WORK/control.log)"
@@ -186,16 +189,36 @@ np_check_alive() {
   fi
 }
 
-# The tables are applied when every section the control plane published is
-# the generation the dataplane applied (npctl status says so) and the
-# dataplane is forwarding.
+# np_generation SECTION published|applied: the newest generation of a section
+# (node, services) that the control plane published / the dataplane applied,
+# from the control plane's log (0 if none yet).
+np_generation() {
+  local section=$1 what=$2 pattern n
+  if [[ $what == published ]]; then
+    pattern="$section: generation [0-9]+ published"
+  else
+    pattern="$section: the dataplane applied generation [0-9]+"
+  fi
+  n=$(grep -oE "$pattern" "$NP_WORK/control.log" 2>/dev/null | grep -oE '[0-9]+' | sort -n | tail -n 1 || true)
+  echo "${n:-0}"
+}
+
+# The tables are applied when the dataplane applied the newest generation the
+# control plane published of every section.
 np_applied() {
-  local status
-  grep -q "forwarding" "$NP_WORK/dataplane.log" 2>/dev/null || return 1
-  status=$(np_npctl status 2>&1) || return 1
-  printf '%s\n' "$status" >"$NP_WORK/status.txt"
-  grep -qiE 'applied' <<<"$status" || return 1
-  ! grep -qiE 'pending|refused|waiting|not applied|behind' <<<"$status"
+  local section published applied
+  for section in node services; do
+    published=$(np_generation "$section" published)
+    applied=$(np_generation "$section" applied)
+    ((published > 0 && applied >= published)) || return 1
+  done
+}
+
+np_check_refused() {
+  if grep -q "REFUSED" "$NP_WORK/control.log" 2>/dev/null; then
+    grep "REFUSED" "$NP_WORK/control.log" >&2
+    np_fail "the dataplane refused the tables"
+  fi
 }
 
 # np_wait_applied [TIMEOUT_S]
@@ -203,32 +226,33 @@ np_wait_applied() {
   local timeout=${1:-60} start=$SECONDS
   while ! np_applied; do
     np_check_alive
+    np_check_refused
     if ((SECONDS - start > timeout)); then
-      cat "$NP_WORK/status.txt" >&2 2>/dev/null || true
+      tail -n 20 "$NP_WORK/control.log" >&2 || true
       np_fail "the tables were not applied within ${timeout}s"
     fi
     sleep 0.2
   done
-  np_log "tables applied ($((SECONDS - start))s)"
+  if [[ -n $NP_NPCTL ]]; then np_npctl status >"$NP_WORK/status.txt" 2>&1 || true; fi
+  np_log "tables applied (node generation $(np_generation node applied), services generation $(np_generation services applied), $((SECONDS - start))s)"
 }
 
-# np_wait_reapplied OLD_STATUS [TIMEOUT_S]: after a manifest change, until
-# npctl status changed (a new generation) and is applied again.
+# np_wait_reapplied SERVICES_GENERATION [TIMEOUT_S]: after a manifest change,
+# until a newer services generation is published and applied.
 np_wait_reapplied() {
   local old=$1 timeout=${2:-30} start=$SECONDS
-  while true; do
+  while (($(np_generation services published) <= old)) || ! np_applied; do
     np_check_alive
-    if np_applied && [[ $(cat "$NP_WORK/status.txt") != "$old" ]]; then break; fi
+    np_check_refused
     if ((SECONDS - start > timeout)); then
-      cat "$NP_WORK/status.txt" >&2 2>/dev/null || true
+      tail -n 20 "$NP_WORK/control.log" >&2 || true
       np_fail "the manifest change was not applied within ${timeout}s"
     fi
     sleep 0.2
   done
-  np_log "new tables applied ($((SECONDS - start))s)"
+  np_log "services generation $(np_generation services applied) applied ($((SECONDS - start))s)"
 }
 
-np_status() { np_applied >/dev/null 2>&1 || true; cat "$NP_WORK/status.txt" 2>/dev/null || true; }
 
 # np_bg POD LOG CMD...: run CMD in the background inside a pod; stopped at exit.
 np_bg() {

@@ -1,0 +1,138 @@
+// npctl: inspect a running nodeplane (kubectl/cilium style).
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/cli/collect.h"
+#include "control/cli/format.h"
+#include "dataplane/runtime/conntrack_memory.h"
+
+namespace {
+
+using namespace np;
+using namespace np::cli;
+
+constexpr const char* kUsage =
+    "usage: npctl [--instance NAME] <command> [-o table|json]\n"
+    "commands:\n"
+    "  status              table generations, dataplane liveness, ports, lcores\n"
+    "  get services        service ports, frontends, flags, counters\n"
+    "  get backends        one row per (service port, backend); alias: get endpoints\n"
+    "  get conntrack       tracked connections and table counters\n"
+    "  get ports           per-port link state and counters\n"
+    "  get counters        drops by reason, datapath and conntrack counters\n";
+
+struct Arguments {
+  std::string instance = "default";
+  OutputFormat format = OutputFormat::kTable;
+  std::vector<std::string> command;
+};
+
+std::optional<Arguments> Parse(int argc, char** argv, std::string* error) {
+  Arguments arguments;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    std::string output;
+    if (arg == "--instance" && i + 1 < argc) {
+      arguments.instance = argv[++i];
+    } else if (arg.rfind("--instance=", 0) == 0) {
+      arguments.instance = arg.substr(11);
+    } else if ((arg == "-o" || arg == "--output") && i + 1 < argc) {
+      output = argv[++i];
+    } else if (arg.rfind("-o=", 0) == 0 || arg.rfind("--output=", 0) == 0) {
+      output = arg.substr(arg.find('=') + 1);
+    } else if (arg == "-ojson") {
+      output = "json";
+    } else if (!arg.empty() && arg[0] == '-') {
+      *error = arg == "-h" || arg == "--help" ? "" : "unknown flag " + arg;
+      return std::nullopt;
+    } else {
+      arguments.command.push_back(arg);
+    }
+    if (!output.empty()) {
+      if (output == "json") arguments.format = OutputFormat::kJson;
+      else if (output == "table" || output == "wide") arguments.format = OutputFormat::kTable;
+      else {
+        *error = "unknown output format \"" + output + "\" (table, json)";
+        return std::nullopt;
+      }
+    }
+  }
+  if (arguments.command.empty()) {
+    *error = "";
+    return std::nullopt;
+  }
+  return arguments;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "npctl: %s\n", message.c_str());
+  return 1;
+}
+
+int Print(const std::string& text) {
+  std::fputs(text.c_str(), stdout);
+  return 0;
+}
+
+int Run(const Arguments& arguments) {
+  const std::vector<std::string>& command = arguments.command;
+  const std::string verb = command[0];
+  const std::string noun = command.size() > 1 ? command[1] : "";
+  if (verb != "status" && verb != "get") return Fail("unknown command \"" + verb + "\"\n" + kUsage);
+
+  Result<TablesRegion> region = OpenTablesRegion(arguments.instance);
+  if (!region) return Fail(region.error().message);
+  Result<StatsRegion> stats = StatsRegion::Open(arguments.instance);
+  const stats::StatsHeader* stats_header = stats ? &stats->header() : nullptr;
+
+  if (verb == "status")
+    return Print(FormatStatus(CollectStatus(arguments.instance, *region, stats ? &*stats : nullptr), arguments.format));
+
+  if (noun == "services" || noun == "service" || noun == "svc") {
+    Result<ServicesImage> services = ReadPublishedServices(*region);
+    if (!services) return Fail(services.error().message);
+    return Print(FormatServices(*services, stats_header ? CollectServiceCounters(*stats_header)
+                                                        : std::map<uint32_t, ServiceCounterSums>{},
+                                arguments.format));
+  }
+  if (noun == "backends" || noun == "endpoints" || noun == "ep") {
+    Result<ServicesImage> services = ReadPublishedServices(*region);
+    if (!services) return Fail(services.error().message);
+    return Print(FormatBackends(*services, arguments.format));
+  }
+  if (noun == "conntrack" || noun == "ct") {
+    Result<ConntrackMemory> conntrack = ConntrackMemory::Observe(arguments.instance);
+    if (!conntrack) return Fail("no conntrack table: " + conntrack.error().message);
+    Result<ServicesImage> services = ReadPublishedServices(*region);  // names only: optional
+    std::vector<ct::EntrySnapshot> entries;
+    conntrack->table().ForEach([&](const ct::EntrySnapshot& entry) { entries.push_back(entry); });
+    return Print(FormatConntrack(entries, conntrack->table().ReadCounters(), services ? &*services : nullptr,
+                                 ConntrackClockSeconds(), arguments.format));
+  }
+  if (noun == "ports") {
+    if (!stats) return Fail("no stats region: " + stats.error().message);
+    return Print(FormatPorts(CollectPorts(*stats_header), arguments.format));
+  }
+  if (noun == "counters") {
+    Result<ConntrackMemory> conntrack = ConntrackMemory::Observe(arguments.instance);
+    if (!stats && !conntrack) return Fail("no stats region: " + stats.error().message);
+    return Print(FormatCounters(CollectCounters(stats_header, conntrack ? &conntrack->table() : nullptr),
+                                arguments.format));
+  }
+  return Fail("get what? \"" + noun + "\" is not one of services, backends, endpoints, conntrack, ports, counters");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  std::optional<Arguments> arguments = Parse(argc, argv, &error);
+  if (!arguments) {
+    if (!error.empty()) std::fprintf(stderr, "npctl: %s\n", error.c_str());
+    std::fputs(kUsage, error.empty() ? stdout : stderr);
+    return error.empty() ? 0 : 2;
+  }
+  return Run(*arguments);
+}
