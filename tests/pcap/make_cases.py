@@ -190,7 +190,9 @@ def write_case(name, description, steps, files, node_yaml=NODE_YAML):
     with open(os.path.join(path, "manifests", "services.yaml"), "w") as out:
         out.write(MANIFESTS)
     for file_name, packets in files.items():
-        wrpcap(os.path.join(path, file_name), packets)
+        for index, packet in enumerate(packets):  # fixed timestamps: regenerating changes nothing
+            packet.time = index
+        wrpcap(os.path.join(path, file_name), packets, linktype=1)
     with open(os.path.join(path, "steps"), "w") as out:
         out.write("# " + "\n# ".join(textwrap.wrap(description, 76)) + "\n")
         out.write("\n".join(steps) + "\n")
@@ -353,6 +355,26 @@ def case_vlan():
                "again on its way out; the gratuitous ARP is tagged too.", steps, files, node_yaml)
 
 
+def case_malformed():
+    import random
+    rng = random.Random(2024)
+    good = bytes(Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / IP(src=CLIENT, dst=VIP) / TCP(sport=1, dport=80, flags="S"))
+    junk = [Raw(good[:length]) for length in (10, 14, 20, 33, 40, 53)]  # cut inside every header
+    junk.append(Raw(good[:14] + b"\x4f" + good[15:]))                      # IHL 15 beyond the frame
+    junk.append(Raw(good[:14] + b"\x45\x00\x00\x08" + good[18:]))          # total length < header
+    junk.append(Ether(src=CLIENT_MAC, dst=UPLINK_MAC, type=0x88a8) / Raw(good[14:]))  # QinQ
+    junk.append(Ether(src=CLIENT_MAC, dst=UPLINK_MAC, type=0x0806) / Raw(b"\x00\x06" + b"\x00" * 26))  # not IPv4 ARP
+    for _ in range(40):
+        junk.append(Raw(bytes(Ether(src=CLIENT_MAC, dst=UPLINK_MAC)) + bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 120)))))
+    ipv6 = Ether(src=CLIENT_MAC, dst=UPLINK_MAC, type=0x86dd) / Raw(bytes.fromhex("6000000000083a40") + b"\x00" * 32 + bytes(8))
+    files = {"garp.pcap": garp(), "junk.pcap": junk, "ipv6.pcap": [ipv6]}
+    write_case("010_malformed_frames_are_dropped_and_counted",
+               "Truncated, inconsistent, QinQ, non-IPv4 ARP and random frames are dropped and counted "
+               "(never forwarded, never a crash); IPv6 is parsed and counted as not forwarded yet.",
+               ["expect uplink garp.pcap", "in uplink junk.pcap", "in uplink ipv6.pcap", "expect-none uplink",
+                "expect-none poda", "expect-none podb", "counter ipv6_not_forwarded 1"], files)
+
+
 def main():
     os.makedirs(CASES, exist_ok=True)
     case_arp()
@@ -369,6 +391,7 @@ def main():
     case_icmp_error()
     case_fragments()
     case_vlan()
+    case_malformed()
 
 
 if __name__ == "__main__":
