@@ -24,6 +24,8 @@ using stats::DropReason;
 constexpr uint32_t kFragmentTableSize = 4096;
 constexpr uint32_t kIdleLoopsBeforeSleep = 256;
 constexpr uint32_t kMaxSleepMicroseconds = 1000;
+// Linux's icmp_ratelimit allows about 1000 errors a second per host.
+constexpr uint64_t kIcmpErrorsPerSecond = 1000;
 
 void Increment(std::atomic<uint64_t>& counter, uint64_t amount = 1) {
   // Only this lcore writes its block: a plain load+store is enough.
@@ -60,11 +62,9 @@ void Worker::RefreshForNode(const NodeTables& node) {
   const abi::NodeInfo& info = node.info();
   snat_ = ct::SnatPortAllocator(info.snat_port_min, info.snat_port_max, index_, shared_.worker_count,
                                 info.maglev_seed);
-  const double rate = static_cast<double>(info.host_rate_limit_pps) / shared_.worker_count;
-  host_tokens_per_cycle_ = rate / static_cast<double>(rte_get_tsc_hz());
-  host_burst_ = std::max(32.0, rate / 10);
-  host_tokens_ = host_burst_;
-  host_last_tsc_ = rte_rdtsc();
+  const uint64_t host_rate = std::max<uint64_t>(1, info.host_rate_limit_pps / shared_.worker_count);
+  host_limiter_.Configure(host_rate, std::max<uint64_t>(32, host_rate / 10));
+  icmp_limiter_.Configure(kIcmpErrorsPerSecond, kIcmpErrorsPerSecond / 10);
   // Pods with a configured MAC need no ARP before their first packet.
   for (const PortRuntime& port : node.ports())
     if (port.role == abi::PortRole::kPod && port.peer_mac != 0)
@@ -197,7 +197,11 @@ void Worker::HandleIpv4(Context& packet) {
   const PortRuntime& in = packet.in;
   if (in.role == abi::PortRole::kPod && meta.src_ip != in.ipv4) return Drop(packet.mbuf, DropReason::kSpoofedSource);
   // Learn where the sender sits: replies go back to the MAC a flow came from.
-  if (in.role != abi::PortRole::kUplink || !packet.node.IsNodeAddress(meta.src_ip))
+  // On an uplink with a gateway, off-link sources are reached through the
+  // gateway anyway; learning every client there would only fill the table.
+  const bool learn = in.role != abi::PortRole::kUplink ||
+                     (packet.node.info().uplink_gateway_ipv4 == 0 && !packet.node.IsNodeAddress(meta.src_ip));
+  if (learn)
     shared_.neighbors->Learn(meta.src_ip, NeighborTable::MacFromBytes(packet.data + kEthSrcOffset), in.dpdk_port,
                              now_s_);
 
@@ -375,7 +379,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
 // that clients fail at once instead of timing out.
 void Worker::RejectNoEndpoints(Context& packet, uint32_t service_port_index) {
   Increment(counters_.service_ports[packet.services->counter_slot(service_port_index)].no_endpoint_rejects);
-  rte_mbuf* reply = rte_pktmbuf_alloc(shared_.pool);
+  rte_mbuf* reply = icmp_limiter_.Allow(now_tsc_) ? rte_pktmbuf_alloc(shared_.pool) : nullptr;
   if (reply != nullptr) {
     const uint32_t length = BuildIcmpPortUnreachable(rte_pktmbuf_mtod(reply, uint8_t*), rte_pktmbuf_tailroom(reply),
                                                      packet.data, packet.meta, packet.meta.dst_ip);
@@ -419,7 +423,7 @@ void Worker::Forward(Context& packet, uint32_t destination) {
   if (hop.port_slot == kNoSlot) return Drop(packet.mbuf, DropReason::kNoRoute);
   const PortRuntime& out = node.port(hop.port_slot);
   if (out.role == abi::PortRole::kHost) {
-    if (!TakeHostToken()) return Drop(packet.mbuf, DropReason::kHostRateLimited);
+    if (!host_limiter_.Allow(now_tsc_)) return Drop(packet.mbuf, DropReason::kHostRateLimited);
     Increment(counters_.to_host);
   }
   if (packet.in.role == abi::PortRole::kHost) Increment(counters_.from_host);
@@ -510,15 +514,6 @@ void Worker::Flush(const NodeTables& node) {
 void Worker::Drop(rte_mbuf* mbuf, stats::DropReason reason) {
   Increment(counters_.drops[static_cast<size_t>(reason)]);
   rte_pktmbuf_free(mbuf);
-}
-
-bool Worker::TakeHostToken() {
-  const uint64_t tsc = rte_rdtsc();
-  host_tokens_ = std::min(host_burst_, host_tokens_ + static_cast<double>(tsc - host_last_tsc_) * host_tokens_per_cycle_);
-  host_last_tsc_ = tsc;
-  if (host_tokens_ < 1.0) return false;
-  host_tokens_ -= 1.0;
-  return true;
 }
 
 void Worker::CountService(const ServiceTables& services, uint32_t service_port_index, uint32_t bytes, bool created) {

@@ -24,6 +24,7 @@
 #include "dataplane/conntrack/table.h"
 #include "dataplane/frag/fragment_table.h"
 #include "dataplane/packet/parse.h"
+#include "dataplane/pipeline/rate_limiter.h"
 #include "dataplane/route/node_tables.h"
 #include "dataplane/runtime/shared_state.h"
 #include "dataplane/service/service_tables.h"
@@ -74,7 +75,6 @@ class Worker {
   void Enqueue(const PortRuntime& out, rte_mbuf* mbuf);
   static uint8_t* RetagForPort(rte_mbuf* mbuf, uint8_t* frame, bool tagged, uint16_t vlan);
   void Drop(rte_mbuf* mbuf, stats::DropReason reason);
-  bool TakeHostToken();
   void RefreshForNode(const NodeTables& node);
   void CountService(const ServiceTables& services, uint32_t service_port_index, uint32_t bytes, bool created);
 
@@ -88,11 +88,8 @@ class Worker {
   uint64_t node_generation_ = 0;
   uint32_t now_s_ = 0;
   uint64_t now_tsc_ = 0;
-  // Exception path to the node's kernel: a token bucket per worker.
-  double host_tokens_ = 0;
-  double host_tokens_per_cycle_ = 0;
-  double host_burst_ = 0;
-  uint64_t host_last_tsc_ = 0;
+  RateLimiter host_limiter_;  // exception path to the node's kernel, per worker
+  RateLimiter icmp_limiter_;  // generated ICMP errors
   uint64_t arp_request_budget_tsc_ = 0;
   TxBatch tx_[kMaxDpdkPorts];
 };
