@@ -15,6 +15,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using np::testing::FakeDataplane;
+using np::testing::WriteFile;
 
 constexpr abi::SectionKind kNode = abi::SectionKind::kNode;
 constexpr abi::SectionKind kServices = abi::SectionKind::kServices;
@@ -193,11 +194,13 @@ TEST_F(PublishPipelineTest, ABadNodeConfigKeepsTheLastGoodOne) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
   ASSERT_EQ(pipeline.Run().sections.size(), 2u);
-  WriteFile(node_config(), np::testing::ReadFile(node_config()) + "  - name: broken\n    role: wan\n");
+  std::string text = np::testing::ReadFile(node_config());
+  text.replace(text.find("role: host"), 10, "role: wan");
+  WriteFile(node_config(), text);
   const ReloadReport report = pipeline.Run();
   ASSERT_FALSE(report.errors.empty());
   EXPECT_THAT(report.errors[0], HasSubstr(node_config().string()));
-  EXPECT_THAT(report.errors[0], HasSubstr("ports[3]"));
+  EXPECT_THAT(report.errors[0], HasSubstr("ports[2].role"));
   EXPECT_THAT(report.warnings, ::testing::Contains(HasSubstr("keeping the last good node config")));
   ASSERT_EQ(report.sections.size(), 2u);
   EXPECT_FALSE(Find(report, kNode)->published);

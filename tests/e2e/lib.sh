@@ -40,7 +40,7 @@ NP_CONTROL=
 NP_NPCTL=
 # af_packet gives as many tx queues as queue pairs; the dataplane wants one
 # per worker plus one for its slow path.
-NP_AFP_ARGS=${NP_AFP_ARGS:-,qpairs=2}
+NP_AFP_ARGS=${NP_AFP_ARGS-,qpairs=2}
 NP_EAL_ARGS=${NP_EAL_ARGS:-"-l 0,1 --no-huge -m 1024 --no-pci --log-level=user1,info"}
 
 np_log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
