@@ -42,6 +42,10 @@ Result<AttachedPort> PortManager::Attach(const std::string& name, const std::str
 
   AttachedPort port{name, devargs, dpdk_port, 0, 0, 0};
   port.rx_queues = std::max<uint16_t>(1, std::min<uint16_t>({rx_queues_wanted, worker_count_, info.max_rx_queues}));
+  // Socket-based PMDs open all their queues at probe time and spread
+  // packets over them (af_packet's fanout): every one must be polled.
+  const std::string driver = info.driver_name == nullptr ? "" : info.driver_name;
+  if (driver == "net_af_packet" || driver == "net_af_xdp") port.rx_queues = info.max_rx_queues;
   port.tx_queues = std::min<uint16_t>(static_cast<uint16_t>(worker_count_ + 1), info.max_tx_queues);
   if (port.tx_queues < worker_count_ + 1)
     return MakeError("port " + name + ": the device has " + std::to_string(info.max_tx_queues) +
