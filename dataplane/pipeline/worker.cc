@@ -105,9 +105,6 @@ uint32_t Worker::PollOnce() {
   const NodeTables* node = shared_.node.load(std::memory_order_acquire);
   if (node == nullptr) return 0;
   const ServiceTables* services = shared_.services.load(std::memory_order_acquire);
-  if (node->generation() != node_generation_) RefreshForNode(*node);
-  now_s_ = shared_.now_s.load(std::memory_order_relaxed);
-  now_tsc_ = rte_rdtsc();
   uint32_t received = 0;
   rte_mbuf* packets[kBurstSize];
   const auto& ports = node->ports();
@@ -126,6 +123,9 @@ uint32_t Worker::PollOnce() {
 
 void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services, uint8_t rx_slot,
                           rte_mbuf** packets, uint16_t count) {
+  if (node.generation() != node_generation_) RefreshForNode(node);
+  now_s_ = shared_.now_s.load(std::memory_order_relaxed);
+  now_tsc_ = rte_rdtsc();
   for (uint16_t i = 0; i < count; ++i) {
     if (i + 1 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
     ProcessPacket(node, services, rx_slot, packets[i]);

@@ -28,6 +28,8 @@ WEB, EMPTY, DNS = "10.96.0.10", "10.96.0.20", "10.96.0.53"
 NODEPORT_SNAT_PORT = 63046
 LB_SNAT_PORT = 62673
 HAIRPIN_SNAT_PORT = 65239
+# With two workers, worker 0 owns the even offsets of the range.
+TWO_WORKER_SNAT_PORT = 65092
 
 NODE_YAML = """\
 apiVersion: nodeplane.io/v1alpha1
@@ -241,9 +243,11 @@ def case_clusterip():
                steps, files)
 
 
-def external_case(name, description, destination, dport, snat_port):
+def external_case(name, description, destination, dport, snat_port, workers=None):
     files = {}
     steps = prologue(files)
+    if workers:
+        steps = [f"workers {len(workers)}", f"worker {workers[0]}"] + steps
     syn = Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / IP(src=CLIENT, dst=destination, ttl=64, id=7) / TCP(sport=50000, dport=dport, flags="S", seq=1)
     files["syn.pcap"] = [syn]
     files["syn_nat.pcap"] = [rebuilt(Ether(src=PODB_MAC_PORT, dst=PODB_MAC) / IP(src=NODE, dst=PODB, ttl=63, id=7) /
@@ -252,7 +256,10 @@ def external_case(name, description, destination, dport, snat_port):
     files["synack.pcap"] = [synack]
     files["synack_unnat.pcap"] = [rebuilt(Ether(src=UPLINK_MAC, dst=CLIENT_MAC) / IP(src=destination, dst=CLIENT, ttl=63, id=8) /
                                           TCP(sport=dport, dport=50000, flags="SA", seq=9, ack=2))]
-    steps += ["in uplink syn.pcap", "expect podb syn_nat.pcap", "in podb synack.pcap", "expect uplink synack_unnat.pcap"]
+    steps += ["in uplink syn.pcap", "expect podb syn_nat.pcap"]
+    if workers:
+        steps.append(f"worker {workers[1]}")
+    steps += ["in podb synack.pcap", "expect uplink synack_unnat.pcap"]
     write_case(name, description, steps, files)
 
 
@@ -386,6 +393,11 @@ def main():
     external_case("004_loadbalancer_vip_dnat_snat",
                   "LoadBalancer VIP: like NodePort, the VIP's port 80 is DNATed to the backend and SNATed to the "
                   "node IP; the reply leaves from the VIP.", VIP, 80, LB_SNAT_PORT)
+    external_case("011_reply_on_another_worker",
+                  "RSS may put a NATed connection's reply on another worker's queue: the SYN is handled by "
+                  "worker 0 (which SNATs from its own share of the port range) and the SYN-ACK by worker 1, "
+                  "which finds the same entry in the shared conntrack table through the reply key.",
+                  NODE, 30080, TWO_WORKER_SNAT_PORT, workers=[0, 1])
     case_hairpin()
     case_no_endpoints()
     case_icmp_error()

@@ -12,6 +12,9 @@
 //   expect-none PORT         PORT transmitted nothing since the last expect
 //   counter NAME VALUE       a drop reason (stats::kDropReasonNames) or
 //                            conntrack_inserts/arp_replies/icmp_generated
+//   workers N                (first line only) run N workers...
+//   worker I                 ...and hand the next packets to worker I, as
+//                            RSS would put them on its queue
 //
 // Ports are net_ring devices created here, named by the node config's
 // devargs, so packets enter and leave without any kernel interface.
@@ -116,6 +119,7 @@ class Replay {
   bool PublishServices(const fs::path& manifests);
   bool Step(const std::string& line);
   bool Send(const std::string& port, const fs::path& file);
+  static uint16_t PortIdOf(const std::string& device);
   bool Expect(const std::string& port, const std::optional<fs::path>& file);
   bool CheckCounter(const std::string& name, uint64_t expected);
   void Drain();
@@ -135,7 +139,9 @@ class Replay {
   rte_rcu_qsbr* rcu_ = nullptr;
   std::unique_ptr<np::PortManager> port_manager_;
   std::unique_ptr<np::Loader> loader_;
-  std::unique_ptr<np::Worker> worker_;
+  std::vector<std::unique_ptr<np::Worker>> workers_;
+  uint16_t worker_count_ = 1;
+  uint16_t current_worker_ = 0;
 };
 
 bool Replay::Setup() {
@@ -146,13 +152,15 @@ bool Replay::Setup() {
     const std::string device = node_.port_devargs[i].substr(0, node_.port_devargs[i].find(','));
     RingPort ring;
     ring.rx = rte_ring_create(("rx_" + device).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    for (int queue = 0; queue < 2; ++queue)
+    for (int queue = 0; queue <= worker_count_; ++queue)
       ring.tx.push_back(rte_ring_create(("tx" + std::to_string(queue) + "_" + device).c_str(), 1024, SOCKET_ID_ANY,
                                         RING_F_SP_ENQ | RING_F_SC_DEQ));
-    if (ring.rx == nullptr || ring.tx[0] == nullptr || ring.tx[1] == nullptr) return Fail("cannot create rings");
+    for (rte_ring* ring_queue : ring.tx)
+      if (ring.rx == nullptr || ring_queue == nullptr) return Fail("cannot create rings");
     // rte_eth_from_rings names the port "net_ring_<name>".
     if (device.rfind("net_ring_", 0) != 0) return Fail("golden cases use net_ring_<name> ports, not " + device);
-    if (rte_eth_from_rings(device.substr(9).c_str(), &ring.rx, 1, ring.tx.data(), 2, SOCKET_ID_ANY) < 0)
+    if (rte_eth_from_rings(device.substr(9).c_str(), &ring.rx, 1, ring.tx.data(),
+                           static_cast<unsigned>(ring.tx.size()), SOCKET_ID_ANY) < 0)
       return Fail("cannot create ring port " + device);
     device_by_port_[node_.port_names[i]] = device;
     ports_[device] = ring;
@@ -164,13 +172,15 @@ bool Replay::Setup() {
   if (!stats) return Fail(stats.error().message);
   stats_.emplace(std::move(stats).value());
 
-  shared_.worker_count = 1;
+  shared_.worker_count = worker_count_;
   shared_.stats = &*stats_;
   shared_.pool = rte_pktmbuf_pool_create("replay_mbufs", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-  rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("replay_rcu", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
-  if (shared_.pool == nullptr || rcu_ == nullptr || rte_rcu_qsbr_init(rcu_, 1) != 0) return Fail("no memory");
+  rcu_ = static_cast<rte_rcu_qsbr*>(
+      rte_zmalloc("replay_rcu", rte_rcu_qsbr_get_memsize(worker_count_), RTE_CACHE_LINE_SIZE));
+  if (shared_.pool == nullptr || rcu_ == nullptr || rte_rcu_qsbr_init(rcu_, worker_count_) != 0)
+    return Fail("no memory");
   shared_.rcu = rcu_;
-  port_manager_ = std::make_unique<np::PortManager>(shared_.pool, 1);
+  port_manager_ = std::make_unique<np::PortManager>(shared_.pool, worker_count_);
   loader_ = std::make_unique<np::Loader>(shared_, *region_, *port_manager_, *stats_);
 
   np::k8s::ClusterState empty;
@@ -189,7 +199,8 @@ bool Replay::Setup() {
   conntrack_.emplace(std::move(conntrack).value());
   shared_.conntrack = &conntrack_->table();
   shared_.affinity = &conntrack_->affinity();
-  worker_ = std::make_unique<np::Worker>(shared_, 0);
+  for (uint16_t index = 0; index < worker_count_; ++index)
+    workers_.push_back(std::make_unique<np::Worker>(shared_, index));
   return PublishServices(case_dir_ / "manifests");
 }
 
@@ -231,15 +242,26 @@ bool Replay::Send(const std::string& port, const fs::path& file) {
   std::string error;
   auto packets = ReadPcap(case_dir_ / file, error);
   if (!packets) return Fail(error);
+  // Straight into the chosen worker's pipeline, as if RSS had put the
+  // packet on that worker's queue.
+  const np::NodeTables* node = shared_.node.load();
+  const uint8_t slot = node->SlotOfDpdkPort(PortIdOf(device->second));
   for (const Packet& packet : *packets) {
     rte_mbuf* mbuf = rte_pktmbuf_alloc(shared_.pool);
     if (mbuf == nullptr) return Fail("out of mbufs");
     std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(packet.size())), packet.data(), packet.size());
-    if (rte_ring_enqueue(ports_[device->second].rx, mbuf) != 0) return Fail("rx ring full");
-    worker_->PollOnce();
+    np::Worker& worker = *workers_[current_worker_];
+    worker.ProcessBurst(*node, shared_.services.load(), slot, &mbuf, 1);
+    worker.Flush(*node);
     Drain();
   }
   return true;
+}
+
+uint16_t Replay::PortIdOf(const std::string& device) {
+  uint16_t port_id = 0;
+  rte_eth_dev_get_port_by_name(device.c_str(), &port_id);
+  return port_id;
 }
 
 bool Replay::Expect(const std::string& port, const std::optional<fs::path>& file) {
@@ -297,14 +319,27 @@ bool Replay::Step(const std::string& line) {
   if (verb == "expect-none") return Expect(first, std::nullopt);
   if (verb == "manifests") return PublishServices(case_dir_ / first);
   if (verb == "counter") return CheckCounter(first, std::stoull(second));
+  if (verb == "workers") return true;  // read before set-up
+  if (verb == "worker") {
+    const unsigned long index = std::stoul(first);
+    if (index >= workers_.size()) return Fail("no worker " + first);
+    current_worker_ = static_cast<uint16_t>(index);
+    return true;
+  }
   return Fail("unknown step: " + line);
 }
 
 int Replay::Run() {
-  if (!Setup()) return 1;
   std::ifstream steps(case_dir_ / "steps");
   if (!steps) return Fail("no steps file"), 1;
   std::string line;
+  while (std::getline(steps, line)) {
+    if (line.rfind("workers ", 0) == 0) worker_count_ = static_cast<uint16_t>(std::stoul(line.substr(8)));
+  }
+  if (worker_count_ == 0 || worker_count_ > 8) return Fail("workers must be 1 to 8"), 1;
+  steps.clear();
+  steps.seekg(0);
+  if (!Setup()) return 1;
   while (std::getline(steps, line))
     if (!Step(line)) return 1;
   // Whatever was transmitted and not expected is a failure too.
