@@ -243,24 +243,32 @@ def case_clusterip():
                steps, files)
 
 
-def external_case(name, description, destination, dport, snat_port, workers=None):
+def external_case(name, description, destination, dport, snat_port, workers=None, vlan=None, node_yaml=NODE_YAML):
+    """An external client's SYN through a node frontend, SNATed to the node
+    IP, and the backend's SYN-ACK back; on `vlan` when the uplink is tagged."""
+    def uplink(src, dst):
+        return Ether(src=src, dst=dst) / Dot1Q(vlan=vlan) if vlan else Ether(src=src, dst=dst)
+
     files = {}
     steps = prologue(files)
+    if vlan:
+        files["garp.pcap"] = [uplink(UPLINK_MAC, "ff:ff:ff:ff:ff:ff") /
+                              ARP(op=1, hwsrc=UPLINK_MAC, psrc=VIP, hwdst="00:00:00:00:00:00", pdst=VIP) / Raw(b"\x00" * 14)]
     if workers:
         steps = [f"workers {len(workers)}", f"worker {workers[0]}"] + steps
-    syn = Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / IP(src=CLIENT, dst=destination, ttl=64, id=7) / TCP(sport=50000, dport=dport, flags="S", seq=1)
+    syn = uplink(CLIENT_MAC, UPLINK_MAC) / IP(src=CLIENT, dst=destination, ttl=64, id=7) / TCP(sport=50000, dport=dport, flags="S", seq=1)
     files["syn.pcap"] = [syn]
     files["syn_nat.pcap"] = [rebuilt(Ether(src=PODB_MAC_PORT, dst=PODB_MAC) / IP(src=NODE, dst=PODB, ttl=63, id=7) /
                                      TCP(sport=snat_port, dport=8080, flags="S", seq=1))]
     synack = Ether(src=PODB_MAC, dst=PODB_MAC_PORT) / IP(src=PODB, dst=NODE, ttl=64, id=8) / TCP(sport=8080, dport=snat_port, flags="SA", seq=9, ack=2)
     files["synack.pcap"] = [synack]
-    files["synack_unnat.pcap"] = [rebuilt(Ether(src=UPLINK_MAC, dst=CLIENT_MAC) / IP(src=destination, dst=CLIENT, ttl=63, id=8) /
+    files["synack_unnat.pcap"] = [rebuilt(uplink(UPLINK_MAC, CLIENT_MAC) / IP(src=destination, dst=CLIENT, ttl=63, id=8) /
                                           TCP(sport=dport, dport=50000, flags="SA", seq=9, ack=2))]
     steps += ["in uplink syn.pcap", "expect podb syn_nat.pcap"]
     if workers:
         steps.append(f"worker {workers[1]}")
     steps += ["in podb synack.pcap", "expect uplink synack_unnat.pcap"]
-    write_case(name, description, steps, files)
+    write_case(name, description, steps, files, node_yaml)
 
 
 def case_hairpin():
@@ -344,22 +352,10 @@ def case_fragments():
 
 def case_vlan():
     node_yaml = NODE_YAML.replace("    devargs: net_ring_uplink\n", "    devargs: net_ring_uplink\n    vlan: 100\n")
-    files = {}
-    steps = prologue(files)
-    files["garp.pcap"] = [Ether(src=UPLINK_MAC, dst="ff:ff:ff:ff:ff:ff") / Dot1Q(vlan=100) /
-                          ARP(op=1, hwsrc=UPLINK_MAC, psrc=VIP, hwdst="00:00:00:00:00:00", pdst=VIP) / Raw(b"\x00" * 14)]
-    syn = Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / Dot1Q(vlan=100) / IP(src=CLIENT, dst=VIP, ttl=64, id=7) / TCP(sport=50000, dport=80, flags="S", seq=1)
-    files["syn.pcap"] = [syn]
-    files["syn_nat.pcap"] = [rebuilt(Ether(src=PODB_MAC_PORT, dst=PODB_MAC) / IP(src=NODE, dst=PODB, ttl=63, id=7) /
-                                     TCP(sport=LB_SNAT_PORT, dport=8080, flags="S", seq=1))]
-    synack = Ether(src=PODB_MAC, dst=PODB_MAC_PORT) / IP(src=PODB, dst=NODE, ttl=64, id=8) / TCP(sport=8080, dport=LB_SNAT_PORT, flags="SA", seq=9, ack=2)
-    files["synack.pcap"] = [synack]
-    files["synack_unnat.pcap"] = [rebuilt(Ether(src=UPLINK_MAC, dst=CLIENT_MAC) / Dot1Q(vlan=100) / IP(src=VIP, dst=CLIENT, ttl=63, id=8) /
-                                          TCP(sport=80, dport=50000, flags="SA", seq=9, ack=2))]
-    steps += ["in uplink syn.pcap", "expect podb syn_nat.pcap", "in podb synack.pcap", "expect uplink synack_unnat.pcap"]
-    write_case("009_vlan_uplink_tagging",
-               "An uplink on VLAN 100: tagged traffic is untagged towards the pod and the reply is tagged "
-               "again on its way out; the gratuitous ARP is tagged too.", steps, files, node_yaml)
+    external_case("009_vlan_uplink_tagging",
+                  "An uplink on VLAN 100: tagged traffic is untagged towards the pod and the reply is tagged "
+                  "again on its way out; the gratuitous ARP is tagged too.",
+                  VIP, 80, LB_SNAT_PORT, vlan=100, node_yaml=node_yaml)
 
 
 def case_malformed():
