@@ -30,6 +30,7 @@ LB_SNAT_PORT = 62673
 HAIRPIN_SNAT_PORT = 65239
 # With two workers, worker 0 owns the even offsets of the range.
 TWO_WORKER_SNAT_PORT = 65092
+EXTERNAL_IP_SNAT_PORT = 62350
 
 NODE_YAML = """\
 apiVersion: nodeplane.io/v1alpha1
@@ -183,14 +184,14 @@ def pod_arps():
     }
 
 
-def write_case(name, description, steps, files, node_yaml=NODE_YAML):
+def write_case(name, description, steps, files, node_yaml=NODE_YAML, manifests=MANIFESTS):
     path = os.path.join(CASES, name)
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(os.path.join(path, "manifests"))
     with open(os.path.join(path, "node.yaml"), "w") as out:
         out.write(node_yaml)
     with open(os.path.join(path, "manifests", "services.yaml"), "w") as out:
-        out.write(MANIFESTS)
+        out.write(manifests)
     for file_name, packets in files.items():
         for index, packet in enumerate(packets):  # fixed timestamps: regenerating changes nothing
             packet.time = index
@@ -358,6 +359,31 @@ def case_vlan():
                   VIP, 80, LB_SNAT_PORT, vlan=100, node_yaml=node_yaml)
 
 
+def case_source_ranges():
+    manifests = MANIFESTS.replace("  externalTrafficPolicy: Cluster\n",
+                                  "  externalTrafficPolicy: Cluster\n  loadBalancerSourceRanges: [10.0.0.0/8]\n"
+                                  "  externalIPs: [192.168.100.201]\n")
+    files = {}
+    steps = prologue(files)
+    files["garp.pcap"] = garp() + [
+        Ether(src=UPLINK_MAC, dst="ff:ff:ff:ff:ff:ff") /
+        ARP(op=1, hwsrc=UPLINK_MAC, psrc="192.168.100.201", hwdst="00:00:00:00:00:00", pdst="192.168.100.201") /
+        Raw(b"\x00" * 18)]
+    to_vip = Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / IP(src=CLIENT, dst=VIP, id=1) / TCP(sport=50001, dport=80, flags="S")
+    to_external_ip = Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / IP(src=CLIENT, dst="192.168.100.201", id=2) / TCP(sport=50002, dport=80, flags="S")
+    files["to_vip.pcap"] = [to_vip]
+    files["to_external_ip.pcap"] = [to_external_ip]
+    files["forwarded.pcap"] = [rebuilt(Ether(src=PODB_MAC_PORT, dst=PODB_MAC) / IP(src=NODE, dst=PODB, ttl=63, id=2) /
+                                       TCP(sport=EXTERNAL_IP_SNAT_PORT, dport=8080, flags="S"))]
+    steps += ["in uplink to_vip.pcap", "expect-none podb", "counter source_range_denied 1",
+              "in uplink to_external_ip.pcap", "counter conntrack_inserts 1"]
+    write_case("012_lb_source_ranges_and_external_ips",
+               "loadBalancerSourceRanges: a client outside 10.0.0.0/8 is refused at the LoadBalancer VIP (counted); "
+               "the ranges do not apply to the Service's externalIPs, which are owned (announced) and balanced.",
+               steps + ["# the SYN to the external IP was DNATed+SNATed to the backend", "expect podb forwarded.pcap"],
+               files, manifests=manifests)
+
+
 def case_malformed():
     import random
     rng = random.Random(2024)
@@ -400,6 +426,7 @@ def main():
     case_fragments()
     case_vlan()
     case_malformed()
+    case_source_ranges()
 
 
 if __name__ == "__main__":
