@@ -39,12 +39,13 @@ namespace np::abi {
 inline constexpr uint32_t kRegionMagic = 0x314c504eu;   // "NPL1"
 inline constexpr uint32_t kSectionMagic = 0x4345534eu;  // "NSEC"
 inline constexpr uint16_t kAbiMajor = 1;
-inline constexpr uint16_t kAbiMinor = 0;
+inline constexpr uint16_t kAbiMinor = 1;  // 1: SectionKind::kPolicy
 
 enum class SectionKind : uint32_t {
   kNode = 0,      // node identity, ports, routes, tunables
   kServices = 1,  // service ports, frontends, backends, Maglev tables
-  kCount = 2,
+  kPolicy = 2,    // NetworkPolicy: identities, IP -> identity, rules (policy_image.h)
+  kCount = 3,
 };
 inline constexpr uint32_t kMaxSections = 8;
 inline constexpr uint32_t kNoReader = 0xffffffffu;
@@ -254,5 +255,92 @@ struct CidrRecord {
   uint8_t prefix_len;
   uint8_t reserved[3];
 };
+
+
+// --- policy section (SectionKind::kPolicy) ---------------------------------
+// NetworkPolicy compiled over identities (see common/policy_image.h for the
+// semantics and control/policy/policy_compiler.h for how it is made).
+
+enum class PolicyTable : uint32_t {
+  kInfo = 0, kIdentities = 1, kIpEntries = 2, kPolicies = 3, kRules = 4, kIdentityRefs = 5,
+  kCidrs = 6, kStrings = 7, kCount = 8,
+};
+
+// Reserved identities; pod identities start at kFirstPodIdentity.
+inline constexpr uint32_t kIdentityNone = 0;            // never assigned
+inline constexpr uint32_t kIdentityHost = 1;            // this node (node IPs, pod gateway)
+inline constexpr uint32_t kIdentityWorld = 2;           // outside the cluster CIDR
+inline constexpr uint32_t kIdentityUnknownCluster = 3;  // in the cluster CIDR, no known pod
+inline constexpr uint32_t kFirstPodIdentity = 256;
+
+enum class PolicyDirection : uint8_t { kIngress = 0, kEgress = 1 };
+
+enum IdentityFlags : uint8_t {
+  kIdentityIsolatedIngress = 1u << 0,  // some policy selects it with policyType Ingress
+  kIdentityIsolatedEgress = 1u << 1,   // ... with policyType Egress
+  kIdentityEnforced = 1u << 2,         // rules were compiled for it (pods on this node)
+};
+
+enum IpEntryFlags : uint8_t {
+  kIpLocalPod = 1u << 0,  // a pod on this node: this node enforces its policies
+};
+
+enum PolicyTypeFlags : uint8_t { kPolicyIngress = 1u << 0, kPolicyEgress = 1u << 1 };
+
+enum PeerFlags : uint8_t {
+  kPeerAnyIdentity = 1u << 0,  // no identity constraint (else: the peer identity set)
+  kPeerAnyAddress = 1u << 1,   // no address constraint (else: the CIDR set)
+};
+
+struct PolicyInfo {
+  uint32_t cluster_cidr;  // pod addresses; unknown ones map to kIdentityUnknownCluster
+  uint8_t cluster_cidr_len;
+  uint8_t reserved0[3];
+  uint32_t reserved1[2];
+};
+
+struct IdentityRecord {
+  uint32_t id;
+  uint8_t flags;  // IdentityFlags
+  uint8_t reserved[3];
+  StringRef name;  // "namespace/k=v,k=v[;ports]": for the CLI and traces
+};
+
+struct IpIdentityRecord {  // sorted by ipv4, unique
+  uint32_t ipv4;
+  uint32_t identity;
+  uint8_t flags;  // IpEntryFlags
+  uint8_t reserved[3];
+};
+
+struct PolicyRecord {
+  StringRef name;  // "namespace/name"
+  uint8_t types;   // PolicyTypeFlags (after defaulting)
+  uint8_t reserved[3];
+};
+
+// One allow rule: subject identity in [subjects] AND protocol AND
+// port_min <= destination port <= port_max AND peer identity in [peers]
+// (unless kPeerAnyIdentity) AND peer address in [cidrs] (unless
+// kPeerAnyAddress). The subject is the pod the policy selects (destination
+// for ingress, source for egress); the peer is the other end.
+struct PolicyRuleRecord {
+  uint32_t policy_index;  // into kPolicies
+  uint16_t rule_index;    // position in the policy's spec.ingress / spec.egress
+  uint8_t direction;      // PolicyDirection
+  uint8_t protocol;       // kProtoTcp/Udp/Sctp, 0 = every protocol (ports then 0-65535)
+  uint16_t port_min;
+  uint16_t port_max;
+  uint8_t peer_flags;     // PeerFlags
+  uint8_t reserved[3];
+  uint32_t subject_first;  // into kIdentityRefs
+  uint32_t subject_count;
+  uint32_t peer_first;     // into kIdentityRefs
+  uint32_t peer_count;
+  uint32_t cidr_first;     // into kCidrs (CidrRecord)
+  uint32_t cidr_count;
+};
+
+using IdentityRef = uint32_t;  // an identity id (not an index)
 
 }  // namespace np::abi

@@ -1,9 +1,11 @@
 // npctl: inspect a running nodeplane (kubectl/cilium style).
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "control/cli/apply.h"
 #include "control/cli/collect.h"
 #include "control/cli/format.h"
 #include "dataplane/runtime/conntrack_memory.h"
@@ -21,13 +23,31 @@ constexpr const char* kUsage =
     "  get backends        one row per (service port, backend); alias: get endpoints\n"
     "  get conntrack       tracked connections and table counters\n"
     "  get ports           per-port link state and counters\n"
-    "  get counters        drops by reason, datapath and conntrack counters\n";
+    "  get counters        drops by reason, datapath and conntrack counters\n"
+    "  apply -f FILE|DIR   copy manifests into nodeplane-control's manifests directory, wait\n"
+    "                      until the dataplane applied them, print how long it took\n"
+    "  delete -f FILE|DIR  remove what apply -f copied, wait until applied\n"
+    "apply/delete flags: -f may repeat; --timeout 30s; --run-dir DIR (where nodeplane-control\n"
+    "  writes <instance>.control; default $NODEPLANE_RUN_DIR or /run/nodeplane)\n";
 
 struct Arguments {
   std::string instance = "default";
   OutputFormat format = OutputFormat::kTable;
   std::vector<std::string> command;
+  std::vector<std::string> files;  // -f
+  std::string run_dir;
+  int timeout_ms = 30000;
 };
+
+// "30s", "500ms", "2m" or plain seconds; -1 when malformed.
+int ParseTimeoutMs(const std::string& text) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || value < 0) return -1;
+  const std::string unit = end;
+  const double ms = unit == "ms" ? value : unit == "s" || unit.empty() ? value * 1000 : unit == "m" ? value * 60000 : -1;
+  return ms < 0 || ms > 3'600'000 ? -1 : static_cast<int>(ms);
+}
 
 std::optional<Arguments> Parse(int argc, char** argv, std::string* error) {
   Arguments arguments;
@@ -44,6 +64,18 @@ std::optional<Arguments> Parse(int argc, char** argv, std::string* error) {
       output = arg.substr(arg.find('=') + 1);
     } else if (arg == "-ojson") {
       output = "json";
+    } else if ((arg == "-f" || arg == "--filename") && i + 1 < argc) {
+      arguments.files.push_back(argv[++i]);
+    } else if (arg.rfind("--filename=", 0) == 0 || arg.rfind("-f=", 0) == 0) {
+      arguments.files.push_back(arg.substr(arg.find('=') + 1));
+    } else if (arg == "--run-dir" && i + 1 < argc) {
+      arguments.run_dir = argv[++i];
+    } else if (arg == "--timeout" && i + 1 < argc) {
+      arguments.timeout_ms = ParseTimeoutMs(argv[++i]);
+      if (arguments.timeout_ms < 0) {
+        *error = std::string("--timeout: \"") + argv[i] + "\" is not a duration (30s, 500ms, 2m)";
+        return std::nullopt;
+      }
     } else if (!arg.empty() && arg[0] == '-') {
       *error = arg == "-h" || arg == "--help" ? "" : "unknown flag " + arg;
       return std::nullopt;
@@ -80,10 +112,30 @@ int Run(const Arguments& arguments) {
   const std::vector<std::string>& command = arguments.command;
   const std::string verb = command[0];
   const std::string noun = command.size() > 1 ? command[1] : "";
-  if (verb != "status" && verb != "get") return Fail("unknown command \"" + verb + "\"\n" + kUsage);
+  const bool manifests = verb == "apply" || verb == "delete";
+  if (verb != "status" && verb != "get" && !manifests)
+    return Fail("unknown command \"" + verb + "\"\n" + kUsage);
 
   Result<TablesRegion> region = OpenTablesRegion(arguments.instance);
   if (!region) return Fail(region.error().message);
+
+  if (manifests) {
+    if (arguments.files.empty()) return Fail(verb + " needs -f FILE|DIR");
+    if (command.size() > 1) return Fail(verb + " takes no arguments besides -f (got \"" + command[1] + "\")");
+    ManifestRequest request;
+    request.verb = verb == "apply" ? ManifestVerb::kApply : ManifestVerb::kDelete;
+    for (const std::string& file : arguments.files) request.paths.emplace_back(file);
+    request.instance = arguments.instance;
+    const char* env_run_dir = std::getenv("NODEPLANE_RUN_DIR");
+    request.run_dir = !arguments.run_dir.empty()              ? arguments.run_dir
+                      : env_run_dir != nullptr && *env_run_dir ? env_run_dir
+                                                              : "/run/nodeplane";
+    request.timeout = std::chrono::milliseconds(arguments.timeout_ms);
+    const ManifestOutcome outcome = RunManifestCommand(request, *region);
+    std::fputs(outcome.out.c_str(), stdout);
+    std::fputs(outcome.err.c_str(), stderr);
+    return outcome.exit_code;
+  }
   Result<StatsRegion> stats = StatsRegion::Open(arguments.instance);
   const stats::StatsHeader* stats_header = stats ? &stats->header() : nullptr;
 

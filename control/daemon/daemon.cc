@@ -1,11 +1,15 @@
 #include "control/daemon/daemon.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <memory>
 #include <optional>
 
 #include "control/daemon/health_server.h"
+#include "control/daemon/control_record.h"
 #include "control/daemon/health_targets.h"
 #include "control/daemon/input_watch.h"
 #include "control/daemon/section_publisher.h"
@@ -53,6 +57,26 @@ class PendingClock {
  private:
   uint64_t since_ns_ = 0;
 };
+
+std::string AbsolutePath(const std::filesystem::path& path) {
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  return (error ? path : absolute).lexically_normal().string();
+}
+
+// Records what a reload did, for npctl (control record) and metrics.
+void RecordReload(const ReloadReport& report, uint64_t started_ns, const SectionPublisher& publisher,
+                  ControlRecord& record) {
+  ++record.reload_seq;
+  record.reload_started_ns = started_ns;
+  record.reload_finished_ns = RealtimeNanoseconds();
+  record.published.clear();
+  for (abi::SectionKind kind : kSections) record.generations[SectionName(kind)] = publisher.LastGeneration(kind);
+  for (const SectionResult& section : report.sections)
+    if (section.published) record.published.push_back(SectionName(section.kind));
+  record.errors = report.errors;
+  record.warnings = report.warnings;
+}
 
 uint64_t LastAppliedNs(const TablesRegion& region) {
   uint64_t last = 0;
@@ -107,8 +131,8 @@ int RunOnce(const DaemonOptions& options, const PipelineInputs& inputs, const Lo
   return 0;  // applied; load errors were printed above and kept the last good objects
 }
 
-int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const TerminationSignals& signals,
-             const Logger& log) {
+int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const WaitFunction& wait,
+             const DataplaneCollector& collector, const Logger& log) {
   Result<TablesRegion> region = TablesRegion::OpenOrCreate(options.instance, DefaultRegionLayout());
   if (!region) {
     log("error: " + region.error().message);
@@ -117,42 +141,87 @@ int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const T
   SectionPublisher publisher(*region);
   ReloadPipeline pipeline(inputs, publisher);
   InputWatch watch(inputs.node_config, inputs.manifests);
+  MetricsRegistry metrics(*region, collector);
 
+  // Declared after the region and the registry: its thread stops first.
   std::unique_ptr<HealthServer> health;
-  if (options.healthz) {
+  if (options.healthz || options.metrics) {
     health = std::make_unique<HealthServer>(HealthServerOptions{options.healthz_bind_address, log});
+    if (options.metrics)
+      health->SetMetrics(options.metrics_address, options.metrics_port, [&metrics] { return metrics.Render(); });
     if (Status started = health->Start(); !started) {
-      log("warning: " + started.error().message + " (health checks disabled)");
+      log("warning: " + started.error().message + " (health checks and metrics disabled)");
       health.reset();
     }
   }
+  const bool healthz = health && options.healthz;
+
+  const pid_t pid = getpid();
+  const std::filesystem::path record_path = ControlRecordPath(options.run_dir, options.instance);
+  ControlRecord record;
+  record.pid = pid;
+  record.instance = options.instance;
+  record.node_config = AbsolutePath(inputs.node_config);
+  record.manifests = AbsolutePath(inputs.manifests);
+  if (health && health->MetricsPort() != 0)
+    record.metrics = options.metrics_address + ":" + std::to_string(health->MetricsPort());
+  record.started_ns = RealtimeNanoseconds();
+  auto write_record = [&] {
+    if (Status written = WriteControlRecord(record_path, record); !written)
+      log("warning: control record for npctl: " + written.error().message);
+  };
+  write_record();
+
   VerdictLog verdicts;
   PendingClock pending;
   std::optional<uint16_t> healthz_port;
   log("watching " + inputs.node_config.string() + " and " + inputs.manifests.string() + " (instance " +
-      options.instance + ")");
+      options.instance + ", control record " + record_path.string() + ")");
+  Wake woke = Wake::kTimeout;
   do {
     bool reload = watch.Changed();
+    if (woke == Wake::kReload) {
+      log("SIGHUP: reloading the inputs");
+      reload = true;
+    }
     if (publisher.CheckDataplaneRestart()) {
       log("the dataplane restarted (pid " + std::to_string(region->header().dataplane.pid.load()) +
           "): republishing every section");
       reload = true;
     }
     if (reload) {
-      LogReport(pipeline.Run(), log);
-      if (health && pipeline.node_config() && healthz_port != pipeline.node_config()->info.healthz_port) {
+      const uint64_t started = RealtimeNanoseconds();
+      const ReloadReport report = pipeline.Run();
+      LogReport(report, log);
+      for (const SectionResult& section : report.sections)
+        if (section.published)
+          metrics.latency().OnPublished(section.kind, section.generation,
+                                        publisher.LastPublishedAtNs(section.kind));
+      if (pipeline.services()) {
+        ServicePortNames names;
+        const ServicesImage& services = *pipeline.services();
+        for (size_t i = 0; i < services.service_ports.size() && i < services.service_port_names.size(); ++i)
+          names[services.service_ports[i].id] = services.service_port_names[i];
+        metrics.SetServicePortNames(std::move(names));
+      }
+      RecordReload(report, started, publisher, record);
+      write_record();
+      if (healthz && pipeline.node_config() && healthz_port != pipeline.node_config()->info.healthz_port) {
         healthz_port = pipeline.node_config()->info.healthz_port;
         health->SetHealthzPort(*healthz_port);
       }
-      if (health && pipeline.services()) health->SetServices(ServiceHealthChecks(*pipeline.services()));
+      if (healthz && pipeline.services()) health->SetServices(ServiceHealthChecks(*pipeline.services()));
     }
     verdicts.Update(*region, log);
+    metrics.ObserveRegion();
     const uint64_t now = RealtimeNanoseconds();
     const uint64_t pending_since = pending.Update(*region, publisher, now);
-    if (health)
+    if (healthz)
       health->SetProxyHealth(AssessProxyHealth(now, region->header().dataplane.heartbeat_ns.load(),
                                                LastAppliedNs(*region), pending_since));
-  } while (!signals.Wait(options.poll_interval_ms));
+    woke = wait(options.poll_interval_ms);
+  } while (woke != Wake::kTerminate);
+  RemoveControlRecord(record_path, pid);
   log("terminating; the dataplane keeps forwarding with the tables it applied");
   return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "common/result.h"
 #include "common/shm_region.h"
+#include "control/daemon/metrics.h"
 #include "control/daemon/options.h"
 #include "control/daemon/reload_pipeline.h"
 #include "control/daemon/signals.h"
@@ -28,8 +29,14 @@ Status WaitAppliedAll(const TablesRegion& region, const std::vector<SectionResul
 // --once: publish, wait, report. Returns the process exit code.
 int RunOnce(const DaemonOptions& options, const PipelineInputs& inputs, const Logger& log);
 
-// Watches the inputs until `signals` asks to stop. Returns the exit code.
-int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const TerminationSignals& signals,
-             const Logger& log);
+// Waits up to its argument (ms) for a stop or reload request.
+using WaitFunction = std::function<Wake(int timeout_ms)>;
+
+// Watches the inputs until `wait` says stop, reloading on change and on
+// Wake::kReload (SIGHUP); serves health checks and metrics (`collector`
+// fills the dataplane's part of a scrape; empty: control-plane metrics only);
+// keeps the control record (control_record.h) for npctl. Returns the exit code.
+int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const WaitFunction& wait,
+             const DataplaneCollector& collector, const Logger& log);
 
 }  // namespace np::daemon

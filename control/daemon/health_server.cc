@@ -14,6 +14,7 @@
 #include <ctime>
 
 #include "common/shm_region.h"
+#include "control/daemon/metrics.h"
 
 namespace np::daemon {
 namespace {
@@ -107,7 +108,10 @@ HttpResponse ServiceHealthResponse(const ServiceHealthCheck& check) {
 std::string SerializeHttpResponse(const HttpResponse& response) {
   const bool json = !response.body.empty() && response.body.front() == '{';
   std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " + ReasonPhrase(response.status) + "\r\n";
-  out += std::string("Content-Type: ") + (json ? "application/json" : "text/plain; charset=utf-8") + "\r\n";
+  const std::string content_type = !response.content_type.empty() ? response.content_type
+                                   : json                          ? "application/json"
+                                                                   : "text/plain; charset=utf-8";
+  out += "Content-Type: " + content_type + "\r\n";
   for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
   out += "Content-Length: " + std::to_string(response.body.size()) + "\r\nConnection: close\r\n\r\n";
   return out + response.body;
@@ -126,14 +130,43 @@ HealthServer::~HealthServer() {
   }
   for (const auto& [port, fd] : listeners_) close(fd);
   for (const Connection& connection : connections_) close(connection.fd);
+  if (metrics_fd_ >= 0) close(metrics_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void HealthServer::SetMetrics(std::string address, uint16_t port, std::function<std::string()> render) {
+  metrics_address_ = std::move(address);
+  metrics_port_ = port;
+  render_metrics_ = std::move(render);
 }
 
 Status HealthServer::Start() {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return MakeError(std::string("health server: eventfd: ") + std::strerror(errno));
+  if (render_metrics_) {
+    std::string error;
+    metrics_fd_ = OpenListener(metrics_address_, metrics_port_, &error);
+    if (metrics_fd_ < 0) {
+      options_.log("metrics: cannot listen on " + metrics_address_ + ":" + std::to_string(metrics_port_) + ": " +
+                    error + " (no metrics)");
+    } else {
+      sockaddr_in bound{};
+      socklen_t length = sizeof(bound);
+      if (getsockname(metrics_fd_, reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
+        std::lock_guard lock(mutex_);
+        metrics_port_ = ntohs(bound.sin_port);
+      }
+      options_.log("metrics: serving http://" + metrics_address_ + ":" + std::to_string(metrics_port_) +
+                   "/metrics");
+    }
+  }
   thread_ = std::thread([this] { Run(); });
   return Ok{};
+}
+
+uint16_t HealthServer::MetricsPort() const {
+  std::lock_guard lock(mutex_);
+  return metrics_fd_ >= 0 ? metrics_port_ : 0;
 }
 
 void HealthServer::Wake() {
@@ -220,8 +253,27 @@ void HealthServer::Accept(int listener_fd, uint16_t port) {
       close(fd);  // a flood of probes must not exhaust descriptors
       continue;
     }
-    connections_.push_back(Connection{fd, port, {}, MonotonicNs() + kClientTimeoutNs});
+    Connection connection{fd, port, {}, MonotonicNs() + kClientTimeoutNs};
+    connection.metrics = listener_fd == metrics_fd_;
+    connections_.push_back(std::move(connection));
   }
+}
+
+HttpResponse HealthServer::RespondMetrics(const std::string& path) {
+  if (path == "/")
+    return HttpResponse{200, "nodeplane-control\nmetrics: /metrics\n", {}, ""};
+  if (path != "/metrics") return HttpResponse{404, "404 page not found\n", {}, ""};
+  return HttpResponse{200, render_metrics_(), {}, kMetricsContentType};
+}
+
+bool HealthServer::SendPending(Connection& connection) {
+  while (connection.sent < connection.out.size()) {
+    const ssize_t sent = send(connection.fd, connection.out.data() + connection.sent,
+                              connection.out.size() - connection.sent, MSG_NOSIGNAL);
+    if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK;  // wait for POLLOUT
+    connection.sent += static_cast<size_t>(sent);
+  }
+  return false;  // all sent: close
 }
 
 HttpResponse HealthServer::Respond(uint16_t port, const std::string& path) {
@@ -259,8 +311,10 @@ bool HealthServer::ServeReadable(Connection& connection) {
     const std::string method = line.substr(0, first_space);
     std::string path = line.substr(first_space + 1, second_space - first_space - 1);
     path = path.substr(0, path.find('?'));
-    response = method == "GET" || method == "HEAD" ? Respond(connection.local_port, path)
-                                                   : HttpResponse{405, "method not allowed\n", {}};
+    const bool get = method == "GET" || method == "HEAD";
+    response = !get                 ? HttpResponse{405, "method not allowed\n", {}}
+               : connection.metrics ? RespondMetrics(path)
+                                    : Respond(connection.local_port, path);
     if (method == "HEAD") {
       std::string head = SerializeHttpResponse(response);
       head.resize(head.size() - response.body.size());
@@ -268,10 +322,12 @@ bool HealthServer::ServeReadable(Connection& connection) {
       return false;
     }
   }
-  // The response is far smaller than a socket buffer: one send suffices.
-  const std::string bytes = SerializeHttpResponse(response);
-  [[maybe_unused]] ssize_t sent = send(connection.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  return false;
+  // Health answers are far smaller than a socket buffer; metrics may not be:
+  // what does not fit now is sent as the socket drains (POLLOUT).
+  connection.out = SerializeHttpResponse(response);
+  connection.sent = 0;
+  connection.deadline_ns = MonotonicNs() + kClientTimeoutNs;
+  return SendPending(connection);
 }
 
 void HealthServer::Run() {
@@ -290,7 +346,12 @@ void HealthServer::Run() {
       descriptors.push_back(pollfd{fd, POLLIN, 0});
       listener_ports.push_back(port);
     }
-    for (const Connection& connection : connections_) descriptors.push_back(pollfd{connection.fd, POLLIN, 0});
+    if (metrics_fd_ >= 0) {
+      descriptors.push_back(pollfd{metrics_fd_, POLLIN, 0});
+      listener_ports.push_back(0);
+    }
+    for (const Connection& connection : connections_)
+      descriptors.push_back(pollfd{connection.fd, static_cast<short>(connection.out.empty() ? POLLIN : POLLOUT), 0});
     if (poll(descriptors.data(), descriptors.size(), 1000) < 0 && errno != EINTR) {
       options_.log(std::string("health server: poll: ") + std::strerror(errno));
       return;
@@ -300,7 +361,11 @@ void HealthServer::Run() {
     const uint64_t now = MonotonicNs();
     for (size_t i = 0; i < connections_.size(); ++i) {
       const pollfd& descriptor = descriptors[1 + listener_count + i];
-      if (descriptor.revents & (POLLIN | POLLHUP | POLLERR)) finished[i] = !ServeReadable(connections_[i]);
+      if (!connections_[i].out.empty()) {
+        if (descriptor.revents & (POLLOUT | POLLHUP | POLLERR)) finished[i] = !SendPending(connections_[i]);
+      } else if (descriptor.revents & (POLLIN | POLLHUP | POLLERR)) {
+        finished[i] = !ServeReadable(connections_[i]);
+      }
       if (!finished[i] && now > connections_[i].deadline_ns) finished[i] = true;
     }
     std::vector<Connection> open;

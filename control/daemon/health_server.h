@@ -7,6 +7,9 @@
 //    {"service":{"namespace":"ns","name":"svc"},"localEndpoints":N}
 // Listeners follow SetHealthzPort()/SetServices(); a port that cannot be
 // bound is logged (once) and retried on the next change, never fatal.
+//  - metrics (SetMetrics, before Start): GET /metrics on its own address
+//    -> the Prometheus text rendered by the callback, on this thread.
+// Responses larger than the socket buffer are written as the socket drains.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +30,7 @@ struct HttpResponse {
   int status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // beyond Content-Type/Length
+  std::string content_type;  // empty: JSON when the body starts with '{', else text/plain
 };
 
 // Pure: what each endpoint answers.
@@ -47,6 +51,11 @@ class HealthServer {
   HealthServer(const HealthServer&) = delete;
   HealthServer& operator=(const HealthServer&) = delete;
 
+  // Serves GET /metrics on address:port with what `render` returns (called
+  // on the server thread, per request). Call before Start(). Port 0 picks a
+  // free port (see MetricsPort()).
+  void SetMetrics(std::string address, uint16_t port, std::function<std::string()> render);
+  // A metrics address that cannot be bound is logged, never fatal.
   Status Start();
   void SetHealthzPort(uint16_t port);  // 0: no healthz listener
   void SetProxyHealth(const ProxyHealth& health);
@@ -54,6 +63,7 @@ class HealthServer {
 
   // The ports listened on right now (tests wait for a listener with it).
   std::set<uint16_t> ListeningPorts() const;
+  uint16_t MetricsPort() const;  // 0: no metrics listener
 
  private:
   struct Connection {
@@ -61,12 +71,17 @@ class HealthServer {
     uint16_t local_port = 0;
     std::string request;
     uint64_t deadline_ns = 0;
+    bool metrics = false;
+    std::string out;  // response bytes not sent yet
+    size_t sent = 0;
   };
   void Run();
   void Wake();
   void Reconcile();
   void Accept(int listener_fd, uint16_t port);
   bool ServeReadable(Connection& connection);  // false: done, close it
+  bool SendPending(Connection& connection);    // false: done, close it
+  HttpResponse RespondMetrics(const std::string& path);
   HttpResponse Respond(uint16_t port, const std::string& path);
 
   HealthServerOptions options_;
@@ -79,6 +94,10 @@ class HealthServer {
   ProxyHealth health_;
   std::map<uint16_t, ServiceHealthCheck> services_;
   std::set<uint16_t> listening_;
+  std::string metrics_address_;
+  uint16_t metrics_port_ = 0;
+  std::function<std::string()> render_metrics_;
+  int metrics_fd_ = -1;
 
   // Owned by the server thread only.
   std::map<uint16_t, int> listeners_;  // port -> fd

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "control/daemon/daemon.h"
+#include "control/daemon/metrics_collect.h"
 
 namespace {
 
@@ -37,5 +38,8 @@ int main(int argc, char** argv) {
     LogLine("error: " + signals.error().message);
     return 1;
   }
-  return RunWatch(*options, inputs, *signals, LogLine);
+  const TerminationSignals& wake = *signals;
+  return RunWatch(
+      *options, inputs, [&wake](int timeout_ms) { return wake.Wait(timeout_ms); },
+      MakeShmCollector(options->instance), LogLine);
 }

@@ -1,6 +1,7 @@
 // Command line of nodeplane-control.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/result.h"
@@ -16,6 +17,13 @@ struct DaemonOptions {
   bool healthz = true;
   std::string healthz_bind_address = "0.0.0.0";
   int poll_interval_ms = 300;
+  // Prometheus metrics (GET /metrics). 10249 is kube-proxy's metrics port:
+  // nodeplane replaces kube-proxy, so scrape configs keep working.
+  bool metrics = true;
+  std::string metrics_address = "0.0.0.0";
+  uint16_t metrics_port = 10249;
+  // Where the control record (control_record.h) for npctl is written.
+  std::string run_dir = "/run/nodeplane";
 };
 
 extern const char* const kDaemonUsage;

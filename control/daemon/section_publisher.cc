@@ -62,8 +62,10 @@ Result<SectionPublisher::Outcome> SectionPublisher::PublishIfChanged(abi::Sectio
   const uint64_t generation = section.last_generation + 1;
   std::vector<uint8_t> numbered = image;
   SetGeneration(numbered, generation);
+  const uint64_t published_at = RealtimeNanoseconds();
   if (Status status = region_.Publish(kind, numbered, generation); !status) return status.error();
   section.last_generation = generation;
+  section.published_at_ns = published_at;
   section.published_content = std::move(image);
   return Outcome{true, generation};
 }

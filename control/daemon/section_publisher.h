@@ -44,11 +44,15 @@ class SectionPublisher {
   bool CheckDataplaneRestart();
 
   uint64_t LastGeneration(abi::SectionKind kind) const { return state(kind).last_generation; }
+  // CLOCK_REALTIME just before the last publication of `kind` by this
+  // publisher (0: none yet): the start of the apply latency.
+  uint64_t LastPublishedAtNs(abi::SectionKind kind) const { return state(kind).published_at_ns; }
   TablesRegion& region() { return region_; }
 
  private:
   struct SectionState {
     uint64_t last_generation = 0;
+    uint64_t published_at_ns = 0;
     std::optional<std::vector<uint8_t>> published_content;
   };
   SectionState& state(abi::SectionKind kind) { return sections_[static_cast<uint32_t>(kind)]; }

@@ -12,6 +12,7 @@ bool WithTypedMap(State& state, const std::string& kind, Visit&& visit) {
   if (kind == "Pod") return visit(state.pods), true;
   if (kind == "Namespace") return visit(state.namespaces), true;
   if (kind == "Node") return visit(state.nodes), true;
+  if (kind == "NetworkPolicy") return visit(state.network_policies), true;
   return false;
 }
 
@@ -43,6 +44,7 @@ bool ClusterState::CopyObject(const ObjectKey& key, const ClusterState& from) {
   if (key.kind == "Pod") return copy(pods, from.pods, key.id);
   if (key.kind == "Namespace") return copy(namespaces, from.namespaces, key.id);
   if (key.kind == "Node") return copy(nodes, from.nodes, key.id);
+  if (key.kind == "NetworkPolicy") return copy(network_policies, from.network_policies, key.id);
   return copy(others, from.others, key);
 }
 
@@ -53,13 +55,14 @@ std::vector<std::pair<ObjectKey, std::string>> ClusterState::Inventory() const {
   AddInventory("Pod", pods, out);
   AddInventory("Namespace", namespaces, out);
   AddInventory("Node", nodes, out);
+  AddInventory("NetworkPolicy", network_policies, out);
   for (const auto& [key, object] : others) out.push_back({key, object.meta.source_file});
   return out;
 }
 
 size_t ClusterState::ObjectCount() const {
   return services.size() + endpoint_slices.size() + pods.size() + namespaces.size() + nodes.size() +
-         others.size();
+         network_policies.size() + others.size();
 }
 
 ClusterState MergeKeepingLastGood(const ClusterState& previous, const LoadResult& load,

@@ -34,7 +34,8 @@ struct ClusterState {
   std::map<NamespacedName, Pod> pods;
   std::map<NamespacedName, Namespace> namespaces;
   std::map<NamespacedName, Node> nodes;
-  std::map<ObjectKey, OtherObject> others;  // kinds not decoded here, e.g. NetworkPolicy
+  std::map<NamespacedName, NetworkPolicy> network_policies;
+  std::map<ObjectKey, OtherObject> others;  // kinds not decoded here, e.g. Ingress
 
   bool Contains(const ObjectKey& key) const;
   // Copies the object `key` names from `from` into this state (no-op when

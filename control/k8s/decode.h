@@ -23,5 +23,6 @@ std::optional<EndpointSlice> DecodeEndpointSlice(const Field& root);
 std::optional<Pod> DecodePod(const Field& root);
 std::optional<Namespace> DecodeNamespace(const Field& root);
 std::optional<Node> DecodeNode(const Field& root);
+std::optional<NetworkPolicy> DecodeNetworkPolicy(const Field& root);
 
 }  // namespace np::k8s

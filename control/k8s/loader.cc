@@ -49,6 +49,7 @@ constexpr KindInfo kDecodedKinds[] = {
     {"Service", "v1", true},  {"EndpointSlice", "discovery.k8s.io/v1", true},
     {"Pod", "v1", true},      {"Namespace", "v1", false},
     {"Node", "v1", false},
+    {"NetworkPolicy", "networking.k8s.io/v1", true},
 };
 
 const KindInfo* FindKind(std::string_view kind) {
@@ -152,6 +153,7 @@ class DocumentLoader {
     if (kind == "Pod") return Keep(DecodePod(root), state.pods, key, report);
     if (kind == "Namespace") return Keep(DecodeNamespace(root), state.namespaces, key, report);
     if (kind == "Node") return Keep(DecodeNode(root), state.nodes, key, report);
+    if (kind == "NetworkPolicy") return Keep(DecodeNetworkPolicy(root), state.network_policies, key, report);
     // Other kinds are kept undecoded for later stages; no field checks here.
     OtherObject other{root["apiVersion"].String().value_or(""), kind, {}, root.node()};
     other.meta.name = key.id.name;

@@ -146,6 +146,58 @@ struct Node {
   std::optional<uint32_t> InternalIpv4() const;
 };
 
+// --- NetworkPolicy (networking.k8s.io/v1) -----------------------------------
+// Decoded by decode_networkpolicy.cc; compiled by control/policy/.
+
+struct LabelSelectorRequirement {
+  enum class Operator : uint8_t { kIn, kNotIn, kExists, kDoesNotExist };
+  std::string key;
+  Operator op = Operator::kIn;
+  std::vector<std::string> values;  // In/NotIn: non-empty; Exists/DoesNotExist: empty
+};
+
+// matchLabels AND matchExpressions; an empty selector selects everything.
+struct LabelSelector {
+  std::map<std::string, std::string> match_labels;
+  std::vector<LabelSelectorRequirement> match_expressions;
+};
+
+struct IpBlock {
+  IpCidr cidr;
+  std::vector<IpCidr> except;  // each strictly inside `cidr`, same family
+};
+
+// Exactly one of: pod_selector and/or namespace_selector (both = AND), or ip_block.
+struct NetworkPolicyPeer {
+  std::optional<LabelSelector> pod_selector;
+  std::optional<LabelSelector> namespace_selector;
+  std::optional<IpBlock> ip_block;
+};
+
+struct NetworkPolicyPort {
+  Protocol protocol = Protocol::kTCP;
+  std::optional<IntOrString> port;  // absent: every port of `protocol`
+  std::optional<uint16_t> end_port; // only with a numeric port; >= port
+};
+
+// One ingress (from) or egress (to) rule. Empty peers: every peer; empty
+// ports: every port and protocol.
+struct NetworkPolicyRule {
+  std::vector<NetworkPolicyPeer> peers;
+  std::vector<NetworkPolicyPort> ports;
+};
+
+struct NetworkPolicy {
+  ObjectMeta meta;
+  LabelSelector pod_selector;
+  std::vector<NetworkPolicyRule> ingress;
+  std::vector<NetworkPolicyRule> egress;
+  // policyTypes after the API's defaulting: Ingress always when absent,
+  // Egress when absent and spec.egress is non-empty.
+  bool affects_ingress = false;
+  bool affects_egress = false;
+};
+
 // Objects of kinds nodeplane does not decode (yet): kept as parsed YAML so a
 // later stage (e.g. NetworkPolicy) can decode them itself.
 struct OtherObject {

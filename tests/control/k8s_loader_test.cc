@@ -84,8 +84,9 @@ TEST(K8sLoader, LoadsTheFixtureDirectory) {
   EXPECT_EQ(pod.containers[0].ports[0].name, "http");
   EXPECT_EQ(pod.containers[0].ports[0].container_port, 8080);
 
-  // Kinds not decoded here are kept for later stages.
-  EXPECT_EQ(state.others.count({"NetworkPolicy", {"vote", "default-deny"}}), 1u);
+  // NetworkPolicy is decoded (control/k8s/decode_networkpolicy.cc), no longer kept raw.
+  EXPECT_EQ(state.network_policies.count({"vote", "default-deny"}), 1u);
+  EXPECT_EQ(state.others.count({"NetworkPolicy", {"vote", "default-deny"}}), 0u);
 }
 
 TEST(K8sLoader, MissingDirectoryIsAnError) {

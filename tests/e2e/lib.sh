@@ -432,12 +432,45 @@ np_cleanup() {
   [[ -n $NP_PREFIX ]] && topo_down "$NP_PREFIX"
   if [[ -n $NP_INSTANCE ]]; then
     rm -f /dev/shm/nodeplane."$NP_INSTANCE".* 2>/dev/null
+    rm -f "${NP_RUN_DIR:-/run/nodeplane}/$NP_INSTANCE.control" 2>/dev/null
     rm -rf "/var/run/dpdk/np-$NP_INSTANCE" 2>/dev/null
   fi
   if [[ -n $NP_WORK && -d $NP_WORK ]]; then
     if [[ ${NP_E2E_KEEP:-0} == 1 ]]; then np_log "kept $NP_WORK"; else rm -rf "$NP_WORK"; fi
   fi
   exit "$rc"
+}
+
+# --- control plane restarts (control_restart.sh) ---------------------------
+
+# np_kill_control: SIGKILL nodeplane-control (no clean-up of its own).
+np_kill_control() {
+  [[ -n $NP_CP_PID ]] || np_fail "no nodeplane-control to kill"
+  kill -KILL "$NP_CP_PID" 2>/dev/null || true
+  wait "$NP_CP_PID" 2>/dev/null || true
+  np_log "nodeplane-control pid $NP_CP_PID killed (SIGKILL)"
+  NP_CP_PID=
+}
+
+# np_start_control: (re)starts nodeplane-control as np_start does; its log
+# is appended to control.log.
+np_start_control() {
+  local node_config=${NP_NODE_CONFIG:-$NP_WORK/node.yaml}
+  echo "---- nodeplane-control (re)started $(date +%T.%N) ----" >>"$NP_WORK/control.log"
+  nsenter --net="/run/netns/$(np_ns node)" "$NP_CONTROL" --node-config "$node_config" --manifests "$NP_MANIFESTS" \
+    --instance "$NP_INSTANCE" >>"$NP_WORK/control.log" 2>&1 &
+  NP_CP_PID=$!
+  np_log "nodeplane-control pid $NP_CP_PID in $(np_ns node) (log $NP_WORK/control.log)"
+}
+
+# np_section_json FIELD SECTION: a field of `npctl status -o json`'s section.
+np_section_json() {
+  np_npctl status -o json | "$NP_PYTHON" -c '
+import json, sys
+field, name = sys.argv[1], sys.argv[2]
+for section in json.load(sys.stdin)["sections"]:
+    if section["name"] == name:
+        print(section[field])' "$1" "$2"
 }
 
 # --- small helpers for checks ---------------------------------------------

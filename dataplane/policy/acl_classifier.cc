@@ -1,0 +1,173 @@
+#include "dataplane/policy/acl_classifier.h"
+
+#include <rte_acl.h>
+#include <rte_byteorder.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+namespace np::policy {
+namespace {
+
+enum Field : uint32_t { kProtocol, kSubject, kPeer, kPeerAddress, kDstPort, kSpare, kFieldCount };
+
+RTE_ACL_RULE_DEF(PolicyAclRule, kFieldCount);
+
+constexpr rte_acl_field_def kFieldDefs[kFieldCount] = {
+    {RTE_ACL_FIELD_TYPE_BITMASK, sizeof(uint8_t), kProtocol, 0, offsetof(AclKey, protocol)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint32_t), kSubject, 1, offsetof(AclKey, subject)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint32_t), kPeer, 2, offsetof(AclKey, peer)},
+    {RTE_ACL_FIELD_TYPE_MASK, sizeof(uint32_t), kPeerAddress, 3, offsetof(AclKey, peer_ipv4)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kDstPort, 4, offsetof(AclKey, dst_port)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSpare, 4, offsetof(AclKey, spare)},
+};
+
+using Range = std::pair<uint32_t, uint32_t>;
+
+// Sorted ids -> ranges of consecutive ids.
+std::vector<Range> Coalesce(const std::vector<abi::IdentityRef>& refs, uint32_t first, uint32_t count) {
+  std::vector<uint32_t> ids(refs.begin() + first, refs.begin() + first + count);
+  std::sort(ids.begin(), ids.end());
+  std::vector<Range> ranges;
+  for (uint32_t id : ids) {
+    if (!ranges.empty() && (id == ranges.back().second || id == ranges.back().second + 1))
+      ranges.back().second = id;
+    else
+      ranges.emplace_back(id, id);
+  }
+  return ranges;
+}
+
+size_t HeapAllocated() {
+  size_t total = 0;
+  for (unsigned i = 0; i < rte_socket_count(); ++i) {
+    rte_malloc_socket_stats stats{};
+    if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &stats) == 0) total += stats.heap_allocsz_bytes;
+  }
+  return total;
+}
+
+std::atomic<uint32_t> context_serial{0};
+
+struct ContextDeleter {
+  void operator()(rte_acl_ctx* ctx) const { rte_acl_free(ctx); }
+};
+using ContextPtr = std::unique_ptr<rte_acl_ctx, ContextDeleter>;
+
+Result<ContextPtr> BuildContext(const std::vector<PolicyAclRule>& rules, char direction) {
+  if (rules.empty()) return ContextPtr{};
+  // rte_acl_create() returns an EXISTING context of the same name: names must be unique.
+  char name[RTE_ACL_NAMESIZE];
+  snprintf(name, sizeof(name), "np_pol_%c_%u", direction, context_serial.fetch_add(1));
+  rte_acl_param param{};
+  param.name = name;
+  param.socket_id = SOCKET_ID_ANY;
+  param.rule_size = RTE_ACL_RULE_SZ(kFieldCount);
+  param.max_rule_num = static_cast<uint32_t>(rules.size());
+  ContextPtr ctx(rte_acl_create(&param));
+  if (!ctx) return MakeError(std::string("rte_acl_create: ") + rte_strerror(rte_errno));
+  int rc = rte_acl_add_rules(ctx.get(), reinterpret_cast<const rte_acl_rule*>(rules.data()),
+                             static_cast<uint32_t>(rules.size()));
+  if (rc != 0) return MakeError(std::string("rte_acl_add_rules: ") + rte_strerror(-rc));
+  rte_acl_config config{};
+  config.num_categories = 1;
+  config.num_fields = kFieldCount;
+  std::memcpy(config.defs, kFieldDefs, sizeof(kFieldDefs));
+  config.max_size = 0;  // no limit beyond the heap
+  rc = rte_acl_build(ctx.get(), &config);
+  if (rc != 0) return MakeError(std::string("rte_acl_build: ") + rte_strerror(-rc));
+  return ctx;
+}
+
+}  // namespace
+
+void MakeAclKey(AclKey& key, uint8_t protocol, uint32_t subject, uint32_t peer, uint32_t peer_ipv4,
+                uint16_t dst_port) {
+  key.protocol = protocol;
+  key.pad0[0] = key.pad0[1] = key.pad0[2] = 0;
+  key.subject = rte_cpu_to_be_32(subject);
+  key.peer = rte_cpu_to_be_32(peer);
+  key.peer_ipv4 = rte_cpu_to_be_32(peer_ipv4);
+  key.dst_port = rte_cpu_to_be_16(dst_port);
+  key.spare = 0;
+}
+
+Result<std::shared_ptr<const AclContexts>> AclContexts::Build(const PolicyImage& image) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<PolicyAclRule> rules[2];
+  for (uint32_t index = 0; index < image.rules.size(); ++index) {
+    const abi::PolicyRuleRecord& record = image.rules[index];
+    const std::vector<Range> subjects = Coalesce(image.identity_refs, record.subject_first, record.subject_count);
+    const std::vector<Range> peers = (record.peer_flags & abi::kPeerAnyIdentity)
+                                         ? std::vector<Range>{{0, 0xffffffffu}}
+                                         : Coalesce(image.identity_refs, record.peer_first, record.peer_count);
+    std::vector<abi::CidrRecord> cidrs;
+    if (record.peer_flags & abi::kPeerAnyAddress) cidrs.push_back({0, 0, {}});
+    else cidrs.assign(image.cidrs.begin() + record.cidr_first, image.cidrs.begin() + record.cidr_first + record.cidr_count);
+
+    PolicyAclRule rule{};
+    rule.data.category_mask = 1;
+    rule.data.priority = static_cast<int32_t>(
+        std::max<int64_t>(RTE_ACL_MIN_PRIORITY, static_cast<int64_t>(RTE_ACL_MAX_PRIORITY) - index));
+    rule.data.userdata = index + 1;
+    rule.field[kProtocol].value.u8 = record.protocol;
+    rule.field[kProtocol].mask_range.u8 = record.protocol == 0 ? 0 : 0xff;
+    rule.field[kDstPort].value.u16 = record.port_min;
+    rule.field[kDstPort].mask_range.u16 = record.port_max;
+    rule.field[kSpare].value.u16 = 0;
+    rule.field[kSpare].mask_range.u16 = 0xffff;
+    auto& out = rules[record.direction];
+    for (const Range& subject : subjects)
+      for (const Range& peer : peers)
+        for (const abi::CidrRecord& cidr : cidrs) {
+          rule.field[kSubject].value.u32 = subject.first;
+          rule.field[kSubject].mask_range.u32 = subject.second;
+          rule.field[kPeer].value.u32 = peer.first;
+          rule.field[kPeer].mask_range.u32 = peer.second;
+          rule.field[kPeerAddress].value.u32 = cidr.prefix;
+          rule.field[kPeerAddress].mask_range.u32 = cidr.prefix_len;
+          out.push_back(rule);
+        }
+  }
+
+  const size_t heap_before = HeapAllocated();
+  std::shared_ptr<AclContexts> contexts(new AclContexts());
+  for (size_t direction = 0; direction < 2; ++direction) {
+    auto ctx = BuildContext(rules[direction], direction == 0 ? 'i' : 'e');
+    if (!ctx) return MakeError("policy classifier (" + std::string(direction == 0 ? "ingress" : "egress") +
+                               ", " + std::to_string(rules[direction].size()) + " rules): " + ctx.error().message);
+    contexts->ctx_[direction] = ctx->release();
+    contexts->rule_count_[direction] = static_cast<uint32_t>(rules[direction].size());
+  }
+  const size_t heap_after = HeapAllocated();
+  contexts->memory_bytes_ = heap_after > heap_before ? heap_after - heap_before : 0;
+  contexts->digest_ = image.AclDigest();
+  contexts->build_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return std::shared_ptr<const AclContexts>(std::move(contexts));
+}
+
+AclContexts::~AclContexts() {
+  for (rte_acl_ctx* ctx : ctx_)
+    if (ctx != nullptr) rte_acl_free(ctx);
+}
+
+void AclContexts::Classify(abi::PolicyDirection direction, const uint8_t** keys, uint32_t* results,
+                           uint32_t count) const {
+  rte_acl_ctx* ctx = ctx_[Index(direction)];
+  if (ctx == nullptr || count == 0) {
+    std::fill(results, results + count, kAclNoMatch);
+    return;
+  }
+  rte_acl_classify(ctx, keys, results, count, 1);
+  for (uint32_t i = 0; i < count; ++i) results[i] = results[i] == 0 ? kAclNoMatch : results[i] - 1;
+}
+
+}  // namespace np::policy
