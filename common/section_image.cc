@@ -99,6 +99,8 @@ std::vector<uint8_t> SectionBuilder::Finish(uint64_t generation) const {
 }
 
 bool SectionView::StringInBounds(abi::StringRef ref) const {
+  // Only tables below table_count were checked against the image.
+  if (strings_table_ >= header_.table_count) return false;
   const abi::TableRef& strings = header_.tables[strings_table_];
   return RangeInBounds(ref.offset, ref.length, strings.count);
 }

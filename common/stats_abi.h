@@ -14,7 +14,7 @@
 namespace np::stats {
 
 inline constexpr uint32_t kStatsMagic = 0x54534e4eu;  // "NNST"
-inline constexpr uint32_t kStatsVersion = 1;
+inline constexpr uint32_t kStatsVersion = 2;
 inline constexpr uint32_t kMaxLcores = 16;
 inline constexpr uint32_t kMaxPorts = 64;
 inline constexpr uint32_t kMaxServicePorts = 4096;
@@ -82,6 +82,7 @@ struct StatsHeader {
   uint32_t version;
   uint32_t lcore_count;
   uint32_t reserved;
+  uint64_t tsc_hz;  // converts the cycle counters below into time
   std::atomic<uint32_t> worker_lcores[kMaxLcores];  // lcore id of each block, for display
   SlotName ports[kMaxPorts];
   SlotName service_ports[kMaxServicePorts];

@@ -220,6 +220,17 @@ void Worker::HandleIpv4(Context& packet) {
 
   const ct::FlowKey key{meta.src_ip, meta.dst_ip, meta.src_port, meta.dst_port, meta.protocol};
   ct::LookupResult found = conntrack_.Lookup(key);
+  if (found.hit() && meta.protocol == kProtocolTcp && found.direction == ct::Direction::kOriginal &&
+      (meta.tcp_flags & (ct::tcp_flags::kSyn | ct::tcp_flags::kAck)) == ct::tcp_flags::kSyn) {
+    // A new SYN on a closed connection's tuple (the client reuses its port,
+    // or a churn of short connections): a new connection, with a fresh
+    // backend choice, as Linux's conntrack does.
+    const auto state = static_cast<ct::TcpState>(conntrack_.At(found.entry).tcp_state.load(std::memory_order_relaxed));
+    if (state == ct::TcpState::kTimeWait || state == ct::TcpState::kClose) {
+      conntrack_.Remove(found.entry);
+      found = ct::LookupResult{};
+    }
+  }
   if (found.hit()) {
     ct::Entry& entry = conntrack_.At(found.entry);
     const ServiceTables* services = packet.services;

@@ -5,6 +5,7 @@
 //
 // Everything else (ports, addresses, tables) comes from the control plane
 // through the tables region; this process never reads YAML.
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -39,6 +41,9 @@ namespace {
 
 struct Options {
   std::string instance = "default";
+  // Packets wait in rx rings, tx rings and worker batches of every port;
+  // net_pcap also keeps a whole infinite_rx file in mbufs.
+  unsigned mbufs = 16383;
 };
 
 bool ParseOptions(int argc, char** argv, Options& options) {
@@ -46,8 +51,10 @@ bool ParseOptions(int argc, char** argv, Options& options) {
     const std::string arg = argv[i];
     if (arg == "--instance" && i + 1 < argc) {
       options.instance = argv[++i];
+    } else if (arg == "--mbufs" && i + 1 < argc) {
+      options.mbufs = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
     } else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: nodeplane-dataplane [EAL options] -- [--instance NAME]\n");
+      std::printf("usage: nodeplane-dataplane [EAL options] -- [--instance NAME] [--mbufs N]\n");
       return false;
     } else {
       std::fprintf(stderr, "nodeplane-dataplane: unknown option '%s'\n", arg.c_str());
@@ -129,11 +136,12 @@ int main(int argc, char** argv) {
     }
     region->ReportBoot(static_cast<uint32_t>(getpid()));
 
+    stats->header().tsc_hz = rte_get_tsc_hz();
     np::SharedState shared;
     shared.worker_count = static_cast<uint16_t>(worker_count);
     shared.stats = &*stats;
-    // Packets may wait in rx rings, tx rings and worker batches of every port.
-    shared.pool = rte_pktmbuf_pool_create("np_mbufs", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    shared.pool =
+        rte_pktmbuf_pool_create("np_mbufs", options.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
     if (shared.pool == nullptr) return Fail(std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno));
     const size_t rcu_bytes = rte_rcu_qsbr_get_memsize(worker_count);
     shared.rcu = static_cast<rte_rcu_qsbr*>(rte_zmalloc("np_rcu", rcu_bytes, RTE_CACHE_LINE_SIZE));
