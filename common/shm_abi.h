@@ -48,6 +48,18 @@ enum class SectionKind : uint32_t {
   kCount = 3,
 };
 inline constexpr uint32_t kMaxSections = 8;
+// Every section the control plane publishes, in publication order (node
+// first: services and policy refer to node addresses).
+inline constexpr SectionKind kPublishedSections[] = {SectionKind::kNode, SectionKind::kServices,
+                                                     SectionKind::kPolicy};
+inline constexpr const char* SectionKindName(SectionKind kind) {
+  switch (kind) {
+    case SectionKind::kNode: return "node";
+    case SectionKind::kServices: return "services";
+    case SectionKind::kPolicy: return "policy";
+    default: return "section";
+  }
+}
 inline constexpr uint32_t kNoReader = 0xffffffffu;
 inline constexpr uint32_t kReasonLength = 256;
 

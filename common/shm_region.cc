@@ -60,6 +60,7 @@ RegionLayout DefaultRegionLayout() {
   RegionLayout layout;
   layout.slot_capacity[static_cast<uint32_t>(abi::SectionKind::kNode)] = 1u << 20;
   layout.slot_capacity[static_cast<uint32_t>(abi::SectionKind::kServices)] = 64u << 20;
+  layout.slot_capacity[static_cast<uint32_t>(abi::SectionKind::kPolicy)] = 64u << 20;
   return layout;
 }
 

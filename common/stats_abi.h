@@ -14,7 +14,7 @@
 namespace np::stats {
 
 inline constexpr uint32_t kStatsMagic = 0x54534e4eu;  // "NNST"
-inline constexpr uint32_t kStatsVersion = 2;
+inline constexpr uint32_t kStatsVersion = 3;
 inline constexpr uint32_t kMaxLcores = 16;
 inline constexpr uint32_t kMaxPorts = 64;
 inline constexpr uint32_t kMaxServicePorts = 4096;
@@ -39,6 +39,7 @@ enum class DropReason : uint16_t {
   kTxQueueFull,
   kNoMbufs,
   kNotForUs,
+  kPolicyDenied,
   kCount,
 };
 
@@ -47,7 +48,7 @@ inline constexpr const char* kDropReasonNames[] = {
     "no_route",            "neighbor_unresolved",  "spoofed_source",       "no_endpoints",
     "no_local_endpoints",  "source_range_denied",  "conntrack_full",       "snat_ports_exhausted",
     "fragment_without_head", "host_rate_limited",  "tx_queue_full",        "no_mbufs",
-    "not_for_us",
+    "not_for_us",          "policy_denied",
 };
 static_assert(std::size(kDropReasonNames) == static_cast<size_t>(DropReason::kCount));
 
@@ -65,6 +66,7 @@ struct alignas(64) LcoreCounters {
   std::atomic<uint64_t> conntrack_hits, conntrack_inserts, conntrack_early_drops;
   std::atomic<uint64_t> arp_replies, arp_requests, icmp_generated, to_host, from_host;
   std::atomic<uint64_t> fragments;
+  std::atomic<uint64_t> policy_allowed_connections, policy_denied_packets, policy_revalidations;
   PortCounters ports[kMaxPorts];
   ServiceCounters service_ports[kMaxServicePorts];
 };

@@ -22,9 +22,8 @@ namespace {
 namespace fs = std::filesystem;
 using daemon::ControlRecord;
 
-constexpr abi::SectionKind kSections[] = {abi::SectionKind::kNode, abi::SectionKind::kServices};
+constexpr auto& kSections = abi::kPublishedSections;
 
-const char* SectionName(abi::SectionKind kind) { return kind == abi::SectionKind::kNode ? "node" : "services"; }
 
 bool IsManifest(const fs::path& path) {
   const std::string extension = path.extension().string();
@@ -228,24 +227,24 @@ ManifestOutcome RunManifestCommand(const ManifestRequest& request, const TablesR
   std::string generations;
   bool changed = false;
   for (abi::SectionKind kind : kSections) {
-    auto found = record->generations.find(SectionName(kind));
+    auto found = record->generations.find(abi::SectionKindName(kind));
     if (found == record->generations.end() || found->second == 0) continue;
     const uint64_t generation = found->second;
     changed |= generation > before[kind];
     for (;;) {
       if (region.AppliedGeneration(kind) >= generation) break;
       if (region.RefusedGeneration(kind) >= generation)
-        return Failure(outcome, "the dataplane refused " + std::string(SectionName(kind)) + " generation " +
+        return Failure(outcome, "the dataplane refused " + std::string(abi::SectionKindName(kind)) + " generation " +
                                     std::to_string(region.RefusedGeneration(kind)) + ": " +
                                     region.RefusalReason(kind));
       if (MonotonicNs() > deadline)
-        return Failure(outcome, "the dataplane did not apply " + std::string(SectionName(kind)) + " generation " +
+        return Failure(outcome, "the dataplane did not apply " + std::string(abi::SectionKindName(kind)) + " generation " +
                                     std::to_string(generation) + " within " + Milliseconds(deadline - started) +
                                     " (is nodeplane-dataplane running?)");
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
     if (generation > before[kind])
-      generations += std::string(generations.empty() ? "" : ", ") + SectionName(kind) + " generation " +
+      generations += std::string(generations.empty() ? "" : ", ") + abi::SectionKindName(kind) + " generation " +
                      std::to_string(generation);
   }
   const std::string took = Milliseconds(MonotonicNs() - started);

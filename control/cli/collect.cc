@@ -15,10 +15,6 @@ uint32_t BlockCount(const stats::StatsHeader& stats) { return std::min(stats.lco
 
 uint64_t Load(const std::atomic<uint64_t>& counter) { return counter.load(std::memory_order_relaxed); }
 
-const char* SectionName(abi::SectionKind kind) {
-  return kind == abi::SectionKind::kNode ? "node" : kind == abi::SectionKind::kServices ? "services" : "section";
-}
-
 std::string SlotNameText(const stats::SlotName& slot) {
   return std::string(slot.name, strnlen(slot.name, stats::kNameLength));
 }
@@ -43,8 +39,8 @@ Result<ServicesImage> ReadPublishedServices(const TablesRegion& region) {
 StatusView CollectStatus(const std::string& instance, const TablesRegion& region, const StatsRegion* stats) {
   StatusView view;
   view.instance = instance;
-  for (abi::SectionKind kind : {abi::SectionKind::kNode, abi::SectionKind::kServices}) {
-    view.sections.push_back(SectionStatus{SectionName(kind), region.PublishedGeneration(kind),
+  for (abi::SectionKind kind : abi::kPublishedSections) {
+    view.sections.push_back(SectionStatus{abi::SectionKindName(kind), region.PublishedGeneration(kind),
                                           region.AppliedGeneration(kind), region.RefusedGeneration(kind),
                                           region.RefusedGeneration(kind) != 0 ? region.RefusalReason(kind) : "",
                                           region.section(kind).applied_at_ns.load(std::memory_order_acquire)});

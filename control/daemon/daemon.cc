@@ -17,7 +17,7 @@
 namespace np::daemon {
 namespace {
 
-constexpr std::array<abi::SectionKind, 2> kSections = {abi::SectionKind::kNode, abi::SectionKind::kServices};
+constexpr auto& kSections = abi::kPublishedSections;
 
 // Logs the dataplane's verdict on each section once per generation.
 class VerdictLog {
@@ -28,9 +28,9 @@ class VerdictLog {
       const uint64_t applied = region.AppliedGeneration(kind);
       const uint64_t refused = region.RefusedGeneration(kind);
       if (applied != applied_[index] && applied != 0)
-        log(std::string(SectionName(kind)) + ": the dataplane applied generation " + std::to_string(applied));
+        log(std::string(abi::SectionKindName(kind)) + ": the dataplane applied generation " + std::to_string(applied));
       if (refused != refused_[index] && refused != 0)
-        log(std::string(SectionName(kind)) + ": the dataplane REFUSED generation " + std::to_string(refused) + ": " +
+        log(std::string(abi::SectionKindName(kind)) + ": the dataplane REFUSED generation " + std::to_string(refused) + ": " +
             region.RefusalReason(kind));
       applied_[index] = applied;
       refused_[index] = refused;
@@ -38,8 +38,8 @@ class VerdictLog {
   }
 
  private:
-  std::array<uint64_t, kSections.size()> applied_{};
-  std::array<uint64_t, kSections.size()> refused_{};
+  std::array<uint64_t, std::size(abi::kPublishedSections)> applied_{};
+  std::array<uint64_t, std::size(abi::kPublishedSections)> refused_{};
 };
 
 // Since when a published generation has been waiting for the dataplane.
@@ -71,9 +71,9 @@ void RecordReload(const ReloadReport& report, uint64_t started_ns, const Section
   record.reload_started_ns = started_ns;
   record.reload_finished_ns = RealtimeNanoseconds();
   record.published.clear();
-  for (abi::SectionKind kind : kSections) record.generations[SectionName(kind)] = publisher.LastGeneration(kind);
+  for (abi::SectionKind kind : kSections) record.generations[abi::SectionKindName(kind)] = publisher.LastGeneration(kind);
   for (const SectionResult& section : report.sections)
-    if (section.published) record.published.push_back(SectionName(section.kind));
+    if (section.published) record.published.push_back(abi::SectionKindName(section.kind));
   record.errors = report.errors;
   record.warnings = report.warnings;
 }
@@ -100,7 +100,7 @@ Status WaitAppliedAll(const TablesRegion& region, const std::vector<SectionResul
     const auto left = std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
                                                                  deadline - std::chrono::steady_clock::now()));
     if (Status status = region.WaitApplied(section.kind, section.generation, left); !status)
-      return MakeError(std::string(SectionName(section.kind)) + " section: " + status.error().message);
+      return MakeError(std::string(abi::SectionKindName(section.kind)) + " section: " + status.error().message);
   }
   return Ok{};
 }
@@ -115,7 +115,7 @@ int RunOnce(const DaemonOptions& options, const PipelineInputs& inputs, const Lo
   ReloadPipeline pipeline(inputs, publisher);
   const ReloadReport report = pipeline.Run();
   LogReport(report, log);
-  if (report.sections.size() != kSections.size()) {
+  if (report.sections.size() != std::size(kSections)) {
     log("error: nothing consistent to publish (see the errors above)");
     return 1;
   }
@@ -126,7 +126,7 @@ int RunOnce(const DaemonOptions& options, const PipelineInputs& inputs, const Lo
   }
   std::string applied = "applied:";
   for (const SectionResult& section : report.sections)
-    applied += std::string(" ") + SectionName(section.kind) + " generation " + std::to_string(section.generation);
+    applied += std::string(" ") + abi::SectionKindName(section.kind) + " generation " + std::to_string(section.generation);
   log(applied);
   return 0;  // applied; load errors were printed above and kept the last good objects
 }

@@ -265,12 +265,8 @@ std::string FormatMetrics(const MetricsSnapshot& s) {
 namespace np::daemon {
 namespace {
 
-constexpr abi::SectionKind kMetricSections[] = {abi::SectionKind::kNode, abi::SectionKind::kServices};
+constexpr auto& kMetricSections = abi::kPublishedSections;
 constexpr uint64_t kHeartbeatFreshNs = 3'000'000'000ull;
-
-const char* MetricSectionName(abi::SectionKind kind) {
-  return kind == abi::SectionKind::kNode ? "node" : "services";
-}
 
 }  // namespace
 
@@ -290,7 +286,7 @@ MetricsSnapshot MetricsRegistry::Snapshot(uint64_t now_ns) {
   ObserveRegion();
   MetricsSnapshot snapshot;
   for (abi::SectionKind kind : kMetricSections)
-    snapshot.sections.push_back(SectionMetrics{MetricSectionName(kind), region_.PublishedGeneration(kind),
+    snapshot.sections.push_back(SectionMetrics{abi::SectionKindName(kind), region_.PublishedGeneration(kind),
                                                region_.AppliedGeneration(kind), region_.RefusedGeneration(kind),
                                                latency_.Latency(kind)});
   const abi::DataplaneStatus& dataplane = region_.header().dataplane;

@@ -7,6 +7,8 @@
 #include "control/compile/services_compiler.h"
 #include "control/config/node_config.h"
 #include "control/k8s/loader.h"
+#include "control/policy/policy_compiler.h"
+#include "common/policy_image.h"
 
 namespace np::daemon {
 namespace {
@@ -29,19 +31,12 @@ std::string FormatMs(double ms) {
 
 }  // namespace
 
-const char* SectionName(abi::SectionKind kind) {
-  switch (kind) {
-    case abi::SectionKind::kNode: return "node";
-    case abi::SectionKind::kServices: return "services";
-    default: return "section";
-  }
-}
 
 std::string ReloadReport::Summary() const {
   std::string text = "reload: parse " + FormatMs(parse_ms) + ", compile " + FormatMs(compile_ms) + ", publish " +
                      FormatMs(publish_ms);
   for (const SectionResult& section : sections) {
-    text += std::string("; ") + SectionName(section.kind) + ": generation " + std::to_string(section.generation) +
+    text += std::string("; ") + abi::SectionKindName(section.kind) + ": generation " + std::to_string(section.generation) +
             (section.published ? " published" : " (unchanged)");
   }
   if (!errors.empty()) text += "; " + std::to_string(errors.size()) + " error(s)";
@@ -53,6 +48,10 @@ ReloadPipeline::ReloadPipeline(PipelineInputs inputs, SectionPublisher& publishe
   if (std::optional<std::vector<uint8_t>> bytes = ReadPublishedImage(publisher_.region(), abi::SectionKind::kServices)) {
     Result<ServicesImage> image = DecodeServicesSection(bytes->data(), bytes->size(), nullptr);
     if (image) service_port_ids_ = compile::ServicePortIds(*image);
+  }
+  if (std::optional<std::vector<uint8_t>> bytes = ReadPublishedImage(publisher_.region(), abi::SectionKind::kPolicy)) {
+    Result<PolicyImage> image = DecodePolicySection(bytes->data(), bytes->size(), nullptr);
+    if (image) policy_identity_ids_ = policy::PolicyIdentityIds(*image);
   }
 }
 
@@ -83,7 +82,7 @@ void ReloadPipeline::LoadManifests(ReloadReport& report) {
 void ReloadPipeline::Publish(abi::SectionKind kind, std::vector<uint8_t> image, ReloadReport& report) {
   Result<SectionPublisher::Outcome> outcome = publisher_.PublishIfChanged(kind, std::move(image));
   if (!outcome) {
-    report.errors.push_back(std::string("publishing the ") + SectionName(kind) + " section: " + outcome.error().message);
+    report.errors.push_back(std::string("publishing the ") + abi::SectionKindName(kind) + " section: " + outcome.error().message);
     return;
   }
   report.sections.push_back(SectionResult{kind, outcome->published, outcome->generation});
@@ -109,7 +108,13 @@ ReloadReport ReloadPipeline::Run() {
   report.warnings.insert(report.warnings.end(), services.warnings.begin(), services.warnings.end());
   services.image.generation = 0;
   service_port_ids_ = compile::ServicePortIds(services.image);
+  policy::PolicyCompilation policies =
+      policy::CompilePolicies(cluster_, *node_config_, policy::PolicyCompileOptions{policy_identity_ids_});
+  report.warnings.insert(report.warnings.end(), policies.warnings.begin(), policies.warnings.end());
+  policies.image.generation = 0;
+  policy_identity_ids_ = policy::PolicyIdentityIds(policies.image);
   std::vector<uint8_t> node_bytes = EncodeNodeSection(node);
+  std::vector<uint8_t> policy_bytes = EncodePolicySection(policies.image);
   std::vector<uint8_t> services_bytes = EncodeServicesSection(services.image);
   services_ = std::move(services.image);
   report.compile_ms = compile.ElapsedMs();
@@ -118,6 +123,7 @@ ReloadReport ReloadPipeline::Run() {
   StageTimer publish;
   Publish(abi::SectionKind::kNode, std::move(node_bytes), report);
   Publish(abi::SectionKind::kServices, std::move(services_bytes), report);
+  Publish(abi::SectionKind::kPolicy, std::move(policy_bytes), report);
   report.publish_ms = publish.ElapsedMs();
   return report;
 }

@@ -39,8 +39,6 @@ struct ReloadReport {
   std::string Summary() const;
 };
 
-const char* SectionName(abi::SectionKind kind);
-
 class ReloadPipeline {
  public:
   // Seeds stable service-port IDs from the services image the region holds
@@ -65,6 +63,7 @@ class ReloadPipeline {
   k8s::ClusterState cluster_;
   std::optional<ServicesImage> services_;
   std::map<std::string, uint32_t> service_port_ids_;
+  std::map<std::string, uint32_t> policy_identity_ids_;  // stable identity numbers
 };
 
 }  // namespace np::daemon

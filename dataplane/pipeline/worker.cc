@@ -126,14 +126,15 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
   if (node.generation() != node_generation_) RefreshForNode(node);
   now_s_ = shared_.now_s.load(std::memory_order_relaxed);
   now_tsc_ = rte_rdtsc();
+  const policy::PolicyTables* policy = shared_.policy.load(std::memory_order_acquire);
   for (uint16_t i = 0; i < count; ++i) {
     if (i + 1 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
-    ProcessPacket(node, services, rx_slot, packets[i]);
+    ProcessPacket(node, services, policy, rx_slot, packets[i]);
   }
 }
 
-void Worker::ProcessPacket(const NodeTables& node, const ServiceTables* services, uint8_t rx_slot,
-                           rte_mbuf* mbuf) {
+void Worker::ProcessPacket(const NodeTables& node, const ServiceTables* services,
+                           const policy::PolicyTables* policy, uint8_t rx_slot, rte_mbuf* mbuf) {
   const PortRuntime& in = node.port(rx_slot);
   stats::PortCounters& port_counters = counters_.ports[in.counter_slot];
   Increment(port_counters.rx_packets);
@@ -145,7 +146,7 @@ void Worker::ProcessPacket(const NodeTables& node, const ServiceTables* services
   const ParseResult parsed = Parse(data, rte_pktmbuf_data_len(mbuf), meta);
   if (parsed == ParseResult::kIpv6) return Drop(mbuf, DropReason::kIpv6NotForwarded);
   if (parsed != ParseResult::kOk) return Drop(mbuf, DropReason::kParseError);
-  Context packet{node, services, in, mbuf, data, meta};
+  Context packet{node, services, policy, in, mbuf, data, meta};
   if (meta.ethertype == kEtherTypeArp) return HandleArp(packet);
   // Ethernet padding must not travel on as IP payload.
   if (meta.frame_length < rte_pktmbuf_data_len(mbuf))
@@ -216,7 +217,10 @@ void Worker::HandleIpv4(Context& packet) {
     }
   }
   if (meta.is_icmp_error) return HandleIcmpError(packet);
-  if (!IsTrackedProtocol(meta.protocol)) return Forward(packet, meta.dst_ip);
+  if (!IsTrackedProtocol(meta.protocol)) {
+    if (!PolicyAllows(packet, meta.src_ip, meta.dst_ip, 0)) return Drop(packet.mbuf, DropReason::kPolicyDenied);
+    return Forward(packet, meta.dst_ip);
+  }
 
   const ct::FlowKey key{meta.src_ip, meta.dst_ip, meta.src_port, meta.dst_port, meta.protocol};
   ct::LookupResult found = conntrack_.Lookup(key);
@@ -248,6 +252,13 @@ void Worker::HandleIpv4(Context& packet) {
       }
     }
   }
+  if (found.hit() && packet.policy != nullptr &&
+      conntrack_.At(found.entry).policy_epoch.load(std::memory_order_relaxed) !=
+          static_cast<uint32_t>(packet.policy->generation()) &&
+      !RevalidatePolicy(packet, found.entry)) {
+    conntrack_.Remove(found.entry);  // the new policy denies this connection: cut it
+    return Drop(packet.mbuf, DropReason::kPolicyDenied);
+  }
   if (found.hit()) {
     if (!TranslateTracked(packet, found.entry, found.direction)) return;
     const ct::Entry& entry = conntrack_.At(found.entry);
@@ -265,7 +276,60 @@ void Worker::HandleIpv4(Context& packet) {
 
   if (packet.node.IsNodeAddress(meta.dst_ip) && in.role == abi::PortRole::kHost)
     return Drop(packet.mbuf, DropReason::kNotForUs);
+  if (packet.policy != nullptr && (packet.policy->Isolated(meta.src_ip, abi::PolicyDirection::kEgress) ||
+                                   packet.policy->Isolated(meta.dst_ip, abi::PolicyDirection::kIngress)))
+    return NewPolicedFlow(packet, key);
   Forward(packet, meta.dst_ip);
+}
+
+// One flow's verdict. Cheap when no NetworkPolicy applies to either end.
+bool Worker::PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port) {
+  if (packet.policy == nullptr) return true;
+  const policy::FlowQuery query{source, destination, destination_port, packet.meta.protocol, 0};
+  policy::FlowVerdict verdict;
+  packet.policy->Check(&query, 1, &verdict);
+  if (verdict.allowed) {
+    if (verdict.reason == policy::Reason::kAllowedByRule) Increment(counters_.policy_allowed_connections);
+    return true;
+  }
+  Increment(counters_.policy_denied_packets);
+  return false;
+}
+
+// A tracked connection after a policy change: judged again as when it
+// started (original source, destination after DNAT).
+bool Worker::RevalidatePolicy(Context& packet, uint32_t entry_index) {
+  ct::Entry& entry = conntrack_.At(entry_index);
+  const ct::FlowKey& original = entry.tuple[static_cast<int>(ct::Direction::kOriginal)];
+  const ct::FlowKey& reply = entry.tuple[static_cast<int>(ct::Direction::kReply)];
+  Increment(counters_.policy_revalidations);
+  const policy::FlowQuery query{original.src_ip, reply.src_ip, reply.src_port, original.protocol, 0};
+  policy::FlowVerdict verdict;
+  packet.policy->Check(&query, 1, &verdict);
+  if (!verdict.allowed) {
+    Increment(counters_.policy_denied_packets);
+    return false;
+  }
+  entry.policy_epoch.store(static_cast<uint32_t>(packet.policy->generation()), std::memory_order_relaxed);
+  return true;
+}
+
+// A new connection to or from an isolated pod, without NAT: judged once,
+// then tracked so that its replies (and the rest of it) pass. A TCP segment
+// without SYN is judged like a SYN: a deny cannot be walked around.
+void Worker::NewPolicedFlow(Context& packet, const ct::FlowKey& key) {
+  if (!PolicyAllows(packet, key.src_ip, key.dst_ip, key.dst_port)) return Drop(packet.mbuf, DropReason::kPolicyDenied);
+  ct::EntryInit init;
+  init.policy_epoch = static_cast<uint32_t>(packet.policy->generation());
+  if (packet.meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(packet.meta.tcp_flags).state;
+  const ct::InsertResult inserted = conntrack_.Insert(key, key.Reversed(), init, now_s_);
+  if (inserted.status == ct::InsertStatus::kInserted) {
+    Increment(counters_.conntrack_inserts);
+    conntrack_.Touch(inserted.entry, ct::Direction::kOriginal, rte_pktmbuf_pkt_len(packet.mbuf), now_s_);
+  }
+  // Untracked (table full): the packet still passes; its replies will be
+  // judged on their own.
+  Forward(packet, key.dst_ip);
 }
 
 // Rewrites a packet of a tracked connection travelling in `direction`: its
@@ -335,6 +399,8 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   }
   if (!picked) return Drop(packet.mbuf, DropReason::kNoLocalEndpoints);
   const abi::BackendRecord& backend = services.backend(*picked);
+  // A Service is judged on the backend it leads to, the client before SNAT.
+  if (!PolicyAllows(packet, meta.src_ip, backend.ipv4, backend.port)) return Drop(packet.mbuf, DropReason::kPolicyDenied);
 
   // SNAT: a pod reaching itself through its Service is SNATed to the pod
   // gateway (else it would answer itself directly); external traffic with
@@ -354,6 +420,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   init.nat_flags = ct::kNatDnat;
   init.origin_flags = static_cast<uint8_t>((external ? ct::kFromOutsideCluster : 0) | (hairpin ? ct::kHairpin : 0));
   init.services_generation = services.generation();
+  init.policy_epoch = packet.policy != nullptr ? static_cast<uint32_t>(packet.policy->generation()) : 0;
   if (meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(meta.tcp_flags).state;
 
   ct::InsertResult inserted;
@@ -413,7 +480,13 @@ void Worker::HandleIcmpError(Context& packet) {
   const IcmpInnerMeta& inner = packet.meta.inner;
   const ct::FlowKey quoted_reversed{inner.dst_ip, inner.src_ip, inner.dst_port, inner.src_port, inner.protocol};
   const ct::LookupResult found = inner.has_l4 ? conntrack_.Lookup(quoted_reversed) : ct::LookupResult{};
-  if (!found.hit()) return Forward(packet, packet.meta.dst_ip);
+  if (!found.hit()) {
+    // An error about no connection we know: it may not reach an isolated pod
+    // (nor leave one) unless policy allows that ICMP on its own.
+    if (!PolicyAllows(packet, packet.meta.src_ip, packet.meta.dst_ip, 0))
+      return Drop(packet.mbuf, DropReason::kPolicyDenied);
+    return Forward(packet, packet.meta.dst_ip);
+  }
   const ct::Entry& entry = conntrack_.At(found.entry);
   const ct::FlowKey& same = entry.tuple[static_cast<int>(found.direction)];
   const ct::FlowKey& other = entry.tuple[1 - static_cast<int>(found.direction)];

@@ -12,6 +12,14 @@
 // reply key. SNAT ports are partitioned per worker, so allocation never
 // contends. Fragments of one datagram are hashed on addresses only by RSS,
 // so each worker keeps its own fragment table.
+//
+// NetworkPolicy is judged once per connection, when its first packet
+// misses conntrack: on the source before SNAT and the destination after
+// DNAT (policy_tables.h). Flows that involve an isolated pod get a
+// conntrack entry even without NAT, so that their replies pass; an entry
+// remembers the policy generation it was judged under and is judged again
+// on its next packet after a policy change (cut if now denied), so no
+// update ever scans the table.
 #pragma once
 
 #include <rte_mbuf.h>
@@ -24,6 +32,7 @@
 #include "dataplane/conntrack/table.h"
 #include "dataplane/frag/fragment_table.h"
 #include "dataplane/packet/parse.h"
+#include "dataplane/policy/policy_tables.h"
 #include "dataplane/pipeline/rate_limiter.h"
 #include "dataplane/route/node_tables.h"
 #include "dataplane/runtime/shared_state.h"
@@ -57,13 +66,18 @@ class Worker {
   struct Context {  // what every stage of one packet needs
     const NodeTables& node;
     const ServiceTables* services;
+    const policy::PolicyTables* policy;  // null: no NetworkPolicy
     const PortRuntime& in;
     rte_mbuf* mbuf;
     uint8_t* data;
     PacketMeta& meta;
   };
 
-  void ProcessPacket(const NodeTables& node, const ServiceTables* services, uint8_t rx_slot, rte_mbuf* mbuf);
+  void ProcessPacket(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables* policy,
+                     uint8_t rx_slot, rte_mbuf* mbuf);
+  bool PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port);
+  bool RevalidatePolicy(Context& packet, uint32_t entry);
+  void NewPolicedFlow(Context& packet, const ct::FlowKey& key);
   void HandleArp(Context& packet);
   void HandleIpv4(Context& packet);
   void HandleIcmpError(Context& packet);

@@ -11,6 +11,7 @@
 #include "dataplane/conntrack/table.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/packet/build.h"
+#include "dataplane/policy/policy_tables.h"
 #include "dataplane/route/node_tables.h"
 #include "dataplane/service/service_tables.h"
 
@@ -44,6 +45,7 @@ Loader::Loader(SharedState& shared, const TablesRegion& region, PortManager& por
 Loader::~Loader() {
   delete shared_.node.exchange(nullptr);
   delete shared_.services.exchange(nullptr);
+  delete shared_.policy.exchange(nullptr);
 }
 
 template <class Snapshot>
@@ -85,7 +87,35 @@ bool Loader::Poll() {
       applied = true;
     }
   }
+  if (auto claim = region_.ClaimPublished(abi::SectionKind::kPolicy, policy_generation_)) {
+    auto image = DecodePolicySection(claim->image.data(), claim->image.size(), &claim->checksum);
+    region_.Release(abi::SectionKind::kPolicy);
+    policy_generation_ = claim->generation;
+    if (!image) {
+      LogError("refused policy generation " + std::to_string(claim->generation) + ": " + image.error().message);
+      region_.ReportRefused(abi::SectionKind::kPolicy, claim->generation, image.error().message);
+    } else {
+      image->generation = claim->generation;
+      ApplyPolicy(std::move(image).value());
+      applied = true;
+    }
+  }
   return applied;
+}
+
+// rte_acl contexts are rebuilt only when the rules changed; a pod coming or
+// going with an existing identity only rebuilds the address map.
+void Loader::ApplyPolicy(PolicyImage image) {
+  const uint64_t generation = image.generation;
+  auto tables = policy::PolicyTables::Build(std::move(image), shared_.policy.load(std::memory_order_acquire));
+  if (!tables) {
+    LogError("refused policy generation " + std::to_string(generation) + ": " + tables.error().message);
+    region_.ReportRefused(abi::SectionKind::kPolicy, generation, tables.error().message);
+    return;
+  }
+  Swap(shared_.policy, static_cast<const policy::PolicyTables*>(tables->release()));
+  region_.ReportApplied(abi::SectionKind::kPolicy, generation);
+  Log("applied policy generation " + std::to_string(generation));
 }
 
 void Loader::ApplyNode(NodeImage image) {

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "common/policy_image.h"
 #include "common/section_image.h"
 #include "common/shm_region.h"
 #include "dataplane/port/port_manager.h"
@@ -34,6 +35,7 @@ class Loader {
  private:
   void ApplyNode(NodeImage image);
   void ApplyServices(ServicesImage image);
+  void ApplyPolicy(PolicyImage image);
   template <class Snapshot>
   void Swap(std::atomic<const Snapshot*>& slot, const Snapshot* next);
   void Announce(const std::set<uint32_t>& addresses);
@@ -46,6 +48,7 @@ class Loader {
   SlotDirectory service_slots_;
   uint64_t node_generation_ = 0;
   uint64_t services_generation_ = 0;
+  uint64_t policy_generation_ = 0;
   std::unique_ptr<NodeImage> first_node_;
   std::set<uint32_t> announced_;
   uint64_t last_sweep_ns_ = 0;

@@ -19,6 +19,9 @@ class NodeTables;
 class ServiceTables;
 class NeighborTable;
 class StatsRegion;
+namespace policy {
+class PolicyTables;
+}  // namespace policy
 namespace ct {
 class Table;
 class AffinityTable;
@@ -27,6 +30,7 @@ class AffinityTable;
 struct SharedState {
   std::atomic<const NodeTables*> node{nullptr};
   std::atomic<const ServiceTables*> services{nullptr};
+  std::atomic<const policy::PolicyTables*> policy{nullptr};  // null: no NetworkPolicy published
   std::atomic<bool> stop{false};
   // Coarse clock for conntrack and neighbours, ticked by the main lcore.
   std::atomic<uint32_t> now_s{0};

@@ -57,7 +57,7 @@ TEST_F(PublishPipelineTest, PublishesNodeThenServicesAndWaitsUntilApplied) {
   ReloadPipeline pipeline(inputs(), publisher);
   const ReloadReport report = pipeline.Run();
   EXPECT_THAT(report.errors, ::testing::IsEmpty());
-  ASSERT_EQ(report.sections.size(), 2u);
+  ASSERT_EQ(report.sections.size(), std::size(abi::kPublishedSections));
   EXPECT_EQ(report.sections[0].kind, kNode);
   EXPECT_TRUE(report.sections[0].published);
   EXPECT_EQ(report.sections[0].generation, 1u);
@@ -65,7 +65,7 @@ TEST_F(PublishPipelineTest, PublishesNodeThenServicesAndWaitsUntilApplied) {
   EXPECT_EQ(report.sections[1].generation, 1u);
   EXPECT_THAT(report.Summary(), ::testing::MatchesRegex("reload: parse [0-9.]+ ms, compile [0-9.]+ ms, publish "
                                                         "[0-9.]+ ms; node: generation 1 published; services: "
-                                                        "generation 1 published"));
+                                                        "generation 1 published; policy: generation 1 published"));
   EXPECT_TRUE(HasServicePort(pipeline, "vote/vote:http"));
 
   // The node image carries the route to node-b's pods from its Node object
@@ -110,9 +110,9 @@ TEST_F(PublishPipelineTest, WaitingWithoutADataplaneTimesOut) {
 TEST_F(PublishPipelineTest, UnchangedContentIsNotRepublished) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
-  ASSERT_EQ(pipeline.Run().sections.size(), 2u);
+  ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
   const ReloadReport again = pipeline.Run();
-  ASSERT_EQ(again.sections.size(), 2u);
+  ASSERT_EQ(again.sections.size(), std::size(abi::kPublishedSections));
   for (const SectionResult& section : again.sections) {
     EXPECT_FALSE(section.published);
     EXPECT_EQ(section.generation, 1u);
@@ -132,7 +132,7 @@ TEST_F(PublishPipelineTest, ARestartedControlPlaneContinuesTheGenerations) {
   {
     SectionPublisher publisher(*region_);
     ReloadPipeline pipeline(inputs(), publisher);
-    ASSERT_EQ(pipeline.Run().sections.size(), 2u);
+    ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
     // Force a second services generation.
     std::filesystem::remove(manifests() / "20-endpointslices.yaml");
     EXPECT_EQ(Find(pipeline.Run(), kServices)->generation, 2u);
@@ -161,7 +161,7 @@ TEST_F(PublishPipelineTest, ARestartedControlPlaneContinuesTheGenerations) {
 TEST_F(PublishPipelineTest, ABadManifestKeepsTheLastGoodObjectWhileOtherChangesApply) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
-  ASSERT_EQ(pipeline.Run().sections.size(), 2u);
+  ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
   ASSERT_TRUE(HasServicePort(pipeline, "vote/vote:http"));
 
   // Break the vote Service (a port out of range) and add another Service.
@@ -193,7 +193,7 @@ spec:
 TEST_F(PublishPipelineTest, ABadNodeConfigKeepsTheLastGoodOne) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
-  ASSERT_EQ(pipeline.Run().sections.size(), 2u);
+  ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
   std::string text = np::testing::ReadFile(node_config());
   text.replace(text.find("role: host"), 10, "role: wan");
   WriteFile(node_config(), text);
@@ -202,7 +202,7 @@ TEST_F(PublishPipelineTest, ABadNodeConfigKeepsTheLastGoodOne) {
   EXPECT_THAT(report.errors[0], HasSubstr(node_config().string()));
   EXPECT_THAT(report.errors[0], HasSubstr("ports[2].role"));
   EXPECT_THAT(report.warnings, ::testing::Contains(HasSubstr("keeping the last good node config")));
-  ASSERT_EQ(report.sections.size(), 2u);
+  ASSERT_EQ(report.sections.size(), std::size(abi::kPublishedSections));
   EXPECT_FALSE(Find(report, kNode)->published);
   EXPECT_EQ(pipeline.node_config()->node_name, "node-a");
 }
@@ -220,7 +220,7 @@ TEST_F(PublishPipelineTest, NoGoodNodeConfigPublishesNothing) {
 TEST_F(PublishPipelineTest, ADataplaneRestartRepublishesEverySection) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
-  ASSERT_EQ(pipeline.Run().sections.size(), 2u);
+  ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
   EXPECT_FALSE(publisher.CheckDataplaneRestart());
   { FakeDataplane dataplane(instance_.name()); }  // boots: a new epoch
   EXPECT_TRUE(publisher.CheckDataplaneRestart());

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "common/policy_image.h"
 #include "common/section_image.h"
 #include "common/shm_region.h"
 #include "control/config/device_check.h"
@@ -90,10 +91,10 @@ class FakeDataplane {
 
  private:
   void Loop() {
-    uint64_t seen[2] = {0, 0};
+    uint64_t seen[abi::kMaxSections] = {};
     while (!stop_) {
       region_->ReportHeartbeat();
-      for (abi::SectionKind kind : {abi::SectionKind::kNode, abi::SectionKind::kServices}) {
+      for (abi::SectionKind kind : abi::kPublishedSections) {
         const auto index = static_cast<uint32_t>(kind);
         std::optional<TablesRegion::Claim> claim = region_->ClaimPublished(kind, seen[index]);
         if (!claim) continue;
@@ -101,9 +102,12 @@ class FakeDataplane {
         if (kind == abi::SectionKind::kNode) {
           Result<NodeImage> image = DecodeNodeSection(claim->image.data(), claim->image.size(), &claim->checksum);
           if (!image) reason = image.error().message;
-        } else {
+        } else if (kind == abi::SectionKind::kServices) {
           Result<ServicesImage> image =
               DecodeServicesSection(claim->image.data(), claim->image.size(), &claim->checksum);
+          if (!image) reason = image.error().message;
+        } else {
+          Result<PolicyImage> image = DecodePolicySection(claim->image.data(), claim->image.size(), &claim->checksum);
           if (!image) reason = image.error().message;
         }
         if (reason.empty() && verdict_) reason = verdict_(kind, claim->image);
