@@ -78,11 +78,5 @@ uint64_t NeighborTable::MacFromBytes(const uint8_t* bytes) {
   return mac;
 }
 
-void NeighborTable::MacToBytes(uint64_t mac, uint8_t* bytes) {
-  for (int i = 5; i >= 0; --i) {
-    bytes[i] = static_cast<uint8_t>(mac & 0xff);
-    mac >>= 8;
-  }
-}
 
 }  // namespace np

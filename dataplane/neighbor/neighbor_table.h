@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 namespace np {
@@ -43,7 +44,11 @@ class NeighborTable {
   uint32_t capacity() const { return mask_ + 1; }
 
   static uint64_t MacFromBytes(const uint8_t* bytes);
-  static void MacToBytes(uint64_t mac, uint8_t* bytes);
+  // Per packet on the fast path: one byte swap and a 6-byte copy.
+  static void MacToBytes(uint64_t mac, uint8_t* bytes) {
+    const uint64_t big_endian = __builtin_bswap64(mac << 16);
+    std::memcpy(bytes, &big_endian, 6);
+  }
 
  private:
   static constexpr uint32_t kProbeWindow = 16;

@@ -127,31 +127,56 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
   now_s_ = shared_.now_s.load(std::memory_order_relaxed);
   now_tsc_ = rte_rdtsc();
   const policy::PolicyTables* policy = shared_.policy.load(std::memory_order_acquire);
-  for (uint16_t i = 0; i < count; ++i) {
-    if (i + 1 < count) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
-    ProcessPacket(node, services, policy, rx_slot, packets[i]);
+  const PortRuntime& in = node.port(rx_slot);
+  stats::PortCounters& port_counters = counters_.ports[in.counter_slot];
+  // Two stages over the burst: parse everything and finish what needs no
+  // connection state (ARP, drops, fragments without head, ICMP errors...),
+  // then look the rest up in conntrack in one batch (the table prefetches
+  // every bucket first) and carry on packet by packet.
+  PacketMeta metas[kBurstSize];
+  rte_mbuf* pending[kBurstSize];
+  ct::FlowKey keys[kBurstSize];
+  ct::LookupResult found[kBurstSize];
+  for (uint16_t first = 0; first < count; first += kBurstSize) {
+    const uint16_t chunk = std::min<uint16_t>(kBurstSize, static_cast<uint16_t>(count - first));
+    uint64_t bytes = 0;
+    uint16_t tracked = 0;
+    for (uint16_t i = 0; i < chunk; ++i) {
+      rte_mbuf* mbuf = packets[first + i];
+      if (i + 1 < chunk) rte_prefetch0(rte_pktmbuf_mtod(packets[first + i + 1], void*));
+      bytes += rte_pktmbuf_pkt_len(mbuf);
+      if (PrepareTracked(node, services, policy, in, mbuf, metas[tracked], keys[tracked])) pending[tracked++] = mbuf;
+    }
+    Increment(port_counters.rx_packets, chunk);
+    Increment(port_counters.rx_bytes, bytes);
+    if (tracked == 0) continue;
+    conntrack_.LookupBurst(keys, tracked, found);
+    const uint64_t mutations_at_lookup = table_mutations_;
+    for (uint16_t i = 0; i < tracked; ++i) {
+      // An earlier packet of this burst created or removed an entry: the
+      // batched answer may be stale for this one.
+      if (table_mutations_ != mutations_at_lookup) found[i] = conntrack_.Lookup(keys[i]);
+      Context packet{node, services, policy, in, pending[i], rte_pktmbuf_mtod(pending[i], uint8_t*), metas[i]};
+      HandleTracked(packet, keys[i], found[i]);
+    }
   }
 }
 
-void Worker::ProcessPacket(const NodeTables& node, const ServiceTables* services,
-                           const policy::PolicyTables* policy, uint8_t rx_slot, rte_mbuf* mbuf) {
-  const PortRuntime& in = node.port(rx_slot);
-  stats::PortCounters& port_counters = counters_.ports[in.counter_slot];
-  Increment(port_counters.rx_packets);
-  Increment(port_counters.rx_bytes, rte_pktmbuf_pkt_len(mbuf));
-  if (mbuf->nb_segs > 1 && rte_pktmbuf_linearize(mbuf) != 0) return Drop(mbuf, DropReason::kParseError);
-
-  PacketMeta meta;
+// Stage one for one packet. Returns true when the packet needs its
+// connection looked up (key filled); every other packet is finished here.
+bool Worker::PrepareTracked(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables* policy,
+                            const PortRuntime& in, rte_mbuf* mbuf, PacketMeta& meta, ct::FlowKey& key) {
+  if (mbuf->nb_segs > 1 && rte_pktmbuf_linearize(mbuf) != 0) return Drop(mbuf, DropReason::kParseError), false;
   uint8_t* data = rte_pktmbuf_mtod(mbuf, uint8_t*);
   const ParseResult parsed = Parse(data, rte_pktmbuf_data_len(mbuf), meta);
-  if (parsed == ParseResult::kIpv6) return Drop(mbuf, DropReason::kIpv6NotForwarded);
-  if (parsed != ParseResult::kOk) return Drop(mbuf, DropReason::kParseError);
+  if (parsed == ParseResult::kIpv6) return Drop(mbuf, DropReason::kIpv6NotForwarded), false;
+  if (parsed != ParseResult::kOk) return Drop(mbuf, DropReason::kParseError), false;
   Context packet{node, services, policy, in, mbuf, data, meta};
-  if (meta.ethertype == kEtherTypeArp) return HandleArp(packet);
+  if (meta.ethertype == kEtherTypeArp) return HandleArp(packet), false;
   // Ethernet padding must not travel on as IP payload.
   if (meta.frame_length < rte_pktmbuf_data_len(mbuf))
     rte_pktmbuf_trim(mbuf, static_cast<uint16_t>(rte_pktmbuf_data_len(mbuf) - meta.frame_length));
-  HandleIpv4(packet);
+  return PrepareIpv4(packet, key);
 }
 
 void Worker::HandleArp(Context& packet) {
@@ -193,18 +218,11 @@ void Worker::HandleArp(Context& packet) {
   Enqueue(in, packet.mbuf);
 }
 
-void Worker::HandleIpv4(Context& packet) {
+bool Worker::PrepareIpv4(Context& packet, ct::FlowKey& key) {
   PacketMeta& meta = packet.meta;
   const PortRuntime& in = packet.in;
-  if (in.role == abi::PortRole::kPod && meta.src_ip != in.ipv4) return Drop(packet.mbuf, DropReason::kSpoofedSource);
-  // Learn where the sender sits: replies go back to the MAC a flow came from.
-  // On an uplink with a gateway, off-link sources are reached through the
-  // gateway anyway; learning every client there would only fill the table.
-  const bool learn = in.role != abi::PortRole::kUplink ||
-                     (packet.node.info().uplink_gateway_ipv4 == 0 && !packet.node.IsNodeAddress(meta.src_ip));
-  if (learn)
-    shared_.neighbors->Learn(meta.src_ip, NeighborTable::MacFromBytes(packet.data + kEthSrcOffset), in.dpdk_port,
-                             now_s_);
+  if (in.role == abi::PortRole::kPod && meta.src_ip != in.ipv4)
+    return Drop(packet.mbuf, DropReason::kSpoofedSource), false;
 
   if (meta.is_fragment) {
     Increment(counters_.fragments);
@@ -213,17 +231,23 @@ void Worker::HandleIpv4(Context& packet) {
     } else if (fragments_.Lookup(meta, now_tsc_, meta.src_port, meta.dst_port)) {
       // Later fragments follow their first one's conntrack entry and NAT.
     } else {
-      return Drop(packet.mbuf, DropReason::kFragmentWithoutHead);
+      return Drop(packet.mbuf, DropReason::kFragmentWithoutHead), false;
     }
   }
-  if (meta.is_icmp_error) return HandleIcmpError(packet);
+  if (meta.is_icmp_error || !IsTrackedProtocol(meta.protocol)) LearnSender(packet);
+  if (meta.is_icmp_error) return HandleIcmpError(packet), false;
   if (!IsTrackedProtocol(meta.protocol)) {
-    if (!PolicyAllows(packet, meta.src_ip, meta.dst_ip, 0)) return Drop(packet.mbuf, DropReason::kPolicyDenied);
-    return Forward(packet, meta.dst_ip);
+    if (!PolicyAllows(packet, meta.src_ip, meta.dst_ip, 0)) return Drop(packet.mbuf, DropReason::kPolicyDenied), false;
+    return Forward(packet, meta.dst_ip), false;
   }
+  key = ct::FlowKey{meta.src_ip, meta.dst_ip, meta.src_port, meta.dst_port, meta.protocol};
+  return true;
+}
 
-  const ct::FlowKey key{meta.src_ip, meta.dst_ip, meta.src_port, meta.dst_port, meta.protocol};
-  ct::LookupResult found = conntrack_.Lookup(key);
+// Stage two: the packet's connection is known (or known to be new).
+void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupResult found) {
+  PacketMeta& meta = packet.meta;
+  const PortRuntime& in = packet.in;
   if (found.hit() && meta.protocol == kProtocolTcp && found.direction == ct::Direction::kOriginal &&
       (meta.tcp_flags & (ct::tcp_flags::kSyn | ct::tcp_flags::kAck)) == ct::tcp_flags::kSyn) {
     // A new SYN on a closed connection's tuple (the client reuses its port,
@@ -232,6 +256,7 @@ void Worker::HandleIpv4(Context& packet) {
     const auto state = static_cast<ct::TcpState>(conntrack_.At(found.entry).tcp_state.load(std::memory_order_relaxed));
     if (state == ct::TcpState::kTimeWait || state == ct::TcpState::kClose) {
       conntrack_.Remove(found.entry);
+      ++table_mutations_;
       found = ct::LookupResult{};
     }
   }
@@ -248,6 +273,7 @@ void Worker::HandleIpv4(Context& packet) {
         entry.services_generation.store(services->generation(), std::memory_order_relaxed);
       } else {
         conntrack_.Remove(found.entry);
+        ++table_mutations_;
         found = ct::LookupResult{};
       }
     }
@@ -257,19 +283,24 @@ void Worker::HandleIpv4(Context& packet) {
           static_cast<uint32_t>(packet.policy->generation()) &&
       !RevalidatePolicy(packet, found.entry)) {
     conntrack_.Remove(found.entry);  // the new policy denies this connection: cut it
+    ++table_mutations_;
     return Drop(packet.mbuf, DropReason::kPolicyDenied);
   }
   if (found.hit()) {
+    // Keep the sender's neighbour entry fresh, at most once a second per
+    // connection (established packets otherwise skip learning).
+    if (conntrack_.At(found.entry).last_seen_s.load(std::memory_order_relaxed) != now_s_) LearnSender(packet);
     if (!TranslateTracked(packet, found.entry, found.direction)) return;
     const ct::Entry& entry = conntrack_.At(found.entry);
     Increment(counters_.conntrack_hits);
     if (packet.services != nullptr && entry.service_port_id != ct::kNoServicePort)
-      if (auto index = packet.services->IndexOf(entry.service_port_id))
+      if (auto index = ServicePortIndex(*packet.services, entry.service_port_id))
         CountService(*packet.services, *index, rte_pktmbuf_pkt_len(packet.mbuf), false);
     const ct::FlowKey& other = entry.tuple[1 - static_cast<int>(found.direction)];
     return Forward(packet, other.src_ip);
   }
 
+  LearnSender(packet);
   if (packet.services != nullptr && meta.protocol != kProtocolIcmp && (meta.has_l4 || meta.is_fragment))
     if (const abi::FrontendRecord* frontend = packet.services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol))
       return NewServiceFlow(packet, *frontend, key);
@@ -280,6 +311,18 @@ void Worker::HandleIpv4(Context& packet) {
                                    packet.policy->Isolated(meta.dst_ip, abi::PolicyDirection::kIngress)))
     return NewPolicedFlow(packet, key);
   Forward(packet, meta.dst_ip);
+}
+
+// Replies go back to the MAC a flow came from. On an uplink with a gateway,
+// off-link sources are reached through the gateway anyway: learning every
+// client there would only fill the table.
+void Worker::LearnSender(Context& packet) {
+  const PortRuntime& in = packet.in;
+  const uint32_t source = packet.meta.src_ip;
+  const bool learn = in.role != abi::PortRole::kUplink ||
+                     (packet.node.info().uplink_gateway_ipv4 == 0 && !packet.node.IsNodeAddress(source));
+  if (learn)
+    shared_.neighbors->Learn(source, NeighborTable::MacFromBytes(packet.data + kEthSrcOffset), in.dpdk_port, now_s_);
 }
 
 // One flow's verdict. Cheap when no NetworkPolicy applies to either end.
@@ -323,6 +366,7 @@ void Worker::NewPolicedFlow(Context& packet, const ct::FlowKey& key) {
   init.policy_epoch = static_cast<uint32_t>(packet.policy->generation());
   if (packet.meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(packet.meta.tcp_flags).state;
   const ct::InsertResult inserted = conntrack_.Insert(key, key.Reversed(), init, now_s_);
+  ++table_mutations_;
   if (inserted.status == ct::InsertStatus::kInserted) {
     Increment(counters_.conntrack_inserts);
     conntrack_.Touch(inserted.entry, ct::Direction::kOriginal, rte_pktmbuf_pkt_len(packet.mbuf), now_s_);
@@ -338,7 +382,12 @@ bool Worker::TranslateTracked(Context& packet, uint32_t entry_index, ct::Directi
   const ct::Entry& entry = conntrack_.At(entry_index);
   const ct::FlowKey& other = entry.tuple[1 - static_cast<int>(direction)];
   const PacketMeta& meta = packet.meta;
-  if (meta.protocol == kProtocolTcp && meta.has_l4) conntrack_.UpdateTcpState(entry_index, direction, meta.tcp_flags);
+  // Most packets are ACKs of established connections: no state to move.
+  constexpr uint8_t kStateChangingFlags = ct::tcp_flags::kSyn | ct::tcp_flags::kFin | ct::tcp_flags::kRst;
+  if (meta.protocol == kProtocolTcp && meta.has_l4 &&
+      ((meta.tcp_flags & kStateChangingFlags) != 0 ||
+       entry.tcp_state.load(std::memory_order_relaxed) != static_cast<uint8_t>(ct::TcpState::kEstablished)))
+    conntrack_.UpdateTcpState(entry_index, direction, meta.tcp_flags);
   conntrack_.Touch(entry_index, direction, rte_pktmbuf_pkt_len(packet.mbuf), now_s_);
   const bool source_changes = other.dst_ip != meta.src_ip || other.dst_port != meta.src_port;
   const bool destination_changes = other.src_ip != meta.dst_ip || other.src_port != meta.dst_port;
@@ -424,6 +473,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   if (meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(meta.tcp_flags).state;
 
   ct::InsertResult inserted;
+  ++table_mutations_;
   if (snat_ip == 0) {
     const ct::FlowKey reply{backend.ipv4, key.src_ip, backend.port, key.src_port, key.protocol};
     inserted = conntrack_.Insert(key, reply, init, now_s_);
@@ -598,6 +648,20 @@ void Worker::Flush(const NodeTables& node) {
 void Worker::Drop(rte_mbuf* mbuf, stats::DropReason reason) {
   Increment(counters_.drops[static_cast<size_t>(reason)]);
   rte_pktmbuf_free(mbuf);
+}
+
+// Consecutive packets mostly belong to the same service port: remember the
+// last id → index mapping of this snapshot instead of hashing every time.
+std::optional<uint32_t> Worker::ServicePortIndex(const ServiceTables& services, uint32_t service_port_id) {
+  // Keyed by generation, not address: a new snapshot may reuse the old one's.
+  if (service_port_id != cached_service_port_id_ || services.generation() != cached_services_generation_) {
+    const std::optional<uint32_t> index = services.IndexOf(service_port_id);
+    if (!index) return std::nullopt;
+    cached_services_generation_ = services.generation();
+    cached_service_port_id_ = service_port_id;
+    cached_service_port_index_ = *index;
+  }
+  return cached_service_port_index_;
 }
 
 void Worker::CountService(const ServiceTables& services, uint32_t service_port_index, uint32_t bytes, bool created) {

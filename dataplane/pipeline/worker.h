@@ -73,13 +73,15 @@ class Worker {
     PacketMeta& meta;
   };
 
-  void ProcessPacket(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables* policy,
-                     uint8_t rx_slot, rte_mbuf* mbuf);
+  bool PrepareTracked(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables* policy,
+                      const PortRuntime& in, rte_mbuf* mbuf, PacketMeta& meta, ct::FlowKey& key);
+  bool PrepareIpv4(Context& packet, ct::FlowKey& key);
+  void HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupResult found);
+  void LearnSender(Context& packet);
   bool PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port);
   bool RevalidatePolicy(Context& packet, uint32_t entry);
   void NewPolicedFlow(Context& packet, const ct::FlowKey& key);
   void HandleArp(Context& packet);
-  void HandleIpv4(Context& packet);
   void HandleIcmpError(Context& packet);
   bool TranslateTracked(Context& packet, uint32_t entry, ct::Direction direction);
   void NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key);
@@ -90,6 +92,7 @@ class Worker {
   static uint8_t* RetagForPort(rte_mbuf* mbuf, uint8_t* frame, bool tagged, uint16_t vlan);
   void Drop(rte_mbuf* mbuf, stats::DropReason reason);
   void RefreshForNode(const NodeTables& node);
+  std::optional<uint32_t> ServicePortIndex(const ServiceTables& services, uint32_t service_port_id);
   void CountService(const ServiceTables& services, uint32_t service_port_index, uint32_t bytes, bool created);
 
   SharedState& shared_;
@@ -100,6 +103,10 @@ class Worker {
   std::vector<FragmentEntry> fragment_storage_;
   FragmentTable fragments_;
   uint64_t node_generation_ = 0;
+  uint64_t table_mutations_ = 0;  // inserts and removals by this worker
+  uint64_t cached_services_generation_ = 0;
+  uint32_t cached_service_port_id_ = 0;
+  uint32_t cached_service_port_index_ = 0;
   uint32_t now_s_ = 0;
   uint64_t now_tsc_ = 0;
   RateLimiter host_limiter_;  // exception path to the node's kernel, per worker
