@@ -8,6 +8,7 @@
 #include "control/cli/apply.h"
 #include "control/cli/collect.h"
 #include "control/cli/format.h"
+#include "control/cli/policy_probe.h"
 #include "dataplane/runtime/conntrack_memory.h"
 
 namespace {
@@ -27,6 +28,10 @@ constexpr const char* kUsage =
     "  apply -f FILE|DIR   copy manifests into nodeplane-control's manifests directory, wait\n"
     "                      until the dataplane applied them, print how long it took\n"
     "  delete -f FILE|DIR  remove what apply -f copied, wait until applied\n"
+    "  policy probe --manifests DIR [--ports 80/TCP,...]\n"
+    "                      NetworkPolicy verdict of every ordered pod pair and port, offline\n"
+    "  policy trace FROM TO PORT/PROTO --manifests DIR\n"
+    "                      why one flow is allowed or denied (policies, isolation, rule)\n"
     "apply/delete flags: -f may repeat; --timeout 30s; --run-dir DIR (where nodeplane-control\n"
     "  writes <instance>.control; default $NODEPLANE_RUN_DIR or /run/nodeplane)\n";
 
@@ -179,6 +184,17 @@ int Run(const Arguments& arguments) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `npctl policy ...` works offline on manifests and has its own flags.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--instance" || arg == "-o" || arg == "--output") {
+      ++i;
+      continue;
+    }
+    if (!arg.empty() && arg[0] == '-') continue;
+    if (arg == "policy") return np::cli::RunPolicyCommand(std::vector<std::string>(argv + i + 1, argv + argc));
+    break;
+  }
   std::string error;
   std::optional<Arguments> arguments = Parse(argc, argv, &error);
   if (!arguments) {

@@ -1,7 +1,6 @@
 // The whole per-packet pipeline, in one process: the real loader and
-// Worker::ProcessBurst over net_ring ports, as tests/pcap/replay.cc drives
-// them (the set-up below is the same sequence; see RESULTS.md for the
-// proposal to share it in a harness library).
+// Worker::ProcessBurst over net_ring ports, set up by the in-process
+// harness library shared with tests/pcap/replay.cc (tests/harness).
 //
 //   np-bench-pipeline [EAL options] -- [benchmark options]
 //   (defaults: --no-huge -m 1024 --no-pci --no-shconf -l 0 when no EAL options)
@@ -14,34 +13,21 @@
 #include <benchmark/benchmark.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
-#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
-#include <rte_rcu_qsbr.h>
-#include <rte_ring.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "common/shm_region.h"
-#include "control/compile/routes_compiler.h"
-#include "control/compile/services_compiler.h"
-#include "control/config/node_config.h"
-#include "control/k8s/loader.h"
+#include "common/stats_abi.h"
+#include "dataplane/conntrack/table.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/pipeline/worker.h"
-#include "dataplane/port/port_manager.h"
-#include "dataplane/runtime/conntrack_memory.h"
-#include "dataplane/runtime/loader.h"
-#include "dataplane/runtime/stats_region.h"
 #include "perf/micro/frames.h"
+#include "tests/harness/in_process_dataplane.h"
 
 #ifndef NP_PIPELINE_CASE
 #error "NP_PIPELINE_CASE must name the directory with node.yaml and manifests/"
@@ -58,147 +44,75 @@ constexpr uint64_t kUplinkMac = 0x02bb00000001ull;
 constexpr uint32_t kVip = Ip(10, 96, 0, 10);
 constexpr uint32_t kNode = Ip(192, 168, 100, 10);
 
+// The in-process dataplane (tests/harness) with one worker, fed bursts of
+// frames on the uplink.
 class Pipeline {
  public:
+  Pipeline() : dataplane_(Options()) {}
   bool Setup(const fs::path& case_dir);
-  ~Pipeline() {
-    for (const char* what : {"tables", "stats", "conntrack", "affinity"})
-      SharedMemoryFile::Remove(ShmName(instance_, what));
-  }
 
   // One burst: frames in on the uplink, through the worker, out and freed.
   // Returns packets transmitted.
   uint32_t Burst(const Frame* frames, uint32_t count, bool process = true) {
     rte_mbuf* mbufs[kBurst];
-    if (rte_pktmbuf_alloc_bulk(shared_.pool, mbufs, count) != 0) return 0;
+    if (rte_pktmbuf_alloc_bulk(dataplane_.shared().pool, mbufs, count) != 0) return 0;
     for (uint32_t i = 0; i < count; ++i) {
       std::memcpy(rte_pktmbuf_mtod(mbufs[i], void*), frames[i].data(), kFrameLength);
       mbufs[i]->data_len = kFrameLength;
       mbufs[i]->pkt_len = kFrameLength;
     }
     if (process) {
-      worker_->ProcessBurst(*node_, shared_.services.load(std::memory_order_acquire), uplink_slot_, mbufs,
-                            static_cast<uint16_t>(count));
-      worker_->Flush(*node_);
+      dataplane_.Process(0, uplink_slot_, mbufs, static_cast<uint16_t>(count));
     } else {
       const uint16_t sent = rte_eth_tx_burst(pod_port_, 0, mbufs, static_cast<uint16_t>(count));
       for (uint16_t i = sent; i < count; ++i) rte_pktmbuf_free(mbufs[i]);
     }
-    uint32_t transmitted = 0;
-    void* objects[2 * kBurst];
-    for (rte_ring* ring : tx_rings_) {
-      unsigned n;
-      while ((n = rte_ring_dequeue_burst(ring, objects, std::size(objects), nullptr)) > 0) {
-        rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(objects), n);
-        transmitted += n;
-      }
-    }
-    return transmitted;
+    return static_cast<uint32_t>(dataplane_.DrainAndFree());
   }
-  const stats::LcoreCounters& counters() const { return stats_->lcore(0); }
+  const stats::LcoreCounters& counters() const { return dataplane_.counters(0); }
   uint64_t ConntrackInserts() const { return counters().conntrack_inserts.load(); }
   // Empties the conntrack table between benchmark runs (untimed): each run
   // sees only its own flows, and SNAT ports are free again.
   void ClearConntrack() {
-    ct::Table& table = conntrack_->table();
+    ct::Table& table = dataplane_.conntrack();
     std::vector<uint32_t> live;
     table.ForEach([&](const ct::EntrySnapshot& entry) { live.push_back(entry.index); });
     for (uint32_t entry : live) table.Remove(entry);
     table.Reclaim(table.DetachRetired());
   }
-  uint32_t ConntrackEntries() { return static_cast<uint32_t>(conntrack_->table().ReadCounters().entries); }
+  uint32_t ConntrackEntries() { return static_cast<uint32_t>(dataplane_.conntrack().ReadCounters().entries); }
 
  private:
+  static harness::InProcessOptions Options() {
+    harness::InProcessOptions options;
+    options.workers = 1;
+    options.mbufs = 8191;
+    options.mbuf_cache = 256;
+    options.instance_prefix = "benchpipe";
+    return options;
+  }
   bool Fail(const std::string& message) {
     std::fprintf(stderr, "np-bench-pipeline: %s\n", message.c_str());
     return false;
   }
 
-  std::string instance_ = "benchpipe" + std::to_string(getpid());
-  NodeImage image_;
-  std::optional<TablesRegion> region_;
-  std::optional<StatsRegion> stats_;
-  std::optional<ConntrackMemory> conntrack_;
-  std::unique_ptr<NeighborTable> neighbors_;
-  SharedState shared_;
-  std::unique_ptr<PortManager> port_manager_;
-  std::unique_ptr<Loader> loader_;
-  std::unique_ptr<Worker> worker_;
-  std::vector<rte_ring*> tx_rings_;
-  const NodeTables* node_ = nullptr;
+  harness::InProcessDataplane dataplane_;
   uint8_t uplink_slot_ = 0;
   uint16_t pod_port_ = 0;
 };
 
 bool Pipeline::Setup(const fs::path& case_dir) {
-  auto node = config::LoadNodeConfig(case_dir / "node.yaml");
-  if (!node) return Fail(node.error().message);
-  image_ = std::move(node).value();
-  constexpr uint16_t kWorkers = 1;
-  for (size_t i = 0; i < image_.ports.size(); ++i) {
-    const std::string device = image_.port_devargs[i].substr(0, image_.port_devargs[i].find(','));
-    if (device.rfind("net_ring_", 0) != 0) return Fail("net_ring_<name> ports only");
-    rte_ring* rx = rte_ring_create(("rx_" + device).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    std::vector<rte_ring*> tx;
-    for (int queue = 0; queue <= kWorkers; ++queue)
-      tx.push_back(rte_ring_create(("tx" + std::to_string(queue) + "_" + device).c_str(), 1024, SOCKET_ID_ANY,
-                                   RING_F_SP_ENQ | RING_F_SC_DEQ));
-    for (rte_ring* ring : tx)
-      if (rx == nullptr || ring == nullptr) return Fail("cannot create rings");
-    if (rte_eth_from_rings(device.substr(9).c_str(), &rx, 1, tx.data(), static_cast<unsigned>(tx.size()),
-                           SOCKET_ID_ANY) < 0)
-      return Fail("cannot create ring port " + device);
-    tx_rings_.insert(tx_rings_.end(), tx.begin(), tx.end());
-  }
-  auto region = TablesRegion::OpenOrCreate(instance_, DefaultRegionLayout());
-  if (!region) return Fail(region.error().message);
-  region_.emplace(std::move(region).value());
-  auto stats = StatsRegion::Create(instance_);
-  if (!stats) return Fail(stats.error().message);
-  stats_.emplace(std::move(stats).value());
-  shared_.worker_count = kWorkers;
-  shared_.stats = &*stats_;
-  shared_.pool = rte_pktmbuf_pool_create("bench_mbufs", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-  auto* rcu = static_cast<rte_rcu_qsbr*>(rte_zmalloc("bench_rcu", rte_rcu_qsbr_get_memsize(kWorkers), 64));
-  if (shared_.pool == nullptr || rcu == nullptr || rte_rcu_qsbr_init(rcu, kWorkers) != 0) return Fail("no memory");
-  shared_.rcu = rcu;
-  port_manager_ = std::make_unique<PortManager>(shared_.pool, kWorkers);
-  loader_ = std::make_unique<Loader>(shared_, *region_, *port_manager_, *stats_);
-  k8s::ClusterState empty;
-  image_.routes = compile::CompileRoutes(empty, image_);
-  image_.generation = 1;
-  if (auto status = region_->Publish(abi::SectionKind::kNode, EncodeNodeSection(image_), 1); !status)
-    return Fail(status.error().message);
-  loader_->Tick();
-  loader_->Poll();
-  if (!loader_->has_node()) return Fail("node refused: " + region_->RefusalReason(abi::SectionKind::kNode));
-  neighbors_ = std::make_unique<NeighborTable>(image_.info.neighbor_capacity);
-  shared_.neighbors = neighbors_.get();
-  auto conntrack = ConntrackMemory::OpenOrCreate(instance_, image_.info.conntrack_capacity,
-                                                 ct::Timeouts::FromNodeInfo(image_.info));
-  if (!conntrack) return Fail(conntrack.error().message);
-  conntrack_.emplace(std::move(conntrack).value());
-  shared_.conntrack = &conntrack_->table();
-  shared_.affinity = &conntrack_->affinity();
-  worker_ = std::make_unique<Worker>(shared_, 0);
-
-  auto loaded = k8s::LoadManifestDirectory(case_dir / "manifests");
-  if (!loaded) return Fail(loaded.error().message);
-  auto compiled = compile::CompileServices(loaded->state, image_);
-  compiled.image.generation = 2;
-  if (auto status = region_->Publish(abi::SectionKind::kServices, EncodeServicesSection(compiled.image), 2); !status)
-    return Fail(status.error().message);
-  loader_->Poll();
-  if (region_->AppliedGeneration(abi::SectionKind::kServices) != 2)
-    return Fail("services refused: " + region_->RefusalReason(abi::SectionKind::kServices));
-  node_ = shared_.node.load();
-  uint16_t uplink_port = 0;
-  rte_eth_dev_get_port_by_name("net_ring_uplink", &uplink_port);
-  rte_eth_dev_get_port_by_name("net_ring_poda", &pod_port_);
-  uplink_slot_ = node_->SlotOfDpdkPort(uplink_port);
+  if (!dataplane_.Setup(case_dir / "node.yaml")) return Fail(dataplane_.error());
+  if (!dataplane_.PublishServices(case_dir / "manifests")) return Fail(dataplane_.error());
+  const harness::RingPort* uplink = dataplane_.PortNamed("uplink");
+  const harness::RingPort* pod = dataplane_.PortNamed("poda");
+  if (uplink == nullptr || pod == nullptr) return Fail("the case needs ports named uplink and poda");
+  pod_port_ = pod->port_id;
+  uplink_slot_ = dataplane_.SlotOf(*uplink);
   // The gateway's MAC: an ARP reply would teach it; the benchmark sends none.
-  neighbors_->Learn(Ip(192, 168, 100, 1), kGatewayMac, uplink_port, shared_.now_s.load());
-  Burst(nullptr, 0);  // drains the gratuitous ARPs
+  dataplane_.neighbors().Learn(Ip(192, 168, 100, 1), kGatewayMac, uplink->port_id,
+                               dataplane_.shared().now_s.load());
+  dataplane_.DrainAndFree();  // the gratuitous ARPs
   return true;
 }
 
@@ -251,7 +165,7 @@ void BM_PipelineEstablished(benchmark::State& state) {
   if (sent != static_cast<uint64_t>(state.iterations()) * kBurst) state.SkipWithError("packets were dropped");
   if (g_pipeline->counters().conntrack_hits.load() - hits_before != sent) state.SkipWithError("not all hits");
 }
-BENCHMARK(BM_PipelineEstablished)->Arg(1024)->Arg(65536)->ArgName("flows");
+BENCHMARK(BM_PipelineEstablished)->Arg(1024)->Arg(65536)->Arg(1000000)->ArgName("flows");
 
 // New connections: every packet is the SYN of a flow never seen before.
 // Fixed iterations keep the table (1M entries) from filling; range(0) = 0

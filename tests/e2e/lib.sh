@@ -490,3 +490,124 @@ np_http_names() {
     fi
   done
 }
+
+# --- NetworkPolicy helpers (tests/e2e/policy_*.sh) ----------------------------
+
+# np_pod_manifest NAME IP NAMESPACE LABELS [PORTS]: a Pod object on node-a in
+# $NP_MANIFESTS/pod-NAMESPACE-NAME.yaml. LABELS is a YAML flow map body
+# ("app: web, tier: x"); PORTS one of containerPort entries
+# ("{name: dns, containerPort: 53, protocol: UDP}, {...}").
+np_pod_manifest() {
+  local name=$1 ip=$2 namespace=$3 labels=$4 ports=${5:-}
+  np_write_manifest "pod-$namespace-$name.yaml" <<MANIFEST
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $name
+  namespace: $namespace
+  labels: {$labels}
+spec:
+  nodeName: node-a
+  containers:
+  - name: main
+    image: registry.k8s.io/pause:3.9
+    ports: [$ports]
+status:
+  phase: Running
+  podIP: $ip
+  podIPs:
+  - ip: $ip
+MANIFEST
+}
+
+# np_namespace_manifest NAME [LABELS]: a Namespace object (kubernetes.io/metadata.name added).
+np_namespace_manifest() {
+  local name=$1 labels=${2:-}
+  np_write_manifest "namespace-$name.yaml" <<MANIFEST
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $name
+  labels: {${labels:+$labels, }kubernetes.io/metadata.name: $name}
+MANIFEST
+}
+
+# np_policy_generation: the newest policy generation the dataplane applied (0: none).
+np_policy_generation() {
+  local n
+  n=$(grep -oE "applied policy generation [0-9]+" "$NP_WORK/dataplane.log" 2>/dev/null | grep -oE '[0-9]+$' |
+      sort -n | tail -n 1 || true)
+  echo "${n:-0}"
+}
+
+# np_wait_policy GENERATION [TIMEOUT_S]: until the dataplane applied that policy generation or a newer one.
+np_wait_policy() {
+  local want=$1 timeout=${2:-30} start=$SECONDS
+  until (($(np_policy_generation) >= want)); do
+    np_check_alive
+    np_check_refused
+    ((SECONDS - start < timeout)) || np_fail "policy generation $want was not applied within ${timeout}s"
+    sleep 0.2
+  done
+}
+
+# np_policy_step FILE: write one manifest (stdin) and wait until the policy section it changes is applied.
+np_policy_step() {
+  local before
+  (($(np_policy_generation) > 0)) || np_wait_policy 1  # the first (startup) generation
+  before=$(np_policy_generation)
+  np_write_manifest "$1"
+  np_wait_policy $((before + 1))
+}
+
+# np_policy_settle: after several manifest changes, until no newer policy
+# generation is applied for a second.
+np_policy_settle() {
+  local last
+  while :; do
+    last=$(np_policy_generation)
+    sleep 1
+    np_check_alive
+    (($(np_policy_generation) == last)) && return 0
+  done
+}
+
+# np_connect POD tcp|udp HOST PORT: "ok <reply>" or "denied <why>" within 2 s (one attempt:
+# a TCP connection to a line-echo server, or one datagram to a UDP echo server).
+np_connect() {
+  np_in "$1" "$NP_PYTHON" -B -c '
+import socket, sys
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:
+    if mode == "tcp":
+        s = socket.create_connection((host, port), timeout=2)
+        s.sendall(b"hi\n")
+        reply = s.makefile().readline().strip()
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        s.connect((host, port))
+        s.send(b"hi")
+        reply = s.recv(65535).decode(errors="replace").strip()
+    print("ok", reply) if reply else print("denied", "empty reply")
+except OSError as error:
+    print("denied", error)' "$2" "$3" "$4"
+}
+
+# np_expect ok|denied POD tcp|udp HOST PORT [WHAT]
+np_expect() {
+  local want=$1 pod=$2 mode=$3 host=$4 port=$5 what=${6:-} got
+  got=$(np_connect "$pod" "$mode" "$host" "$port")
+  [[ $got == "$want"* ]] || np_fail "$pod -> $host:$port/$mode${what:+ ($what)}: expected $want, got '$got'"
+  np_ok "$pod -> $host:$port/$mode${what:+ ($what)}: $got"
+}
+
+# np_probe_expect FROM TO PORT/PROTO allow|deny: `npctl policy probe` on the
+# manifests directory says the same as the real traffic did.
+np_probe_expect() {
+  local from=$1 to=$2 port=$3 want=$4 line
+  [[ -n $NP_NPCTL ]] || np_fail "npctl not found"
+  line=$("$NP_NPCTL" policy probe --manifests "$NP_MANIFESTS" --ports "$port" 2>/dev/null | grep -E "^$from $to $port " || true)
+  [[ $line == "$from $to $port $want" ]] || np_fail "npctl policy probe: expected '$from $to $port $want', got '$line'"
+  np_ok "probe: $line"
+}

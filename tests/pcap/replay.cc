@@ -16,49 +16,32 @@
 //   worker I                 ...and hand the next packets to worker I, as
 //                            RSS would put them on its queue
 //
-// Ports are net_ring devices created here, named by the node config's
-// devargs, so packets enter and leave without any kernel interface.
+// Ports are net_ring devices created by the in-process harness
+// (tests/harness), named by the node config's devargs, so packets enter and
+// leave without any kernel interface.
 #include <pcap/pcap.h>
 #include <rte_eal.h>
-#include <rte_eth_ring.h>
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
-#include <rte_ring.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "common/shm_region.h"
-#include "control/compile/routes_compiler.h"
-#include "control/compile/services_compiler.h"
-#include "control/config/node_config.h"
-#include "control/k8s/loader.h"
-#include "dataplane/neighbor/neighbor_table.h"
-#include "dataplane/pipeline/worker.h"
-#include "dataplane/port/port_manager.h"
-#include "dataplane/runtime/conntrack_memory.h"
-#include "dataplane/runtime/loader.h"
-#include "dataplane/runtime/stats_region.h"
+#include "common/stats_abi.h"
+#include "tests/harness/in_process_dataplane.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
 using Packet = std::vector<uint8_t>;
-
-struct RingPort {
-  rte_ring* rx = nullptr;
-  std::vector<rte_ring*> tx;
-  std::vector<Packet> transmitted;  // since the last expect
-};
 
 std::optional<std::vector<Packet>> ReadPcap(const fs::path& path, std::string& error) {
   char message[PCAP_ERRBUF_SIZE];
@@ -101,12 +84,7 @@ std::string Hex(const Packet& packet) {
 class Replay {
  public:
   Replay(fs::path case_dir, std::optional<fs::path> actual_dir)
-      : case_dir_(std::move(case_dir)), actual_dir_(std::move(actual_dir)),
-        instance_("replay" + std::to_string(getpid())) {}
-  ~Replay() {
-    for (const char* what : {"tables", "stats", "conntrack", "affinity"})
-      np::SharedMemoryFile::Remove(np::ShmName(instance_, what));
-  }
+      : case_dir_(std::move(case_dir)), actual_dir_(std::move(actual_dir)) {}
 
   int Run();
 
@@ -119,156 +97,68 @@ class Replay {
   bool PublishServices(const fs::path& manifests);
   bool Step(const std::string& line);
   bool Send(const std::string& port, const fs::path& file);
-  static uint16_t PortIdOf(const std::string& device);
   bool Expect(const std::string& port, const std::optional<fs::path>& file);
   bool CheckCounter(const std::string& name, uint64_t expected);
   void Drain();
 
   fs::path case_dir_;
   std::optional<fs::path> actual_dir_;
-  std::string instance_;
-  np::NodeImage node_;
-  uint64_t generation_ = 0;
-  std::map<std::string, RingPort> ports_;   // by devargs device name
-  std::map<std::string, std::string> device_by_port_;
-  std::optional<np::TablesRegion> region_;
-  std::optional<np::StatsRegion> stats_;
-  std::optional<np::ConntrackMemory> conntrack_;
-  std::unique_ptr<np::NeighborTable> neighbors_;
-  np::SharedState shared_;
-  rte_rcu_qsbr* rcu_ = nullptr;
-  std::unique_ptr<np::PortManager> port_manager_;
-  std::unique_ptr<np::Loader> loader_;
-  std::vector<std::unique_ptr<np::Worker>> workers_;
+  std::unique_ptr<np::harness::InProcessDataplane> dataplane_;
+  std::map<std::string, std::vector<Packet>> transmitted_;  // by port name, since the last expect
   uint16_t worker_count_ = 1;
   uint16_t current_worker_ = 0;
 };
 
 bool Replay::Setup() {
-  auto node = np::config::LoadNodeConfig(case_dir_ / "node.yaml");
-  if (!node) return Fail(node.error().message);
-  node_ = std::move(node).value();
-  for (size_t i = 0; i < node_.ports.size(); ++i) {
-    const std::string device = node_.port_devargs[i].substr(0, node_.port_devargs[i].find(','));
-    RingPort ring;
-    ring.rx = rte_ring_create(("rx_" + device).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    for (int queue = 0; queue <= worker_count_; ++queue)
-      ring.tx.push_back(rte_ring_create(("tx" + std::to_string(queue) + "_" + device).c_str(), 1024, SOCKET_ID_ANY,
-                                        RING_F_SP_ENQ | RING_F_SC_DEQ));
-    for (rte_ring* ring_queue : ring.tx)
-      if (ring.rx == nullptr || ring_queue == nullptr) return Fail("cannot create rings");
-    // rte_eth_from_rings names the port "net_ring_<name>".
-    if (device.rfind("net_ring_", 0) != 0) return Fail("golden cases use net_ring_<name> ports, not " + device);
-    if (rte_eth_from_rings(device.substr(9).c_str(), &ring.rx, 1, ring.tx.data(),
-                           static_cast<unsigned>(ring.tx.size()), SOCKET_ID_ANY) < 0)
-      return Fail("cannot create ring port " + device);
-    device_by_port_[node_.port_names[i]] = device;
-    ports_[device] = ring;
-  }
-  auto region = np::TablesRegion::OpenOrCreate(instance_, np::DefaultRegionLayout());
-  if (!region) return Fail(region.error().message);
-  region_.emplace(std::move(region).value());
-  auto stats = np::StatsRegion::Create(instance_);
-  if (!stats) return Fail(stats.error().message);
-  stats_.emplace(std::move(stats).value());
-
-  shared_.worker_count = worker_count_;
-  shared_.stats = &*stats_;
-  shared_.pool = rte_pktmbuf_pool_create("replay_mbufs", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-  rcu_ = static_cast<rte_rcu_qsbr*>(
-      rte_zmalloc("replay_rcu", rte_rcu_qsbr_get_memsize(worker_count_), RTE_CACHE_LINE_SIZE));
-  if (shared_.pool == nullptr || rcu_ == nullptr || rte_rcu_qsbr_init(rcu_, worker_count_) != 0)
-    return Fail("no memory");
-  shared_.rcu = rcu_;
-  port_manager_ = std::make_unique<np::PortManager>(shared_.pool, worker_count_);
-  loader_ = std::make_unique<np::Loader>(shared_, *region_, *port_manager_, *stats_);
-
-  np::k8s::ClusterState empty;
-  node_.routes = np::compile::CompileRoutes(empty, node_);
-  node_.generation = ++generation_;
-  if (auto status = region_->Publish(np::abi::SectionKind::kNode, np::EncodeNodeSection(node_), generation_); !status)
-    return Fail(status.error().message);
-  loader_->Tick();
-  loader_->Poll();
-  if (!loader_->has_node()) return Fail("node tables refused: " + region_->RefusalReason(np::abi::SectionKind::kNode));
-  neighbors_ = std::make_unique<np::NeighborTable>(node_.info.neighbor_capacity);
-  shared_.neighbors = neighbors_.get();
-  auto conntrack = np::ConntrackMemory::OpenOrCreate(instance_, node_.info.conntrack_capacity,
-                                                     np::ct::Timeouts::FromNodeInfo(node_.info));
-  if (!conntrack) return Fail(conntrack.error().message);
-  conntrack_.emplace(std::move(conntrack).value());
-  shared_.conntrack = &conntrack_->table();
-  shared_.affinity = &conntrack_->affinity();
-  for (uint16_t index = 0; index < worker_count_; ++index)
-    workers_.push_back(std::make_unique<np::Worker>(shared_, index));
+  np::harness::InProcessOptions options;
+  options.workers = worker_count_;
+  options.mbufs = 4095;
+  options.instance_prefix = "replay";
+  dataplane_ = std::make_unique<np::harness::InProcessDataplane>(options);
+  if (!dataplane_->Setup(case_dir_ / "node.yaml")) return Fail(dataplane_->error());
   return PublishServices(case_dir_ / "manifests");
 }
 
 bool Replay::PublishServices(const fs::path& manifests) {
-  auto loaded = np::k8s::LoadManifestDirectory(manifests);
-  if (!loaded) return Fail(loaded.error().message);
-  for (const auto& failure : loaded->failures)
-    for (const auto& message : failure.messages) return Fail("manifest error: " + message);
-  auto compiled = np::compile::CompileServices(loaded->state, node_);
-  compiled.image.generation = ++generation_;
-  if (auto status = region_->Publish(np::abi::SectionKind::kServices, np::EncodeServicesSection(compiled.image),
-                                     generation_);
-      !status)
-    return Fail(status.error().message);
-  loader_->Poll();
-  if (region_->AppliedGeneration(np::abi::SectionKind::kServices) != generation_)
-    return Fail("services refused: " + region_->RefusalReason(np::abi::SectionKind::kServices));
+  if (!dataplane_->PublishServices(manifests)) return Fail(dataplane_->error());
   Drain();  // gratuitous ARP for owned addresses goes out here
   return true;
 }
 
 void Replay::Drain() {
-  for (auto& [device, port] : ports_) {
-    for (rte_ring* ring : port.tx) {
-      void* object = nullptr;
-      while (rte_ring_dequeue(ring, &object) == 0) {
-        auto* mbuf = static_cast<rte_mbuf*>(object);
-        const uint8_t* data = rte_pktmbuf_mtod(mbuf, const uint8_t*);
-        port.transmitted.emplace_back(data, data + rte_pktmbuf_data_len(mbuf));
-        rte_pktmbuf_free(mbuf);
-      }
-    }
+  for (const np::harness::RingPort& port : dataplane_->ports()) {
+    std::vector<Packet>& sent = transmitted_[port.name];
+    dataplane_->DrainTx(port, [&](rte_mbuf* mbuf) {
+      const uint8_t* data = rte_pktmbuf_mtod(mbuf, const uint8_t*);
+      sent.emplace_back(data, data + rte_pktmbuf_data_len(mbuf));
+      rte_pktmbuf_free(mbuf);
+    });
   }
 }
 
 bool Replay::Send(const std::string& port, const fs::path& file) {
-  auto device = device_by_port_.find(port);
-  if (device == device_by_port_.end()) return Fail("no port named " + port);
+  const np::harness::RingPort* ring_port = dataplane_->PortNamed(port);
+  if (ring_port == nullptr) return Fail("no port named " + port);
   std::string error;
   auto packets = ReadPcap(case_dir_ / file, error);
   if (!packets) return Fail(error);
   // Straight into the chosen worker's pipeline, as if RSS had put the
   // packet on that worker's queue.
-  const np::NodeTables* node = shared_.node.load();
-  const uint8_t slot = node->SlotOfDpdkPort(PortIdOf(device->second));
+  const uint8_t slot = dataplane_->SlotOf(*ring_port);
   for (const Packet& packet : *packets) {
-    rte_mbuf* mbuf = rte_pktmbuf_alloc(shared_.pool);
+    rte_mbuf* mbuf = rte_pktmbuf_alloc(dataplane_->shared().pool);
     if (mbuf == nullptr) return Fail("out of mbufs");
     std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(packet.size())), packet.data(), packet.size());
-    np::Worker& worker = *workers_[current_worker_];
-    worker.ProcessBurst(*node, shared_.services.load(), slot, &mbuf, 1);
-    worker.Flush(*node);
+    dataplane_->Process(current_worker_, slot, &mbuf, 1);
     Drain();
   }
   return true;
 }
 
-uint16_t Replay::PortIdOf(const std::string& device) {
-  uint16_t port_id = 0;
-  rte_eth_dev_get_port_by_name(device.c_str(), &port_id);
-  return port_id;
-}
-
 bool Replay::Expect(const std::string& port, const std::optional<fs::path>& file) {
-  auto device = device_by_port_.find(port);
-  if (device == device_by_port_.end()) return Fail("no port named " + port);
-  std::vector<Packet> actual = std::move(ports_[device->second].transmitted);
-  ports_[device->second].transmitted.clear();
+  if (dataplane_->PortNamed(port) == nullptr) return Fail("no port named " + port);
+  std::vector<Packet> actual = std::move(transmitted_[port]);
+  transmitted_[port].clear();
   std::vector<Packet> expected;
   if (file) {
     std::string error;
@@ -295,7 +185,7 @@ bool Replay::Expect(const std::string& port, const std::optional<fs::path>& file
 }
 
 bool Replay::CheckCounter(const std::string& name, uint64_t expected) {
-  const np::stats::LcoreCounters& counters = stats_->lcore(0);
+  const np::stats::LcoreCounters& counters = dataplane_->counters(0);
   std::optional<uint64_t> value;
   for (size_t i = 0; i < static_cast<size_t>(np::stats::DropReason::kCount); ++i)
     if (name == np::stats::kDropReasonNames[i]) value = counters.drops[i].load();
@@ -322,7 +212,7 @@ bool Replay::Step(const std::string& line) {
   if (verb == "workers") return true;  // read before set-up
   if (verb == "worker") {
     const unsigned long index = std::stoul(first);
-    if (index >= workers_.size()) return Fail("no worker " + first);
+    if (index >= worker_count_) return Fail("no worker " + first);
     current_worker_ = static_cast<uint16_t>(index);
     return true;
   }
@@ -343,9 +233,9 @@ int Replay::Run() {
   while (std::getline(steps, line))
     if (!Step(line)) return 1;
   // Whatever was transmitted and not expected is a failure too.
-  for (const auto& [port, device] : device_by_port_)
-    if (!ports_[device].transmitted.empty())
-      return Fail("port " + port + " transmitted " + std::to_string(ports_[device].transmitted.size()) +
+  for (const auto& [port, sent] : transmitted_)
+    if (!sent.empty())
+      return Fail("port " + port + " transmitted " + std::to_string(sent.size()) +
                   " packets no step expected"),
              1;
   std::printf("%s: ok\n", case_dir_.filename().c_str());
