@@ -14,11 +14,14 @@
 namespace np::stats {
 
 inline constexpr uint32_t kStatsMagic = 0x54534e4eu;  // "NNST"
-inline constexpr uint32_t kStatsVersion = 3;
+inline constexpr uint32_t kStatsVersion = 4;
 inline constexpr uint32_t kMaxLcores = 16;
 inline constexpr uint32_t kMaxPorts = 64;
 inline constexpr uint32_t kMaxServicePorts = 4096;
 inline constexpr uint32_t kNameLength = 64;
+// Policy rules counted one by one; rules past this share the last counter.
+inline constexpr uint32_t kMaxPolicyRules = 16384;
+inline constexpr uint32_t kPolicyDropSamples = 64;  // per lcore, a ring of the newest
 
 // Why a packet was dropped. Add at the end only: the CLI prints by index.
 enum class DropReason : uint16_t {
@@ -60,6 +63,19 @@ struct ServiceCounters {
   std::atomic<uint64_t> packets, bytes, new_connections, no_endpoint_rejects;
 };
 
+// A denied new connection, for `npctl get policy-drops`: which flow, and
+// who it was between. `sequence` is written last (release): a reader that
+// sees it unchanged before and after copying has a whole sample.
+struct PolicyDropSample {
+  std::atomic<uint64_t> sequence;  // 0 = empty
+  uint64_t time_ns;                // CLOCK_REALTIME
+  uint32_t src_ip, dst_ip;         // source before SNAT, destination after DNAT
+  uint16_t dst_port;
+  uint8_t protocol;
+  uint8_t reason;                  // policy::Reason
+  uint32_t src_identity, dst_identity;
+};
+
 struct alignas(64) LcoreCounters {
   std::atomic<uint64_t> loops, busy_loops, busy_cycles, total_cycles;
   std::atomic<uint64_t> drops[static_cast<size_t>(DropReason::kCount)];
@@ -67,6 +83,11 @@ struct alignas(64) LcoreCounters {
   std::atomic<uint64_t> arp_replies, arp_requests, icmp_generated, to_host, from_host;
   std::atomic<uint64_t> fragments;
   std::atomic<uint64_t> policy_allowed_connections, policy_denied_packets, policy_revalidations;
+  // New connections each policy rule allowed (index = rule of the policy
+  // generation in StatsHeader::policy_counters_generation).
+  std::atomic<uint64_t> policy_rule_connections[kMaxPolicyRules];
+  std::atomic<uint64_t> policy_drop_sequence;  // samples written so far
+  PolicyDropSample policy_drops[kPolicyDropSamples];
   PortCounters ports[kMaxPorts];
   ServiceCounters service_ports[kMaxServicePorts];
 };
@@ -85,6 +106,7 @@ struct StatsHeader {
   uint32_t lcore_count;
   uint32_t reserved;
   uint64_t tsc_hz;  // converts the cycle counters below into time
+  std::atomic<uint64_t> policy_counters_generation;  // rule counters restart with each policy generation
   std::atomic<uint32_t> worker_lcores[kMaxLcores];  // lcore id of each block, for display
   SlotName ports[kMaxPorts];
   SlotName service_ports[kMaxServicePorts];

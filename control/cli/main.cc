@@ -7,8 +7,10 @@
 
 #include "control/cli/apply.h"
 #include "control/cli/collect.h"
+#include "control/cli/format_policy.h"
 #include "control/cli/format.h"
 #include "control/cli/policy_probe.h"
+#include "control/daemon/section_publisher.h"
 #include "dataplane/runtime/conntrack_memory.h"
 
 namespace {
@@ -25,6 +27,8 @@ constexpr const char* kUsage =
     "  get conntrack       tracked connections and table counters\n"
     "  get ports           per-port link state and counters\n"
     "  get counters        drops by reason, datapath and conntrack counters\n"
+    "  get policies        NetworkPolicy rules and the new connections each allowed\n"
+    "  get policy-drops    the newest connections NetworkPolicy denied (a sample per lcore)\n"
     "  apply -f FILE|DIR   copy manifests into nodeplane-control's manifests directory, wait\n"
     "                      until the dataplane applied them, print how long it took\n"
     "  delete -f FILE|DIR  remove what apply -f copied, wait until applied\n"
@@ -178,7 +182,19 @@ int Run(const Arguments& arguments) {
     return Print(FormatCounters(CollectCounters(stats_header, conntrack ? &conntrack->table() : nullptr),
                                 arguments.format));
   }
-  return Fail("get what? \"" + noun + "\" is not one of services, backends, endpoints, conntrack, ports, counters");
+  if (noun == "policies" || noun == "policy-drops") {
+    if (region->PublishedGeneration(abi::SectionKind::kPolicy) == 0) return Fail("no policy section has been published yet");
+    std::optional<std::vector<uint8_t>> bytes = daemon::ReadPublishedImage(*region, abi::SectionKind::kPolicy);
+    if (!bytes) return Fail("could not copy the published policy section (it kept changing); try again");
+    Result<PolicyImage> image = DecodePolicySection(bytes->data(), bytes->size(), nullptr);
+    if (!image) return Fail(image.error().message);
+    image->generation = region->PublishedGeneration(abi::SectionKind::kPolicy);
+    if (noun == "policies") return Print(FormatPolicyRules(CollectPolicyRules(*image, stats_header), arguments.format));
+    if (!stats) return Fail("no stats region: " + stats.error().message);
+    return Print(FormatPolicyDrops(CollectPolicyDrops(*image, *stats_header), arguments.format));
+  }
+  return Fail("get what? \"" + noun +
+              "\" is not one of services, backends, endpoints, conntrack, ports, counters, policies, policy-drops");
 }
 
 }  // namespace

@@ -332,11 +332,38 @@ bool Worker::PolicyAllows(Context& packet, uint32_t source, uint32_t destination
   policy::FlowVerdict verdict;
   packet.policy->Check(&query, 1, &verdict);
   if (verdict.allowed) {
-    if (verdict.reason == policy::Reason::kAllowedByRule) Increment(counters_.policy_allowed_connections);
+    if (verdict.reason == policy::Reason::kAllowedByRule) CountPolicyAllowed(verdict);
     return true;
   }
-  Increment(counters_.policy_denied_packets);
+  SamplePolicyDrop(query, verdict);
   return false;
+}
+
+void Worker::CountPolicyAllowed(const policy::FlowVerdict& verdict) {
+  Increment(counters_.policy_allowed_connections);
+  for (uint32_t rule : {verdict.egress_rule, verdict.ingress_rule})
+    if (rule != policy::kNoRule) Increment(counters_.policy_rule_connections[std::min(rule, stats::kMaxPolicyRules - 1)]);
+}
+
+// The drop log: the newest denied connections, a ring per lcore.
+void Worker::SamplePolicyDrop(const policy::FlowQuery& query, const policy::FlowVerdict& verdict) {
+  Increment(counters_.policy_denied_packets);
+  const uint64_t sequence = counters_.policy_drop_sequence.load(std::memory_order_relaxed) + 1;
+  stats::PolicyDropSample& sample = counters_.policy_drops[sequence % stats::kPolicyDropSamples];
+  sample.sequence.store(0, std::memory_order_relaxed);  // torn while rewritten
+  std::atomic_thread_fence(std::memory_order_release);
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  sample.time_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+  sample.src_ip = query.src_ipv4;
+  sample.dst_ip = query.dst_ipv4;
+  sample.dst_port = query.dst_port;
+  sample.protocol = query.protocol;
+  sample.reason = static_cast<uint8_t>(verdict.reason);
+  sample.src_identity = verdict.src_identity;
+  sample.dst_identity = verdict.dst_identity;
+  sample.sequence.store(sequence, std::memory_order_release);
+  counters_.policy_drop_sequence.store(sequence, std::memory_order_release);
 }
 
 // A tracked connection after a policy change: judged again as when it
@@ -350,7 +377,7 @@ bool Worker::RevalidatePolicy(Context& packet, uint32_t entry_index) {
   policy::FlowVerdict verdict;
   packet.policy->Check(&query, 1, &verdict);
   if (!verdict.allowed) {
-    Increment(counters_.policy_denied_packets);
+    SamplePolicyDrop(query, verdict);
     return false;
   }
   entry.policy_epoch.store(static_cast<uint32_t>(packet.policy->generation()), std::memory_order_relaxed);

@@ -81,6 +81,8 @@ class Worker {
   bool PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port);
   bool RevalidatePolicy(Context& packet, uint32_t entry);
   void NewPolicedFlow(Context& packet, const ct::FlowKey& key);
+  void CountPolicyAllowed(const policy::FlowVerdict& verdict);
+  void SamplePolicyDrop(const policy::FlowQuery& query, const policy::FlowVerdict& verdict);
   void HandleArp(Context& packet);
   void HandleIcmpError(Context& packet);
   bool TranslateTracked(Context& packet, uint32_t entry, ct::Direction direction);

@@ -114,6 +114,13 @@ void Loader::ApplyPolicy(PolicyImage image) {
     return;
   }
   Swap(shared_.policy, static_cast<const policy::PolicyTables*>(tables->release()));
+  // Rule indices mean other rules now: the per-rule counts start again (a
+  // worker may still add to an old index during this loop; counts are
+  // approximate across a policy change).
+  for (uint32_t lcore = 0; lcore < stats::kMaxLcores; ++lcore)
+    for (std::atomic<uint64_t>& count : stats_.lcore(lcore).policy_rule_connections)
+      count.store(0, std::memory_order_relaxed);
+  stats_.header().policy_counters_generation.store(generation, std::memory_order_release);
   region_.ReportApplied(abi::SectionKind::kPolicy, generation);
   Log("applied policy generation " + std::to_string(generation));
 }

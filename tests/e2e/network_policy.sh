@@ -123,6 +123,13 @@ sleep 0.3
 after=$(np_npctl get counters -o json | "$NP_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["drops"]["policy_denied"])')
 ((after > before)) || np_fail "the bare ACK was not dropped by policy (policy_denied $before -> $after)"
 np_ok "bare ACK to the isolated pod dropped (policy_denied $before -> $after)"
+# Per-rule counts and the drop log, from the CLI.
+np_npctl get policies | tee "$NP_WORK/policies.txt"
+awk '$1 == "default/web-from-frontend" && $2 == "ingress" && $5 >= 2 {found = 1} END {exit !found}' "$NP_WORK/policies.txt" ||
+  np_fail "npctl get policies does not count frontend's 2 allowed connections on the ingress rule"
+np_npctl get policy-drops | tee "$NP_WORK/drops.txt"
+grep -q '^10.244.1.23 .*10.244.1.21 .*TCP :8080 *denied-ingress' "$NP_WORK/drops.txt" ||
+  np_fail "npctl get policy-drops does not show other -> web-1:8080 denied on ingress"
 
 # An established connection the policy stops allowing is cut.
 dir=$NP_WORK/held
