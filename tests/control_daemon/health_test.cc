@@ -22,6 +22,9 @@
 namespace np::daemon {
 namespace {
 
+using np::testing::HttpBody;
+using np::testing::HttpGet;
+
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -36,31 +39,6 @@ uint16_t FreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   close(fd);
   return ntohs(address.sin_port);
-}
-
-// "" when nothing listens.
-std::string HttpGet(uint16_t port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  char buffer[1024];
-  for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) response.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  return response;
-}
-
-std::string Body(const std::string& response) {
-  const size_t at = response.find("\r\n\r\n");
-  return at == std::string::npos ? "" : response.substr(at + 4);
 }
 
 bool WaitFor(const std::function<bool()>& condition) {
@@ -156,12 +134,12 @@ TEST(HealthServer, ServesHealthzAndServicePortsAndFollowsChanges) {
   const std::string ok = HttpGet(healthz, "/healthz");
   EXPECT_THAT(ok, StartsWith("HTTP/1.1 200 OK\r\n"));
   EXPECT_THAT(ok, HasSubstr("Content-Type: application/json\r\n"));
-  EXPECT_THAT(Body(ok), ::testing::MatchesRegex(R"(\{"lastUpdated": "[-0-9T:.]+Z","currentTime": "[-0-9T:.]+Z"\})"));
+  EXPECT_THAT(HttpBody(ok), ::testing::MatchesRegex(R"(\{"lastUpdated": "[-0-9T:.]+Z","currentTime": "[-0-9T:.]+Z"\})"));
   EXPECT_THAT(HttpGet(healthz, "/nope"), StartsWith("HTTP/1.1 404"));
 
   const std::string service = HttpGet(first, "/");
   EXPECT_THAT(service, StartsWith("HTTP/1.1 200 OK\r\n"));
-  EXPECT_EQ(Body(service), R"({"service":{"namespace":"vote","name":"vote"},"localEndpoints":1})");
+  EXPECT_EQ(HttpBody(service), R"({"service":{"namespace":"vote","name":"vote"},"localEndpoints":1})");
 
   server.SetProxyHealth(ProxyHealth{false, 0});
   EXPECT_THAT(HttpGet(healthz, "/healthz"), StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
@@ -171,7 +149,7 @@ TEST(HealthServer, ServesHealthzAndServicePortsAndFollowsChanges) {
   server.SetServices({ServiceHealthCheck{first, "vote", "vote", 0}, ServiceHealthCheck{second, "vote", "result", 2}});
   ASSERT_TRUE(WaitFor([&] { return server.ListeningPorts().count(second) == 1; }));
   EXPECT_THAT(HttpGet(first, "/"), StartsWith("HTTP/1.1 503"));
-  EXPECT_EQ(Body(HttpGet(second, "/")), R"({"service":{"namespace":"vote","name":"result"},"localEndpoints":2})");
+  EXPECT_EQ(HttpBody(HttpGet(second, "/")), R"({"service":{"namespace":"vote","name":"result"},"localEndpoints":2})");
   server.SetServices({ServiceHealthCheck{second, "vote", "result", 2}});
   ASSERT_TRUE(WaitFor([&] { return server.ListeningPorts().count(first) == 0; }));
   EXPECT_EQ(HttpGet(first, "/"), "");

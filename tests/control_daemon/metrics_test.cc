@@ -16,38 +16,18 @@
 
 #include "control/daemon/health_server.h"
 #include "control/daemon/metrics.h"
+#include "tests/control_daemon/test_support.h"
 #include "control/daemon/metrics_collect.h"
 #include "tests/control_daemon/watch_harness.h"
 
 namespace np::daemon {
 namespace {
 
+using np::testing::HttpBody;
+using np::testing::HttpGet;
+
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string HttpGet(uint16_t port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  char buffer[65536];
-  for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) response.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  return response;
-}
-
-std::string Body(const std::string& response) {
-  const size_t at = response.find("\r\n\r\n");
-  return at == std::string::npos ? "" : response.substr(at + 4);
-}
 
 // Every line is a HELP/TYPE comment or a sample of the family last typed;
 // no family appears twice; names follow the Prometheus rules.
@@ -252,7 +232,7 @@ TEST(MetricsServer, ServesTheTextFormatOverHttp) {
   const std::string response = HttpGet(port, "/metrics");
   EXPECT_THAT(response, ::testing::StartsWith("HTTP/1.1 200 OK\r\n"));
   EXPECT_THAT(response, HasSubstr("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
-  EXPECT_EQ(Body(response), FormatMetrics(SampleSnapshot()));
+  EXPECT_EQ(HttpBody(response), FormatMetrics(SampleSnapshot()));
   EXPECT_EQ(renders, 1);
   EXPECT_THAT(HttpGet(port, "/other"), ::testing::StartsWith("HTTP/1.1 404"));
   EXPECT_THAT(HttpGet(port, "/metrics?x=1"), ::testing::StartsWith("HTTP/1.1 200"));
@@ -264,7 +244,7 @@ TEST(MetricsServer, ABodyLargerThanTheSocketBufferArrivesWhole) {
   for (int i = 0; big.size() < 8 * 1024 * 1024; ++i) big += "nodeplane_x{i=\"" + std::to_string(i) + "\"} 1\n";
   server.SetMetrics("127.0.0.1", 0, [&big] { return big; });
   ASSERT_TRUE(server.Start().ok());
-  EXPECT_EQ(Body(HttpGet(server.MetricsPort(), "/metrics")), big);
+  EXPECT_EQ(HttpBody(HttpGet(server.MetricsPort(), "/metrics")), big);
 }
 
 TEST(MetricsServer, TheWatchLoopServesGenerationsLatencyAndTheCollectorsPart) {
@@ -283,7 +263,7 @@ TEST(MetricsServer, TheWatchLoopServesGenerationsLatencyAndTheCollectorsPart) {
   std::string body;
   // The loop records the latency once it sees the apply (next loop turn).
   for (int i = 0; i < 400; ++i) {
-    body = Body(HttpGet(port, "/metrics"));
+    body = HttpBody(HttpGet(port, "/metrics"));
     if (body.find("nodeplane_table_apply_latency_seconds_count{section=\"services\"} 1\n") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
