@@ -10,6 +10,8 @@
 #include "control/compile/services_compiler.h"
 #include "control/config/node_config.h"
 #include "control/k8s/loader.h"
+#include "control/policy/policy_compiler.h"
+#include "common/policy_image.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/pipeline/worker.h"
 #include "dataplane/port/port_manager.h"
@@ -116,9 +118,18 @@ bool InProcessDataplane::PublishServices(const fs::path& dir) {
           region_->Publish(abi::SectionKind::kServices, EncodeServicesSection(compiled.image), generation_);
       !status)
     return Fail(status.error().message);
+  const uint64_t services_generation = generation_;
+  // NetworkPolicies of the same directory, as nodeplane-control publishes them.
+  auto policies = policy::CompilePolicies(loaded->state, node_);
+  policies.image.generation = ++generation_;
+  if (auto status = region_->Publish(abi::SectionKind::kPolicy, EncodePolicySection(policies.image), generation_);
+      !status)
+    return Fail(status.error().message);
   loader_->Poll();
-  if (region_->AppliedGeneration(abi::SectionKind::kServices) != generation_)
+  if (region_->AppliedGeneration(abi::SectionKind::kServices) != services_generation)
     return Fail("services refused: " + region_->RefusalReason(abi::SectionKind::kServices));
+  if (region_->AppliedGeneration(abi::SectionKind::kPolicy) != generation_)
+    return Fail("policy refused: " + region_->RefusalReason(abi::SectionKind::kPolicy));
   return true;
 }
 

@@ -79,7 +79,8 @@ class InProcessDataplane {
 
   // Steps 1-5 above. False with error() set on failure.
   bool Setup(const std::filesystem::path& node_yaml);
-  // Compiles every manifest of `dir` and publishes the services section;
+  // Compiles every manifest of `dir` and publishes the services and policy
+  // sections;
   // true once the loader applied it. Manifest errors are failures.
   bool PublishServices(const std::filesystem::path& dir);
 

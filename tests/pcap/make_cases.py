@@ -10,7 +10,7 @@ import os
 import shutil
 import textwrap
 
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, Raw, fragment, wrpcap
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPOption_NOP, IPOption_RR, Raw, fragment, wrpcap
 from scapy.layers.inet import IPerror, TCPerror, UDPerror
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -384,6 +384,69 @@ def case_source_ranges():
                files, manifests=manifests)
 
 
+POLICY_MANIFESTS = MANIFESTS + """---
+apiVersion: v1
+kind: Pod
+metadata: {name: poda, namespace: default, labels: {app: client}}
+spec:
+  nodeName: node-a
+  containers: [{name: main, ports: [{containerPort: 5000}]}]
+status: {phase: Running, podIP: 10.244.1.11}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: podb, namespace: default, labels: {app: web}}
+spec:
+  nodeName: node-a
+  containers: [{name: main, ports: [{name: http, containerPort: 8080}]}]
+status: {phase: Running, podIP: 10.244.1.12}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-client, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{protocol: TCP, port: 8080}]
+"""
+
+
+def case_policy_no_bypass():
+    files = {}
+    steps = prologue(files)
+    syn = IP(src=CLIENT, dst=PODB, ttl=64, id=90) / TCP(sport=50090, dport=8080, flags="S") / Raw(b"x" * 64)
+    pieces = fragment(IP(bytes(syn)), fragsize=48)  # the first carries the whole TCP header
+    files["fragments.pcap"] = [Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / piece for piece in pieces]
+    files["options.pcap"] = [Ether(src=CLIENT_MAC, dst=UPLINK_MAC) /
+                             IP(src=CLIENT, dst=PODB, ttl=64, id=91, options=[IPOption_RR(routers=["0.0.0.0"]), IPOption_NOP()]) /
+                             TCP(sport=50091, dport=8080, flags="S")]
+    quoted = bytes(IP(src=PODB, dst=CLIENT, id=5) / TCP(sport=8080, dport=50092, flags="SA"))[:28]
+    files["icmp_error.pcap"] = [Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / IP(src=CLIENT, dst=PODB, ttl=64, id=92) /
+                                ICMP(type=3, code=3) / Raw(quoted)]
+    files["bare_ack.pcap"] = [Ether(src=CLIENT_MAC, dst=UPLINK_MAC) / IP(src=CLIENT, dst=PODB, ttl=64, id=93) /
+                              TCP(sport=50093, dport=8080, flags="A", seq=1, ack=1)]
+    files["spoofed.pcap"] = [Ether(src=PODA_MAC, dst=PODA_MAC_PORT) / IP(src="10.244.1.99", dst=PODB, ttl=64, id=94) /
+                             TCP(sport=50094, dport=8080, flags="S")]
+    allowed = IP(src=PODA, dst=PODB, ttl=64, id=95, options=[IPOption_RR(routers=["0.0.0.0"]), IPOption_NOP()]) / TCP(sport=50095, dport=8080, flags="S")
+    files["allowed.pcap"] = [Ether(src=PODA_MAC, dst=PODA_MAC_PORT) / allowed]
+    forwarded = IP(bytes(allowed))
+    forwarded.ttl = 63
+    del forwarded.chksum
+    files["allowed_forwarded.pcap"] = [Ether(src=PODB_MAC_PORT, dst=PODB_MAC) / IP(bytes(forwarded))]
+    steps += ["in uplink fragments.pcap", "in uplink options.pcap", "in uplink icmp_error.pcap", "in uplink bare_ack.pcap",
+              "expect-none podb", "counter policy_denied %d" % (len(pieces) + 3), "counter conntrack_inserts 0",
+              "in poda spoofed.pcap", "expect-none podb", "counter spoofed_source 1",
+              "in poda allowed.pcap", "expect podb allowed_forwarded.pcap", "counter conntrack_inserts 1"]
+    write_case("013_policy_no_bypass",
+               "NetworkPolicy admits only app=client to the web pod on TCP 8080. From outside, a fragmented SYN "
+               "(both fragments), a SYN with IP options, an ICMP error about no known connection and a bare ACK "
+               "are all denied and counted; a spoofed source from a pod port is dropped; the allowed client's "
+               "SYN with IP options passes (options kept, TTL decremented) and is tracked.",
+               steps, files, manifests=POLICY_MANIFESTS)
+
+
 def case_malformed():
     import random
     rng = random.Random(2024)
@@ -427,6 +490,7 @@ def main():
     case_vlan()
     case_malformed()
     case_source_ranges()
+    case_policy_no_bypass()
 
 
 if __name__ == "__main__":
