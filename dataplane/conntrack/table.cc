@@ -88,6 +88,7 @@ InsertResult Table::Insert(const FlowKey& original, const FlowKey& reply, const 
   e.created_s = now;
   e.services_generation.store(init.services_generation, std::memory_order_relaxed);
   e.policy_epoch.store(init.policy_epoch, std::memory_order_relaxed);
+  e.counter_slot.store(init.counter_slot, std::memory_order_relaxed);
   e.last_seen_s.store(now, std::memory_order_relaxed);
   e.tcp_state.store(static_cast<uint8_t>(init.tcp_state), std::memory_order_relaxed);
   e.status.store(0, std::memory_order_relaxed);

@@ -76,7 +76,7 @@ struct alignas(64) Entry {
   uint32_t created_s;
   std::atomic<uint64_t> services_generation;  // re-stamped by lazy revalidation
   std::atomic<uint32_t> policy_epoch;         // reserved for policy revalidation
-  uint32_t reserved0;
+  std::atomic<uint32_t> counter_slot;          // the caller's per-service counter slot (stats)
   // --- line 1: mutable ---
   std::atomic<uint32_t> last_seen_s;
   std::atomic<uint8_t> tcp_state;  // TcpState
@@ -97,6 +97,7 @@ struct EntryInit {
   TcpState tcp_state = TcpState::kNone;  // InitialTcpState(flags).state for TCP
   uint32_t policy_epoch = 0;
   uint64_t services_generation = 0;
+  uint32_t counter_slot = 0;
 };
 
 struct LookupResult {

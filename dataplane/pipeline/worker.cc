@@ -271,6 +271,9 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
       if (services->HasBackend(entry.service_port_id, entry.backend_ip, entry.backend_port) ||
           meta.protocol == kProtocolTcp) {
         entry.services_generation.store(services->generation(), std::memory_order_relaxed);
+        // The service's counter slot, current for this generation.
+        if (auto index = services->IndexOf(entry.service_port_id))
+          entry.counter_slot.store(services->counter_slot(*index), std::memory_order_relaxed);
       } else {
         conntrack_.Remove(found.entry);
         ++table_mutations_;
@@ -293,9 +296,8 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
     if (!TranslateTracked(packet, found.entry, found.direction)) return;
     const ct::Entry& entry = conntrack_.At(found.entry);
     Increment(counters_.conntrack_hits);
-    if (packet.services != nullptr && entry.service_port_id != ct::kNoServicePort)
-      if (auto index = ServicePortIndex(*packet.services, entry.service_port_id))
-        CountService(*packet.services, *index, rte_pktmbuf_pkt_len(packet.mbuf), false);
+    if (entry.service_port_id != ct::kNoServicePort)
+      CountService(entry.counter_slot.load(std::memory_order_relaxed), rte_pktmbuf_pkt_len(packet.mbuf), false);
     const ct::FlowKey& other = entry.tuple[1 - static_cast<int>(found.direction)];
     return Forward(packet, other.src_ip);
   }
@@ -496,6 +498,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   init.nat_flags = ct::kNatDnat;
   init.origin_flags = static_cast<uint8_t>((external ? ct::kFromOutsideCluster : 0) | (hairpin ? ct::kHairpin : 0));
   init.services_generation = services.generation();
+  init.counter_slot = services.counter_slot(sp_index);
   init.policy_epoch = packet.policy != nullptr ? static_cast<uint32_t>(packet.policy->generation()) : 0;
   if (meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(meta.tcp_flags).state;
 
@@ -515,7 +518,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   switch (inserted.status) {
     case ct::InsertStatus::kInserted:
       Increment(counters_.conntrack_inserts);
-      CountService(services, sp_index, rte_pktmbuf_pkt_len(packet.mbuf), true);
+      CountService(services.counter_slot(sp_index), rte_pktmbuf_pkt_len(packet.mbuf), true);
       break;
     case ct::InsertStatus::kExists:  // created meanwhile (e.g. after a revalidation race)
       break;
@@ -677,22 +680,10 @@ void Worker::Drop(rte_mbuf* mbuf, stats::DropReason reason) {
   rte_pktmbuf_free(mbuf);
 }
 
-// Consecutive packets mostly belong to the same service port: remember the
-// last id → index mapping of this snapshot instead of hashing every time.
-std::optional<uint32_t> Worker::ServicePortIndex(const ServiceTables& services, uint32_t service_port_id) {
-  // Keyed by generation, not address: a new snapshot may reuse the old one's.
-  if (service_port_id != cached_service_port_id_ || services.generation() != cached_services_generation_) {
-    const std::optional<uint32_t> index = services.IndexOf(service_port_id);
-    if (!index) return std::nullopt;
-    cached_services_generation_ = services.generation();
-    cached_service_port_id_ = service_port_id;
-    cached_service_port_index_ = *index;
-  }
-  return cached_service_port_index_;
-}
-
-void Worker::CountService(const ServiceTables& services, uint32_t service_port_index, uint32_t bytes, bool created) {
-  stats::ServiceCounters& counters = counters_.service_ports[services.counter_slot(service_port_index)];
+// Per-service counters by the slot the entry carries: no lookup per packet.
+void Worker::CountService(uint32_t counter_slot, uint32_t bytes, bool created) {
+  // The slot comes from shared memory a previous run may have left: clamp it.
+  stats::ServiceCounters& counters = counters_.service_ports[std::min(counter_slot, stats::kMaxServicePorts - 1)];
   Increment(counters.packets);
   Increment(counters.bytes, bytes);
   if (created) Increment(counters.new_connections);

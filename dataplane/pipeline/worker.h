@@ -94,8 +94,7 @@ class Worker {
   static uint8_t* RetagForPort(rte_mbuf* mbuf, uint8_t* frame, bool tagged, uint16_t vlan);
   void Drop(rte_mbuf* mbuf, stats::DropReason reason);
   void RefreshForNode(const NodeTables& node);
-  std::optional<uint32_t> ServicePortIndex(const ServiceTables& services, uint32_t service_port_id);
-  void CountService(const ServiceTables& services, uint32_t service_port_index, uint32_t bytes, bool created);
+  void CountService(uint32_t counter_slot, uint32_t bytes, bool created);
 
   SharedState& shared_;
   uint16_t index_;
@@ -106,9 +105,6 @@ class Worker {
   FragmentTable fragments_;
   uint64_t node_generation_ = 0;
   uint64_t table_mutations_ = 0;  // inserts and removals by this worker
-  uint64_t cached_services_generation_ = 0;
-  uint32_t cached_service_port_id_ = 0;
-  uint32_t cached_service_port_index_ = 0;
   uint32_t now_s_ = 0;
   uint64_t now_tsc_ = 0;
   RateLimiter host_limiter_;  // exception path to the node's kernel, per worker
