@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "common/flow_hash.h"
@@ -216,30 +217,34 @@ void RemoveInserted(FilledTable& filled, std::vector<uint32_t>& inserted) {
   inserted.clear();
 }
 
-// Insert of new DNAT flows into a table holding `entries`. Every
-// kInsertBatch inserts, the new entries are removed and reclaimed with the
-// clock paused, so the occupancy stays at `entries`.
-void BM_ConntrackInsert(benchmark::State& state) {
-  FilledTable& filled = TableOf(static_cast<uint32_t>(state.range(0)));
+ct::EntryInit DnatInit(uint32_t service_port_id) {
   ct::EntryInit init;
   init.backend_ip = kBackend;
   init.backend_port = 8080;
   init.nat_flags = ct::kNatDnat;
-  init.service_port_id = 1;
+  init.service_port_id = service_port_id;
   init.tcp_state = ct::TcpState::kSynSent;
+  return init;
+}
+
+// Bursts of `insert_one(n)` (which returns the new entry, or nullopt on
+// failure) into a table holding `entries`; every `batch` inserts the new
+// entries are removed and reclaimed with the clock paused, so the
+// occupancy stays at `entries`. Returns the number of failed inserts.
+template <class InsertOne>
+uint64_t TimedInserts(benchmark::State& state, FilledTable& filled, uint32_t batch, InsertOne&& insert_one) {
   std::vector<uint32_t> inserted;
-  inserted.reserve(kInsertBatch);
+  inserted.reserve(batch);
   uint32_t next = 0;
   uint64_t failed = 0;
   PacketClock clock(state);
   clock.Start();
   for (auto _ : state) {
     for (uint32_t i = 0; i < kBurst; ++i) {
-      const uint32_t flow = filled.entries + 2000000 + (next++ & 0xfffff);
-      const ct::InsertResult result = filled.table.Insert(Original(flow), Reply(flow), init, 2);
-      if (result.ok()) inserted.push_back(result.entry); else ++failed;
+      const std::optional<uint32_t> entry = insert_one(next++ & 0xfffff);
+      if (entry) inserted.push_back(*entry); else ++failed;
     }
-    if (inserted.size() + kBurst > kInsertBatch) {
+    if (inserted.size() + kBurst > batch) {
       clock.Pause();
       state.PauseTiming();
       RemoveInserted(filled, inserted);
@@ -249,51 +254,42 @@ void BM_ConntrackInsert(benchmark::State& state) {
   }
   clock.Stop();
   RemoveInserted(filled, inserted);
+  return failed;
+}
+
+// Insert of new DNAT flows.
+void BM_ConntrackInsert(benchmark::State& state) {
+  FilledTable& filled = TableOf(static_cast<uint32_t>(state.range(0)));
+  const ct::EntryInit init = DnatInit(1);
+  const uint64_t failed = TimedInserts(state, filled, kInsertBatch, [&](uint32_t n) -> std::optional<uint32_t> {
+    const uint32_t flow = filled.entries + 2000000 + n;
+    const ct::InsertResult result = filled.table.Insert(Original(flow), Reply(flow), init, 2);
+    if (!result.ok()) return std::nullopt;
+    return result.entry;
+  });
   if (failed != 0) state.SkipWithError("inserts failed");
 }
 BENCHMARK(BM_ConntrackInsert)->Arg(1000)->Arg(100000)->Arg(1000000)->ArgName("entries");
 
 // SNAT allocation + insert (NodePort, externalTrafficPolicy Cluster), same
-// occupancy scheme.
+// occupancy scheme. One backend: 4536 SNAT ports; the allocator probes
+// linearly from a hashed first choice, at most 64 ports: keep the share a
+// quarter full.
 void BM_ConntrackSnatInsert(benchmark::State& state) {
   FilledTable& filled = TableOf(static_cast<uint32_t>(state.range(0)));
-  ct::SnatPortAllocator snat(61000, 65535, 0, 1, 1);
-  ct::EntryInit init;
-  init.backend_ip = kBackend;
-  init.backend_port = 8080;
-  init.nat_flags = ct::kNatDnat;
-  init.service_port_id = 2;
-  init.tcp_state = ct::TcpState::kSynSent;
-  std::vector<uint32_t> inserted;
-  inserted.reserve(kInsertBatch);
-  uint32_t next = 0;
-  uint64_t failed = 0;
-  uint64_t attempts = 0;
-  // One backend: 4536 SNAT ports. The allocator probes linearly from a
-  // hashed first choice, at most 64 ports: keep the share a quarter full.
+  const ct::SnatPortAllocator snat(61000, 65535, 0, 1, 1);
+  const ct::EntryInit init = DnatInit(2);
   constexpr uint32_t kSnatBatch = 1024;
-  PacketClock clock(state);
-  clock.Start();
-  for (auto _ : state) {
-    for (uint32_t i = 0; i < kBurst; ++i) {
-      const uint32_t n = next++ & 0xfffff;
-      const ct::FlowKey key = Key(Ip(172, 16, 0, 0) + (n >> 10), static_cast<uint16_t>(1024 + (n & 1023)),
-                                  Ip(192, 168, 100, 10), 30080);
-      const ct::SnatRequest request{key, kBackend, 8080, Ip(192, 168, 100, 10)};
-      const ct::SnatResult result = snat.AllocateAndInsert(filled.table, request, init, 2);
-      attempts += result.attempts;
-      if (result.insert.ok()) inserted.push_back(result.insert.entry); else ++failed;
-    }
-    if (inserted.size() + kBurst > kSnatBatch) {
-      clock.Pause();
-      state.PauseTiming();
-      RemoveInserted(filled, inserted);
-      state.ResumeTiming();
-      clock.Resume();
-    }
-  }
-  clock.Stop();
-  RemoveInserted(filled, inserted);
+  uint64_t attempts = 0;
+  const uint64_t failed = TimedInserts(state, filled, kSnatBatch, [&](uint32_t n) -> std::optional<uint32_t> {
+    const ct::FlowKey key = Key(Ip(172, 16, 0, 0) + (n >> 10), static_cast<uint16_t>(1024 + (n & 1023)),
+                                Ip(192, 168, 100, 10), 30080);
+    const ct::SnatRequest request{key, kBackend, 8080, Ip(192, 168, 100, 10)};
+    const ct::SnatResult result = snat.AllocateAndInsert(filled.table, request, init, 2);
+    attempts += result.attempts;
+    if (!result.insert.ok()) return std::nullopt;
+    return result.insert.entry;
+  });
   state.counters["ports_tried"] = static_cast<double>(attempts) / (static_cast<double>(state.iterations()) * kBurst);
   if (failed != 0) state.SkipWithError("SNAT inserts failed");
 }
