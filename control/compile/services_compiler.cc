@@ -82,6 +82,7 @@ class Compiler {
   Compiler(const k8s::ClusterState& state, const NodeImage& node) : state_(state), node_(node) {}
 
   ServicesCompilation Run(const ServicesCompileOptions& options) {
+    maglev_cache_ = options.maglev_cache;
     const auto slices = SlicesByService(state_);
     static const std::vector<const EndpointSlice*> kNoSlices;
     for (const auto& [id, service] : state_.services) {
@@ -92,6 +93,7 @@ class Compiler {
     }
     for (const auto& [id, pod] : state_.pods) AddHostPorts(id, pod);
     AssignIds(options.previous_ids);
+    if (maglev_cache_) maglev_cache_->EndCompile();
     return std::move(out_);
   }
 
@@ -158,8 +160,11 @@ class Compiler {
     for (uint32_t member : members) member_keys.push_back(keys[member]);
     const uint32_t size = MaglevTableSize(static_cast<uint32_t>(members.size()));
     const uint32_t first = static_cast<uint32_t>(out_.image.maglev.size());
-    for (uint32_t slot : BuildMaglevTable(member_keys, size, node_.info.maglev_seed))
-      out_.image.maglev.push_back(members[slot]);
+    const uint32_t seed = node_.info.maglev_seed;
+    std::vector<uint32_t> built;
+    const std::vector<uint32_t>& table =
+        maglev_cache_ ? maglev_cache_->Table(member_keys, size, seed) : (built = BuildMaglevTable(member_keys, size, seed));
+    for (uint32_t slot : table) out_.image.maglev.push_back(members[slot]);
     return {first, size};
   }
 
@@ -276,6 +281,7 @@ class Compiler {
 
   const k8s::ClusterState& state_;
   const NodeImage& node_;
+  MaglevCache* maglev_cache_ = nullptr;
   ServicesCompilation out_;
   std::vector<std::string> id_keys_;  // per service port: "ns/name:port/PROTO"
   std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> frontend_owner_;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/section_image.h"
+#include "control/compile/maglev_cache.h"
 #include "control/k8s/cluster_state.h"
 
 namespace np::compile {
@@ -28,6 +29,8 @@ struct ServicesCompileOptions {
   // dataplane applied): kept for names that still exist, so that a new
   // Service whose hash collides never renumbers an existing one.
   std::map<std::string, uint32_t> previous_ids;
+  // Tables of previous compiles (may be null); EndCompile() is called at the end.
+  MaglevCache* maglev_cache = nullptr;
 };
 
 struct ServicesCompilation {

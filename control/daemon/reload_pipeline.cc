@@ -66,7 +66,7 @@ void ReloadPipeline::LoadNodeConfig(ReloadReport& report) {
 }
 
 void ReloadPipeline::LoadManifests(ReloadReport& report) {
-  Result<k8s::LoadResult> load = k8s::LoadManifestDirectory(inputs_.manifests);
+  Result<k8s::LoadResult> load = manifest_cache_.Load(inputs_.manifests);
   if (!load) {
     report.errors.push_back(load.error().message + " (keeping the last good objects)");
     return;
@@ -104,7 +104,7 @@ ReloadReport ReloadPipeline::Run() {
   node.routes.insert(node.routes.end(), routes.begin(), routes.end());
   node.generation = 0;
   compile::ServicesCompilation services =
-      compile::CompileServices(cluster_, *node_config_, compile::ServicesCompileOptions{service_port_ids_});
+      compile::CompileServices(cluster_, *node_config_, compile::ServicesCompileOptions{service_port_ids_, &maglev_cache_});
   report.warnings.insert(report.warnings.end(), services.warnings.begin(), services.warnings.end());
   services.image.generation = 0;
   service_port_ids_ = compile::ServicePortIds(services.image);

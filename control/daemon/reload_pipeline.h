@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "common/section_image.h"
+#include "control/compile/maglev_cache.h"
 #include "control/config/device_check.h"
 #include "control/daemon/section_publisher.h"
 #include "control/k8s/cluster_state.h"
+#include "control/k8s/manifest_cache.h"
 
 namespace np::daemon {
 
@@ -61,8 +63,10 @@ class ReloadPipeline {
   SectionPublisher& publisher_;
   std::optional<NodeImage> node_config_;  // as loaded: static routes only
   k8s::ClusterState cluster_;
+  k8s::ManifestDirectoryCache manifest_cache_;  // a reload parses only the files that changed
   std::optional<ServicesImage> services_;
   std::map<std::string, uint32_t> service_port_ids_;
+  compile::MaglevCache maglev_cache_;  // a reload rebuilds only the tables whose backends changed
   std::map<std::string, uint32_t> policy_identity_ids_;  // stable identity numbers
 };
 

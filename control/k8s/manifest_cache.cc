@@ -1,0 +1,79 @@
+#include "control/k8s/manifest_cache.h"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string_view>
+#include <vector>
+
+#include "control/k8s/loader.h"
+
+namespace np::k8s {
+namespace {
+
+// Appends one file's result to the directory's, as if the single-pass loader
+// had read the file after the ones already merged.
+void MergeFile(const std::string& file_name, const LoadResult& file, LoadResult& into) {
+  for (const auto& [key, source] : file.state.Inventory()) {
+    if (into.state.Contains(key)) {
+      std::string first_file;
+      for (const auto& [other, other_file] : into.state.Inventory())
+        if (other == key) first_file = other_file;
+      into.failures.push_back({file_name, key,
+                               {file_name + ": " + key.ToString() + ": defined twice (first in " + first_file +
+                                "); this definition is ignored"}});
+      continue;
+    }
+    into.state.CopyObject(key, file.state);
+  }
+  into.failures.insert(into.failures.end(), file.failures.begin(), file.failures.end());
+  into.warnings.insert(into.warnings.end(), file.warnings.begin(), file.warnings.end());
+}
+
+}  // namespace
+
+Result<LoadResult> ManifestDirectoryCache::Load(const std::filesystem::path& directory) {
+  std::error_code error;
+  std::vector<std::filesystem::path> files;
+  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
+    const std::string extension = it->path().extension().string();
+    if (extension != ".yaml" && extension != ".yml" && extension != ".json") continue;
+    if (it->is_directory()) continue;
+    files.push_back(it->path());
+  }
+  if (error) return MakeError(directory.string() + ": cannot list the directory: " + error.message());
+  std::sort(files.begin(), files.end());
+
+  files_parsed_ = 0;
+  std::map<std::string, CachedFile> current;
+  LoadResult merged;
+  for (const std::filesystem::path& path : files) {
+    const std::string name = path.filename().string();
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream bytes;
+    if (in) bytes << in.rdbuf();
+    CachedFile file;
+    if (!in || in.bad()) {
+      file.result.failures.push_back({name, std::nullopt, {name + ": cannot read the file"}});
+    } else {
+      const std::string text = bytes.str();
+      file.content_hash = std::hash<std::string_view>{}(text);
+      file.content_size = text.size();
+      auto cached = files_.find(name);
+      if (cached != files_.end() && cached->second.content_hash == file.content_hash &&
+          cached->second.content_size == file.content_size) {
+        file.result = std::move(cached->second.result);
+      } else {
+        LoadManifestText(text, name, file.result);
+        ++files_parsed_;
+      }
+    }
+    MergeFile(name, file.result, merged);
+    current.emplace(name, std::move(file));
+  }
+  files_ = std::move(current);
+  return merged;
+}
+
+}  // namespace np::k8s
