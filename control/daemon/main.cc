@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
     std::fputs(kDaemonUsage, help ? stdout : stderr);
     return help ? 0 : 2;
   }
-  const PipelineInputs inputs{options->node_config, options->manifests};
+  PipelineInputs inputs{options->node_config, options->manifests};
+  inputs.last_good_manifests = std::filesystem::path(options->run_dir) / (options->instance + ".last-good");
   if (options->once) return RunOnce(*options, inputs, LogLine);
   // Before any thread starts, so every thread inherits the blocked mask.
   np::Result<TerminationSignals> signals = TerminationSignals::Install();

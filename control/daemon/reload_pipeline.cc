@@ -45,6 +45,10 @@ std::string ReloadReport::Summary() const {
 
 ReloadPipeline::ReloadPipeline(PipelineInputs inputs, SectionPublisher& publisher)
     : inputs_(std::move(inputs)), publisher_(publisher) {
+  if (!inputs_.last_good_manifests.empty()) {
+    manifest_cache_.KeepLastGoodCopiesIn(inputs_.last_good_manifests);
+    cluster_ = manifest_cache_.LoadLastGood().state;
+  }
   if (std::optional<std::vector<uint8_t>> bytes = ReadPublishedImage(publisher_.region(), abi::SectionKind::kServices)) {
     Result<ServicesImage> image = DecodeServicesSection(bytes->data(), bytes->size(), nullptr);
     if (image) service_port_ids_ = compile::ServicePortIds(*image);

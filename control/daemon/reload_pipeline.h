@@ -24,6 +24,10 @@ struct PipelineInputs {
   std::filesystem::path node_config;
   std::filesystem::path manifests;
   config::PathExists path_exists = config::RealPathExists();
+  // Copies of each manifest file's last version that loaded cleanly, so that
+  // a restart keeps serving the last good version of a now broken object
+  // (empty: none kept, a restart knows only the files).
+  std::filesystem::path last_good_manifests;
 };
 
 struct SectionResult {

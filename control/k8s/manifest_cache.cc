@@ -33,6 +33,35 @@ void MergeFile(const std::string& file_name, const LoadResult& file, LoadResult&
 
 }  // namespace
 
+LoadResult ManifestDirectoryCache::LoadLastGood() const {
+  std::error_code ignored;
+  if (last_good_directory_.empty() || !std::filesystem::is_directory(last_good_directory_, ignored)) return {};
+  Result<LoadResult> loaded = LoadManifestDirectory(last_good_directory_);
+  return loaded ? std::move(loaded).value() : LoadResult{};
+}
+
+// Written whole to a temporary file and renamed: a crash leaves the old copy or the new one.
+void ManifestDirectoryCache::SaveLastGood(const std::string& name, const std::string& text, CachedFile& file) const {
+  if (last_good_directory_.empty()) return;
+  std::error_code error;
+  std::filesystem::create_directories(last_good_directory_, error);
+  std::filesystem::path temporary = last_good_directory_ / name;
+  temporary += ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) return;
+  }
+  std::filesystem::rename(temporary, last_good_directory_ / name, error);
+  file.saved_as_last_good = !error;
+}
+
+void ManifestDirectoryCache::ForgetLastGood(const std::string& name) const {
+  if (last_good_directory_.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove(last_good_directory_ / name, ignored);
+}
+
 Result<LoadResult> ManifestDirectoryCache::Load(const std::filesystem::path& directory) {
   std::error_code error;
   std::vector<std::filesystem::path> files;
@@ -64,14 +93,18 @@ Result<LoadResult> ManifestDirectoryCache::Load(const std::filesystem::path& dir
       if (cached != files_.end() && cached->second.content_hash == file.content_hash &&
           cached->second.content_size == file.content_size) {
         file.result = std::move(cached->second.result);
+        file.saved_as_last_good = cached->second.saved_as_last_good;
       } else {
         LoadManifestText(text, name, file.result);
         ++files_parsed_;
       }
+      if (file.result.failures.empty() && !file.saved_as_last_good) SaveLastGood(name, text, file);
     }
     MergeFile(name, file.result, merged);
     current.emplace(name, std::move(file));
   }
+  for (const auto& [name, file] : files_)
+    if (!current.count(name)) ForgetLastGood(name);  // the file is gone, and its objects with it
   files_ = std::move(current);
   return merged;
 }

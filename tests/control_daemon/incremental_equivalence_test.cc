@@ -903,13 +903,12 @@ TEST(IncrementalEquivalence, ACarriedOverIdIsTheOnlyDifference) {
 
 
 // What the issue asks of a restart ("on restart it reads back the applied
-// generation and converges without a traffic blip") and what the pipeline
-// does not do yet: the last good version of an object that is broken in the
-// files when the control plane restarts lives only in the old process, so
-// the restarted one withdraws the Service (its frontends vanish from the
-// next services image). Fails today; enable once last-good objects survive
-// a restart (e.g. seeded from the published image or a state file).
-TEST(IncrementalEquivalence, DISABLED_ARestartKeepsServingTheLastGoodVersionOfABrokenObject) {
+// generation and converges without a traffic blip"): the last good version
+// of an object that is broken in the files when the control plane restarts
+// comes from the copies the previous process kept of each file's last clean
+// version (PipelineInputs::last_good_manifests), so the restarted one keeps
+// serving the Service instead of withdrawing it.
+TEST(IncrementalEquivalence, ARestartKeepsServingTheLastGoodVersionOfABrokenObject) {
   UniqueInstance instance;
   ScratchDirectory scratch;
   auto region = TablesRegion::OpenOrCreate(instance.name(), DefaultRegionLayout());
@@ -920,7 +919,8 @@ TEST(IncrementalEquivalence, DISABLED_ARestartKeepsServingTheLastGoodVersionOfAB
   driver.AddService();
   Entry& entry = driver.entries().back();
   WriteManifests(dir, driver.entries(), true);
-  const PipelineInputs inputs{scratch.path() / "node.yaml", dir, np::testing::EveryDeviceExists()};
+  const PipelineInputs inputs{scratch.path() / "node.yaml", dir, np::testing::EveryDeviceExists(),
+                              scratch.path() / "last-good"};
   const std::string name = entry.service.ns + "/" + entry.service.name + ":" + entry.service.ports[0].name;
   {
     SectionPublisher publisher(*region);

@@ -432,7 +432,8 @@ np_cleanup() {
   [[ -n $NP_PREFIX ]] && topo_down "$NP_PREFIX"
   if [[ -n $NP_INSTANCE ]]; then
     rm -f /dev/shm/nodeplane."$NP_INSTANCE".* 2>/dev/null
-    rm -f "${NP_RUN_DIR:-/run/nodeplane}/$NP_INSTANCE.control" 2>/dev/null
+    # The control record and what the control plane keeps beside it (last-good manifest copies...).
+    rm -rf "${NP_RUN_DIR:-/run/nodeplane}/$NP_INSTANCE".* 2>/dev/null
     rm -rf "/var/run/dpdk/np-$NP_INSTANCE" 2>/dev/null
   fi
   if [[ -n $NP_WORK && -d $NP_WORK ]]; then
