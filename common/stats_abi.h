@@ -14,7 +14,7 @@
 namespace np::stats {
 
 inline constexpr uint32_t kStatsMagic = 0x54534e4eu;  // "NNST"
-inline constexpr uint32_t kStatsVersion = 4;
+inline constexpr uint32_t kStatsVersion = 5;
 inline constexpr uint32_t kMaxLcores = 16;
 inline constexpr uint32_t kMaxPorts = 64;
 inline constexpr uint32_t kMaxServicePorts = 4096;
@@ -78,6 +78,13 @@ struct PolicyDropSample {
 
 struct alignas(64) LcoreCounters {
   std::atomic<uint64_t> loops, busy_loops, busy_cycles, total_cycles;
+  // The longest loop that received packets, in TSC cycles: the worst stall a
+  // worker saw (a table swap, an rx burst of new connections, preemption).
+  std::atomic<uint64_t> longest_loop_cycles;
+  // The longest loop that saw a new services or policy snapshot for the
+  // first time: what a table swap costs a worker (cold caches), apart from
+  // preemption and bursts.
+  std::atomic<uint64_t> longest_swap_loop_cycles;
   std::atomic<uint64_t> drops[static_cast<size_t>(DropReason::kCount)];
   std::atomic<uint64_t> conntrack_hits, conntrack_inserts, conntrack_early_drops;
   std::atomic<uint64_t> arp_replies, arp_requests, icmp_generated, to_host, from_host;

@@ -85,6 +85,10 @@ void Worker::Run() {
     if (received > 0) {
       Increment(counters_.busy_loops);
       Increment(counters_.busy_cycles, tsc - last_tsc);
+      if (tsc - last_tsc > counters_.longest_loop_cycles.load(std::memory_order_relaxed))
+        counters_.longest_loop_cycles.store(tsc - last_tsc, std::memory_order_relaxed);
+      if (saw_new_snapshot_ && tsc - last_tsc > counters_.longest_swap_loop_cycles.load(std::memory_order_relaxed))
+        counters_.longest_swap_loop_cycles.store(tsc - last_tsc, std::memory_order_relaxed);
       idle_loops = 0;
     } else if (++idle_loops > kIdleLoopsBeforeSleep) {
       // Idle backoff: an idle dataplane must not burn a core. Offline while
@@ -105,6 +109,10 @@ uint32_t Worker::PollOnce() {
   const NodeTables* node = shared_.node.load(std::memory_order_acquire);
   if (node == nullptr) return 0;
   const ServiceTables* services = shared_.services.load(std::memory_order_acquire);
+  const policy::PolicyTables* policy = shared_.policy.load(std::memory_order_acquire);
+  saw_new_snapshot_ = services != last_services_ || policy != last_policy_;
+  last_services_ = services;
+  last_policy_ = policy;
   uint32_t received = 0;
   rte_mbuf* packets[kBurstSize];
   const auto& ports = node->ports();

@@ -110,6 +110,10 @@ class Worker {
   RateLimiter host_limiter_;  // exception path to the node's kernel, per worker
   RateLimiter icmp_limiter_;  // generated ICMP errors
   uint64_t arp_request_budget_tsc_ = 0;
+  // Snapshots of the previous poll: a loop that meets new ones is timed apart.
+  const ServiceTables* last_services_ = nullptr;
+  const policy::PolicyTables* last_policy_ = nullptr;
+  bool saw_new_snapshot_ = false;
   TxBatch tx_[kMaxDpdkPorts];
 };
 

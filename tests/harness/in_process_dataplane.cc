@@ -108,11 +108,13 @@ bool InProcessDataplane::Setup(const fs::path& node_yaml) {
 }
 
 bool InProcessDataplane::PublishServices(const fs::path& dir) {
-  auto loaded = k8s::LoadManifestDirectory(dir);
+  // Cached like nodeplane-control's reloads: a republish after one file
+  // changed re-parses that file and rebuilds only the Maglev tables it changed.
+  auto loaded = manifest_cache_.Load(dir);
   if (!loaded) return Fail(loaded.error().message);
   for (const auto& failure : loaded->failures)
     for (const auto& message : failure.messages) return Fail("manifest error: " + message);
-  auto compiled = compile::CompileServices(loaded->state, node_);
+  auto compiled = compile::CompileServices(loaded->state, node_, compile::ServicesCompileOptions{{}, &maglev_cache_});
   compiled.image.generation = ++generation_;
   if (auto status =
           region_->Publish(abi::SectionKind::kServices, EncodeServicesSection(compiled.image), generation_);

@@ -33,6 +33,8 @@
 
 #include "common/section_image.h"
 #include "common/shm_region.h"
+#include "control/compile/maglev_cache.h"
+#include "control/k8s/manifest_cache.h"
 #include "dataplane/runtime/shared_state.h"
 
 namespace np {
@@ -131,6 +133,8 @@ class InProcessDataplane {
   std::string error_;
   NodeImage node_;
   uint64_t generation_ = 0;
+  k8s::ManifestDirectoryCache manifest_cache_;
+  compile::MaglevCache maglev_cache_;
   std::vector<RingPort> ports_;
   std::optional<TablesRegion> region_;
   std::unique_ptr<StatsRegion> stats_;
