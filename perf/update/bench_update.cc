@@ -627,7 +627,7 @@ int Run(const Options& options) {
     k8s::ClusterState state = MakeCluster(services);
     const size_t object_bytes = HeapInUse() - heap_before_objects;
 
-    // Slots sized for the image (DefaultRegionLayout's 64 MiB holds ~15k
+    // Slots sized for the image (DefaultRegionLayout's 256 MiB holds ~60k
     // such Services: reported below).
     const uint64_t slot_bytes = static_cast<uint64_t>(services) * 8192 + (16u << 20);
     Nodeplane np("npupd" + std::to_string(getpid()) + "-" + std::to_string(services), *node, slot_bytes);
@@ -698,7 +698,7 @@ int Run(const Options& options) {
                  "dataplane snapshot %.0f B (heap), control-plane objects %.0f B (heap)%s\n",
                  services, double(image_bytes) / services, double(dataplane_bytes) / services,
                  double(object_bytes) / services,
-                 image_bytes > (64u << 20) ? "; the image exceeds DefaultRegionLayout's 64 MiB services slot" : "");
+                 image_bytes > (256u << 20) ? "; the image exceeds DefaultRegionLayout's 256 MiB services slot" : "");
     if (options.kernel) {
       std::fprintf(stderr,
                    "# services=%d kube-proxy iptables-nft-restore: initial %s ms, resync %s ms (%zu B), partial restore "
