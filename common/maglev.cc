@@ -86,13 +86,18 @@ std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_k
     for (size_t rank = 0; rank < backend_count; ++rank) {
       // With a prime table_size each permutation visits every slot, so a free
       // one is found; a non-prime size could cycle, so fall back to probing.
+      // position and stride are both below table_size: one conditional
+      // subtraction replaces the modulo (a division per probe dominated).
       uint32_t steps = 0;
-      while (table[position[rank]] != kEmpty) {
-        const uint64_t stride = ++steps <= table_size ? skip[rank] : 1;
-        position[rank] = (position[rank] + stride) % table_size;
+      uint64_t slot = position[rank];
+      while (table[slot] != kEmpty) {
+        slot += ++steps <= table_size ? skip[rank] : 1;
+        if (slot >= table_size) slot -= table_size;
       }
-      table[position[rank]] = by_key[rank];
-      position[rank] = (position[rank] + skip[rank]) % table_size;
+      table[slot] = by_key[rank];
+      slot += skip[rank];
+      if (slot >= table_size) slot -= table_size;
+      position[rank] = slot;
       if (++filled == table_size) return table;
     }
   }
