@@ -91,6 +91,7 @@ class Worker {
   void RecordDenied(const Context& packet, const ct::FlowKey& original, const ct::FlowKey& reply,
                     uint32_t service_port_id, uint8_t nat_flags);
   void RemoveTracked(uint32_t entry, flows::EndReason reason);
+  void RecordEvictions(const ct::InsertResult& inserted);
   void HandleArp(Context& packet);
   void HandleIcmpError(Context& packet);
   bool TranslateTracked(Context& packet, uint32_t entry, ct::Direction direction);
