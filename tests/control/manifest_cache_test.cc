@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/k8s/loader.h"
@@ -39,12 +40,18 @@ std::string ServiceYaml(const std::string& name, const std::string& cluster_ip) 
 }
 
 std::vector<std::string> Describe(const LoadResult& result) {
+  // Appended piece by piece (GCC 12's -Wrestrict misfires on chained string +).
+  auto line = [](std::initializer_list<std::string_view> parts) {
+    std::string text;
+    for (std::string_view part : parts) text.append(part);
+    return text;
+  };
   std::vector<std::string> lines;
-  for (const auto& [key, file] : result.state.Inventory()) lines.push_back("object " + key.ToString() + " from " + file);
+  for (const auto& [key, file] : result.state.Inventory()) lines.push_back(line({"object ", key.ToString(), " from ", file}));
   for (const LoadFailure& failure : result.failures)
     for (const std::string& message : failure.messages)
-      lines.push_back("failure " + (failure.object ? failure.object->ToString() : "?") + ": " + message);
-  for (const std::string& warning : result.warnings) lines.push_back("warning " + warning);
+      lines.push_back(line({"failure ", failure.object ? failure.object->ToString() : "?", ": ", message}));
+  for (const std::string& warning : result.warnings) lines.push_back(line({"warning ", warning}));
   std::sort(lines.begin(), lines.end());
   return lines;
 }
@@ -63,7 +70,12 @@ void ExpectSameAsSinglePass(ManifestDirectoryCache& cache, const fs::path& direc
 
 TEST(ManifestCache, AReloadParsesOnlyTheFilesWhoseBytesChanged) {
   ScratchDirectory dir;
-  for (int i = 0; i < 5; ++i) dir.Write("svc-" + std::to_string(i) + ".yaml", ServiceYaml("s" + std::to_string(i), "10.96.0." + std::to_string(10 + i)));
+  for (int i = 0; i < 5; ++i) {
+    const std::string index = std::to_string(i);
+    std::string address = "10.96.0.";
+    address += std::to_string(10 + i);
+    dir.Write("svc-" + index + ".yaml", ServiceYaml("s" + index, address));
+  }
   ManifestDirectoryCache cache;
   ExpectSameAsSinglePass(cache, dir.path());
   EXPECT_EQ(cache.files_parsed(), 5u);
