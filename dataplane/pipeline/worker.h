@@ -30,6 +30,7 @@
 #include "common/stats_abi.h"
 #include "dataplane/conntrack/snat_ports.h"
 #include "dataplane/conntrack/table.h"
+#include "dataplane/debug/debug_tap.h"
 #include "dataplane/frag/fragment_table.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/policy/policy_tables.h"
@@ -111,6 +112,7 @@ class Worker {
   RateLimiter icmp_limiter_;  // generated ICMP errors
   uint64_t arp_request_budget_tsc_ = 0;
   TxBatch tx_[kMaxDpdkPorts];
+  DebugTap debug_;  // npctl trace/capture hooks: one load per burst when disarmed
 };
 
 }  // namespace np

@@ -22,6 +22,9 @@ class StatsRegion;
 namespace policy {
 class PolicyTables;
 }  // namespace policy
+namespace debug {
+struct DebugHeader;
+}  // namespace debug
 namespace ct {
 class Table;
 class AffinityTable;
@@ -40,6 +43,7 @@ struct SharedState {
   ct::Table* conntrack = nullptr;
   ct::AffinityTable* affinity = nullptr;
   StatsRegion* stats = nullptr;
+  debug::DebugHeader* debug = nullptr;  // npctl trace/capture; null: not available
   uint16_t worker_count = 1;
 };
 
