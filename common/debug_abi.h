@@ -74,7 +74,8 @@ struct TraceControl {
 };
 
 enum class StepKind : uint8_t {
-  kReceived = 1,     // ip[0..1], port[0..1] = tuple; a = protocol; b = tcp flags; slot = rx port; value[0] = worker
+  kReceived = 1,     // ip[0..1], port[0..1] = tuple; a = protocol; b = tcp flags; slot = rx port;
+                     // value[0] = worker; value[1] = kReceived* bits
   kArp = 2,          // ip[0] = sender, ip[1] = target; a = opcode; b = 1 answered; slot = port
   kConntrack = 3,    // a = ConntrackOutcome; b = direction (0 original, 1 reply); value[0] = entry; value[1] = tcp state
   kService = 4,      // ip[0]:port[0] = frontend; a = abi::FrontendKind; value[0] = service port id
@@ -86,6 +87,10 @@ enum class StepKind : uint8_t {
   kSent = 9,         // slot = tx port; mac = next-hop MAC; ip/port[0..1] = tuple as sent
   kArpReply = 10,    // slot = port the reply leaves on
 };
+
+// TraceStep::value[1] of kReceived.
+inline constexpr uint32_t kReceivedFragment = 1u << 0;  // an IPv4 fragment (ports from its first fragment)
+inline constexpr uint32_t kReceivedHasL4 = 1u << 1;     // its L4 header is in this packet (flags valid)
 
 enum class ConntrackOutcome : uint8_t { kNew = 0, kHit = 1 };
 enum class BackendReason : uint8_t {

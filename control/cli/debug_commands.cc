@@ -12,6 +12,8 @@
 #include <optional>
 
 #include "control/cli/capture.h"
+#include "control/cli/collect.h"
+#include "control/daemon/section_publisher.h"
 #include "control/cli/trace.h"
 #include "dataplane/runtime/debug_region.h"
 #include "dataplane/runtime/stats_region.h"
@@ -126,6 +128,16 @@ std::optional<uint64_t> DurationMs(const std::string& text) {
   return static_cast<uint64_t>(ms);
 }
 
+// Names for the policy steps; a trace without them still prints numbers.
+void AddPublishedPolicyNames(const std::string& instance, TraceNames& names) {
+  Result<TablesRegion> region = OpenTablesRegion(instance);
+  if (!region || region->PublishedGeneration(abi::SectionKind::kPolicy) == 0) return;
+  std::optional<std::vector<uint8_t>> bytes = daemon::ReadPublishedImage(*region, abi::SectionKind::kPolicy);
+  if (!bytes) return;
+  Result<PolicyImage> image = DecodePolicySection(bytes->data(), bytes->size(), nullptr);
+  if (image) AddPolicyNames(*image, names);
+}
+
 }  // namespace
 
 int RunTraceCommand(const std::vector<std::string>& arguments) {
@@ -174,7 +186,8 @@ int RunTraceCommand(const std::vector<std::string>& arguments) {
   usleep(2000);  // workers finishing a burst with the old state
   lost = CollectTrace(header, *sequence, packets);
 
-  const TraceNames names = stats ? TraceNamesFromStats(stats->header()) : TraceNames{};
+  TraceNames names = stats ? TraceNamesFromStats(stats->header()) : TraceNames{};
+  AddPublishedPolicyNames(instance, names);
   const std::string text = output == "json" ? FormatTraceJson(packets, names) : FormatTraceText(packets, names);
   std::fputs(text.c_str(), stdout);
   if (packets.empty()) std::fprintf(stderr, "no packet matched\n");

@@ -79,7 +79,9 @@ const char* PolicyReasonName(uint8_t reason) {
   return reason < std::size(kNames) ? kNames[reason] : "?";
 }
 
-std::string RuleText(uint32_t rule) { return rule == 0xffffffffu ? "-" : std::to_string(rule); }
+std::string RuleText(const TraceNames& names, uint32_t rule) {
+  return Named(names.policy_rules, rule, "rule");
+}
 
 struct StepText {
   std::string label;
@@ -114,11 +116,19 @@ StepText Describe(const TraceStep& step, uint8_t protocol, const TraceNames& nam
     case StepKind::kPolicy: {
       if (step.a == static_cast<uint8_t>(debug::PolicyVerdict::kNoPolicy)) return {"policy", "no NetworkPolicy"};
       if (step.b == 0) return {"policy", "no policy: neither end is an isolated pod"};  // policy::Reason::kNotJudged
+      constexpr uint32_t kNoRule = 0xffffffffu;  // policy::kNoRule
       std::string detail = step.a == static_cast<uint8_t>(debug::PolicyVerdict::kAllowed) ? "allowed" : "DENIED";
-      detail += std::string(": ") + PolicyReasonName(step.b) + " (" + Ip(step.ip[0]) + " → " +
-                Endpoint(step.ip[1], step.port[1], protocol) + ", egress rule " + RuleText(step.value[0]) +
-                ", ingress rule " + RuleText(step.value[1]) + ", identities " + std::to_string(step.value[2]) + " → " +
-                std::to_string(step.value[3]) + ")";
+      if (step.b == 3) {  // policy::Reason::kAllowedByRule: name the rules
+        detail += " by";
+        if (step.value[0] != kNoRule) detail += " " + RuleText(names, step.value[0]);
+        if (step.value[0] != kNoRule && step.value[1] != kNoRule) detail += " and";
+        if (step.value[1] != kNoRule) detail += " " + RuleText(names, step.value[1]);
+      } else {
+        detail += std::string(": ") + PolicyReasonName(step.b);
+      }
+      detail += "  " + Ip(step.ip[0]) + " [" + Named(names.identities, step.value[2], "identity") + "] → " +
+                Endpoint(step.ip[1], step.port[1], protocol) + " [" + Named(names.identities, step.value[3], "identity") +
+                "]";
       return {"policy", detail};
     }
     case StepKind::kDropped:
@@ -156,7 +166,8 @@ std::vector<StepText> DescribePacket(const TracedPacket& packet, const TraceName
       protocol = step.a;
       *header = ProtocolName(protocol) + " " + Endpoint(step.ip[0], step.port[0], protocol) + " → " +
                 Endpoint(step.ip[1], step.port[1], protocol);
-      if (protocol == 6) *header += " " + TcpFlags(step.b);
+      if (protocol == 6 && (step.value[1] & debug::kReceivedHasL4)) *header += " " + TcpFlags(step.b);
+      if (step.value[1] & debug::kReceivedFragment) *header += " fragment";
       *header += "  rx " + Named(names.ports, step.slot, "port") + " (worker " + std::to_string(step.value[0]) + ")";
       continue;
     }
@@ -204,6 +215,9 @@ Result<TraceRequest> ParseTraceFilter(const std::string& src, const std::string&
 
 TraceNames TraceNamesFromStats(const stats::StatsHeader& stats) {
   TraceNames names;
+  names.identities = {{abi::kIdentityHost, "host"},
+                      {abi::kIdentityWorld, "world"},
+                      {abi::kIdentityUnknownCluster, "cluster, no known pod"}};
   for (uint32_t slot = 0; slot < stats::kMaxPorts; ++slot)
     if (stats.ports[slot].in_use.load(std::memory_order_acquire) != 0)
       names.ports[slot] = std::string(stats.ports[slot].name, strnlen(stats.ports[slot].name, stats::kNameLength));
@@ -213,6 +227,18 @@ TraceNames TraceNamesFromStats(const stats::StatsHeader& stats) {
       names.service_ports[name.id] = std::string(name.name, strnlen(name.name, stats::kNameLength));
   }
   return names;
+}
+
+void AddPolicyNames(const PolicyImage& image, TraceNames& names) {
+  for (uint32_t index = 0; index < image.rules.size(); ++index) {
+    const abi::PolicyRuleRecord& rule = image.rules[index];
+    const std::string policy =
+        rule.policy_index < image.policy_names.size() ? image.policy_names[rule.policy_index] : "policy ?";
+    const bool ingress = rule.direction == static_cast<uint8_t>(abi::PolicyDirection::kIngress);
+    names.policy_rules[index] = policy + (ingress ? " ingress" : " egress") + " rule " + std::to_string(rule.rule_index);
+  }
+  for (size_t i = 0; i < image.identities.size() && i < image.identity_names.size(); ++i)
+    names.identities[image.identities[i].id] = image.identity_names[i];
 }
 
 Result<uint32_t> ArmTrace(debug::DebugHeader& header, const TraceRequest& request, uint32_t now_s,

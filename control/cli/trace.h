@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/debug_abi.h"
+#include "common/policy_image.h"
 #include "common/result.h"
 #include "common/stats_abi.h"
 
@@ -29,8 +30,14 @@ Result<TraceRequest> ParseTraceFilter(const std::string& src, const std::string&
 struct TraceNames {
   std::map<uint32_t, std::string> ports;          // stats port slot -> port name
   std::map<uint32_t, std::string> service_ports;  // service-port id -> "namespace/service:port"
+  std::map<uint32_t, std::string> policy_rules;   // image rule index -> "namespace/policy ingress rule N"
+  std::map<uint32_t, std::string> identities;     // policy identity -> "namespace/labels"
 };
 TraceNames TraceNamesFromStats(const stats::StatsHeader& stats);
+// Rule and identity names of the published policy section. Rule indices in
+// the trace refer to the generation the worker judged with: right unless
+// policies changed during the trace.
+void AddPolicyNames(const PolicyImage& image, TraceNames& names);
 
 struct TracedPacket {
   uint32_t number = 0;

@@ -64,6 +64,7 @@ void TraceRecorder::Take(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slo
   rx_dst_port_ = arp ? 0 : meta.dst_port;
   rx_protocol_ = arp ? 0 : meta.protocol;
   rx_tcp_flags_ = arp ? 0 : meta.tcp_flags;
+  rx_fragment_ = !arp && meta.is_fragment, rx_has_l4_ = !arp && meta.has_l4;
   rx_slot_ = rx_slot;
   out_src_ip_ = rx_src_ip_, out_dst_ip_ = rx_dst_ip_, out_src_port_ = rx_src_port_, out_dst_port_ = rx_dst_port_;
 }
@@ -102,6 +103,7 @@ debug::TraceStep* TraceRecorder::Begin(StepKind kind) {
       step->port[0] = rx_src_port_, step->port[1] = rx_dst_port_;
       step->a = rx_protocol_, step->b = rx_tcp_flags_, step->slot = static_cast<uint8_t>(rx_slot_);
       step->value[0] = worker_;
+      step->value[1] = (rx_fragment_ ? debug::kReceivedFragment : 0u) | (rx_has_l4_ ? debug::kReceivedHasL4 : 0u);
       Commit();
     }
   }

@@ -81,6 +81,7 @@ class TraceRecorder {
   uint32_t rx_src_ip_ = 0, rx_dst_ip_ = 0;
   uint16_t rx_src_port_ = 0, rx_dst_port_ = 0;
   uint8_t rx_protocol_ = 0, rx_tcp_flags_ = 0;
+  bool rx_fragment_ = false, rx_has_l4_ = false;
   uint32_t rx_slot_ = 0;
   // ...and as it leaves (after NAT).
   uint32_t out_src_ip_ = 0, out_dst_ip_ = 0;

@@ -41,6 +41,7 @@
 
 #include "common/stats_abi.h"
 #include "control/cli/trace.h"
+#include "control/daemon/section_publisher.h"
 #include "dataplane/runtime/debug_region.h"
 #include "dataplane/runtime/stats_region.h"
 #include "tests/harness/in_process_dataplane.h"
@@ -139,8 +140,16 @@ bool Replay::ExpectTrace(const fs::path& file) {
   np::cli::DisarmTrace(header);
   trace_sequence_ = 0;
   if (lost != 0) return Fail(std::to_string(lost) + " trace steps lost to a full ring");
-  const std::string actual =
-      np::cli::FormatTraceText(packets, np::cli::TraceNamesFromStats(dataplane_->stats().header()));
+  np::cli::TraceNames names = np::cli::TraceNamesFromStats(dataplane_->stats().header());
+  if (dataplane_->tables_region().PublishedGeneration(np::abi::SectionKind::kPolicy) != 0) {
+    std::optional<std::vector<uint8_t>> bytes = np::daemon::ReadPublishedImage(dataplane_->tables_region(),
+                                                                               np::abi::SectionKind::kPolicy);
+    if (!bytes) return Fail("cannot copy the policy section");
+    auto image = np::DecodePolicySection(bytes->data(), bytes->size(), nullptr);
+    if (!image) return Fail(image.error().message);
+    np::cli::AddPolicyNames(*image, names);
+  }
+  const std::string actual = np::cli::FormatTraceText(packets, names);
   if (actual_dir_) {
     fs::create_directories(*actual_dir_);
     std::ofstream(*actual_dir_ / file.filename()) << actual;
