@@ -519,6 +519,11 @@ def main():
                   "by the filter; the backend's SYN-ACK, whose tuple after NAT no longer matches, is traced because "
                   "its conntrack entry carried a traced packet. The pod ARPs are outside the filter.",
                   NODE, 30080, NODEPORT_SNAT_PORT, trace=f"{CLIENT} {NODE}:30080 tcp")
+    external_case("016_trace_reply_on_another_worker",
+                  "npctl trace across workers (case 011's packets): worker 0 traces the SYN and remembers its "
+                  "conntrack entry in the shared trace control block; worker 1, which gets the SYN-ACK, traces "
+                  "it through that entry although its tuple matches no filter.",
+                  NODE, 30080, TWO_WORKER_SNAT_PORT, workers=[0, 1], trace=f"{CLIENT} {NODE}:30080 tcp")
     case_policy_no_bypass("015_trace_policy_verdicts",
                           "npctl trace of NetworkPolicy verdicts (case 013's packets): every attempt of the outside "
                           "client on the isolated web pod is traced to its denial (no ingress rule, identities world "
