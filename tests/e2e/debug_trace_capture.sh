@@ -45,30 +45,37 @@ expect_line "^  tx +uplink → " "the reply sent on the uplink"
 np_ok "npctl trace: the NodePort walk and its reply"
 
 # --- capture: everything on web-1, then only tcp port 8080 -------------------
-# capture NAME [FILTER]: one curl while npctl capture runs; the pod forgets
-# its gateway's MAC first, so that it ARPs during the capture.
+# capture NAME STOP [FILTER]: one curl while npctl capture runs; the pod
+# forgets its gateway's MAC first, so that it ARPs during the capture. STOP:
+# "sigint" (npctl is interrupted after the curl) or "-c N".
 capture() {
-  local name=$1 pid
-  local args=(capture --port web-1 -w "$NP_WORK/$name.pcap" --duration 4s)
-  [[ -n ${2:-} ]] && args+=(--filter "$2")
+  local name=$1 stop=$2 pid
+  local args=(capture --port web-1 -w "$NP_WORK/$name.pcap")
+  if [[ $stop == sigint ]]; then args+=(--duration 30s); else args+=($stop --duration 10s); fi
+  [[ -n ${3:-} ]] && args+=(--filter "$3")
   np_in web-1 ip neigh flush all
   np_npctl "${args[@]}" 2>"$NP_WORK/$name.err" &
   pid=$!
   NP_PIDS+=("$pid")
   sleep 0.5
   np_in user curl -sS --max-time 3 "$url" >/dev/null || np_fail "curl $url failed during capture $name"
+  if [[ $stop == sigint ]]; then sleep 0.3; kill -INT "$pid"; fi
   wait "$pid" || np_fail "npctl capture failed: $(cat "$NP_WORK/$name.err")"
   cat "$NP_WORK/$name.err" >&2
-  grep -q "packets captured" "$NP_WORK/$name.err" || np_fail "capture $name: no summary"
+  grep -Eq "[0-9]+ packets captured .*[0-9]+ dropped" "$NP_WORK/$name.err" || np_fail "capture $name: no summary"
   tcpdump -nn -r "$NP_WORK/$name.pcap" >"$NP_WORK/$name.txt" 2>/dev/null || np_fail "tcpdump cannot read $name.pcap"
   cat "$NP_WORK/$name.txt"
 }
-capture all
+capture all sigint
 grep -Eq "IP $node\.[0-9]+ > 10\.244\.1\.21\.8080: Flags \[S\]" "$NP_WORK/all.txt" ||
   np_fail "capture: no SYN to the pod after DNAT and SNAT"
 grep -q "ARP" "$NP_WORK/all.txt" || np_fail "capture: the pod's ARP for its gateway is missing"
-capture web 'tcp port 8080'
+capture web "-c 3" 'tcp port 8080'
+(($(wc -l <"$NP_WORK/web.txt") == 3)) || np_fail "-c 3: $(wc -l <"$NP_WORK/web.txt") packets in the file"
 grep -Eq "Flags \[S\]" "$NP_WORK/web.txt" || np_fail "filtered capture: no SYN"
 grep -q "ARP" "$NP_WORK/web.txt" && np_fail "filtered capture: --filter 'tcp port 8080' let an ARP through"
-np_ok "npctl capture: readable by tcpdump, SYN after NAT, filter applied"
+# Nothing stays armed: a new capture can start at once.
+np_npctl capture --port web-1 -w "$NP_WORK/none.pcap" --duration 200ms 2>"$NP_WORK/none.err" ||
+  np_fail "a capture after the others was refused: $(cat "$NP_WORK/none.err")"
+np_ok "npctl capture: readable by tcpdump, SYN after NAT, filter, -c and SIGINT"
 np_pass "npctl trace and capture on a live dataplane"
