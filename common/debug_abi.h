@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "common/stats_abi.h"
 
@@ -180,6 +181,12 @@ struct DebugHeader {
   TraceRing trace_rings[kMaxWorkers];
   CaptureRing capture_rings[kMaxWorkers];
 };
+
+// Shared between processes through a file that starts as zeros: every
+// field must be valid as zero bytes and the atomics must not need a lock.
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
+static_assert(std::is_trivially_destructible_v<DebugHeader>);
+static_assert(sizeof(DebugHeader) < 10u * 1024 * 1024, "the file is mostly sparse, but keep it small");
 
 // ---- ring access (templates over the two ring types) ---------------------
 

@@ -2,7 +2,6 @@
 
 #include <time.h>
 
-#include <new>
 
 namespace np {
 
@@ -15,7 +14,11 @@ Result<DebugRegion> DebugRegion::Create(const std::string& instance, uint32_t wo
   bool created = false;
   auto file = SharedMemoryFile::OpenOrCreate(name, sizeof(debug::DebugHeader), &created);
   if (!file) return file.error();
-  auto* header = new (file->data()) debug::DebugHeader{};
+  // A new file reads as zeros: nothing armed, every ring empty. Only the
+  // first fields are written, so the ~9 MB of rings stay unbacked until a
+  // trace or capture fills them (value-initialising the whole header would
+  // touch every page).
+  auto* header = reinterpret_cast<debug::DebugHeader*>(file->data());
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   header->boot_epoch = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
