@@ -28,33 +28,6 @@ void TraceRecorder::Arm(uint32_t now_s) {
   selected_ = nullptr;
 }
 
-bool TraceRecorder::Matches(uint32_t src_ip, uint32_t dst_ip, uint16_t src_port, uint16_t dst_port,
-                            uint8_t protocol) const {
-  const debug::TraceFilter& f = filter_;
-  if (f.protocol != 0 && f.protocol != protocol) return false;
-  const auto one_way = [&f](uint32_t s, uint32_t d, uint16_t sp, uint16_t dp) {
-    return (f.src_ip == 0 || f.src_ip == s) && (f.dst_ip == 0 || f.dst_ip == d) && (f.src_port == 0 || f.src_port == sp) &&
-           (f.dst_port == 0 || f.dst_port == dp);
-  };
-  return one_way(src_ip, dst_ip, src_port, dst_port) || one_way(dst_ip, src_ip, dst_port, src_port);
-}
-
-void TraceRecorder::SelectParsed(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slot) {
-  selected_ = nullptr;
-  packet_ = 0;
-  const bool arp = meta.ethertype == kEtherTypeArp;
-  const bool matches = arp ? filter_.protocol == 0 && filter_.src_port == 0 && filter_.dst_port == 0 &&
-                                 Matches(meta.arp.sender_ip, meta.arp.target_ip, 0, 0, 0)
-                           : Matches(meta.src_ip, meta.dst_ip, meta.src_port, meta.dst_port, meta.protocol);
-  if (matches) Take(mbuf, meta, rx_slot);
-}
-
-void TraceRecorder::SelectTracked(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slot,
-                                  ct::LookupResult found) {
-  SelectParsed(mbuf, meta, rx_slot);
-  if (selected_ == nullptr && found.hit() && EntryTraced(found.entry)) Take(mbuf, meta, rx_slot);
-}
-
 void TraceRecorder::Take(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slot) {
   const bool arp = meta.ethertype == kEtherTypeArp;
   selected_ = mbuf;
@@ -69,7 +42,7 @@ void TraceRecorder::Take(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slo
   out_src_ip_ = rx_src_ip_, out_dst_ip_ = rx_dst_ip_, out_src_port_ = rx_src_port_, out_dst_port_ = rx_dst_port_;
 }
 
-bool TraceRecorder::EntryTraced(uint32_t entry) const {
+bool TraceRecorder::EntryListed(uint32_t entry) const {
   const debug::TraceControl& control = header_->trace;
   const uint32_t count = std::min(control.traced_entry_count.load(std::memory_order_acquire), debug::kMaxTracedEntries);
   for (uint32_t i = 0; i < count; ++i)
@@ -78,7 +51,7 @@ bool TraceRecorder::EntryTraced(uint32_t entry) const {
 }
 
 void TraceRecorder::RememberEntry(uint32_t entry) {
-  if (EntryTraced(entry)) return;
+  if (EntryListed(entry)) return;
   debug::TraceControl& control = header_->trace;
   if (control.traced_entry_count.load(std::memory_order_relaxed) >= debug::kMaxTracedEntries) return;
   // Claim a slot, then fill it: a reader that sees the count before the

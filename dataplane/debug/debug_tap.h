@@ -43,8 +43,21 @@ class TraceRecorder {
   bool Selected(const rte_mbuf* mbuf) const { return mbuf == selected_; }
 
   // After parsing (stage one) and again once conntrack answered (stage two).
-  void SelectParsed(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slot);
-  void SelectTracked(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slot, ct::LookupResult found);
+  // Inline: every packet pays them while a trace is armed.
+  void SelectParsed(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slot) {
+    selected_ = nullptr;
+    packet_ = 0;
+    const bool matches = meta.ethertype == kEtherTypeArp
+                             ? filter_.protocol == 0 && filter_.src_port == 0 && filter_.dst_port == 0 &&
+                                   Matches(meta.arp.sender_ip, meta.arp.target_ip, 0, 0, 0)
+                             : Matches(meta.src_ip, meta.dst_ip, meta.src_port, meta.dst_port, meta.protocol);
+    if (matches) [[unlikely]]
+      Take(mbuf, meta, rx_slot);
+  }
+  void SelectTracked(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slot, ct::LookupResult found) {
+    SelectParsed(mbuf, meta, rx_slot);
+    if (selected_ == nullptr && found.hit() && EntryTraced(found.entry)) Take(mbuf, meta, rx_slot);
+  }
 
   // Steps; each records only for the selected packet (callers check
   // Selected(mbuf) first, so that disarmed workers do not even call).
@@ -61,9 +74,22 @@ class TraceRecorder {
   void Sent(uint32_t slot, uint64_t next_hop_mac);
 
  private:
-  bool Matches(uint32_t src_ip, uint32_t dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t protocol) const;
+  // Either orientation; a zero filter field matches anything.
+  bool Matches(uint32_t src_ip, uint32_t dst_ip, uint16_t src_port, uint16_t dst_port, uint8_t protocol) const {
+    const debug::TraceFilter& f = filter_;
+    if (f.protocol != 0 && f.protocol != protocol) return false;
+    const auto one_way = [&f](uint32_t s, uint32_t d, uint16_t sp, uint16_t dp) {
+      return (f.src_ip == 0 || f.src_ip == s) && (f.dst_ip == 0 || f.dst_ip == d) &&
+             (f.src_port == 0 || f.src_port == sp) && (f.dst_port == 0 || f.dst_port == dp);
+    };
+    return one_way(src_ip, dst_ip, src_port, dst_port) || one_way(dst_ip, src_ip, dst_port, src_port);
+  }
   void Take(rte_mbuf* mbuf, const PacketMeta& meta, uint32_t rx_slot);
-  bool EntryTraced(uint32_t entry) const;
+  bool EntryTraced(uint32_t entry) const {
+    // Most traces never remember an entry of this packet's: one load.
+    return header_->trace.traced_entry_count.load(std::memory_order_acquire) != 0 && EntryListed(entry);
+  }
+  bool EntryListed(uint32_t entry) const;
   void RememberEntry(uint32_t entry);
   debug::TraceStep* Begin(debug::StepKind kind);  // nullptr: not recorded
   void Commit();
