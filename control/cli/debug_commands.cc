@@ -6,10 +6,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include "control/cli/capture.h"
 #include "control/cli/collect.h"
@@ -246,20 +248,30 @@ int RunCaptureCommand(const std::vector<std::string>& arguments) {
   if (!sequence) return Fail("capture: " + sequence.error().message);
   std::fprintf(stderr, "capturing on %s (%s)...\n", port.c_str(), Value(flags, "--direction", "both").c_str());
   uint64_t captured = 0, seen = 0, dropped = dropped_before;
-  const auto take = [&](const debug::CaptureRecord& record) {
-    if (limit && captured >= *limit) return;
-    ++seen;
-    if (sink->Write(record)) ++captured;
+  // Each worker has its own ring: a poll's records are put in time order
+  // before they are written, so that the file reads in order.
+  std::vector<debug::CaptureRecord> batch;
+  const auto drain = [&] {
+    batch.clear();
+    dropped = DrainCapture(header, *sequence, [&](const debug::CaptureRecord& record) { batch.push_back(record); });
+    std::stable_sort(batch.begin(), batch.end(), [](const debug::CaptureRecord& a, const debug::CaptureRecord& b) {
+      return a.time_ns < b.time_ns;
+    });
+    for (const debug::CaptureRecord& record : batch) {
+      if (limit && captured >= *limit) return;
+      ++seen;
+      if (sink->Write(record)) ++captured;
+    }
   };
   const uint64_t deadline = duration_ms ? MonotonicMs() + *duration_ms : UINT64_MAX;
   while (MonotonicMs() < deadline && !(limit && captured >= *limit)) {
     if (signals.Wait(kPollMs)) break;
     RenewCapture(header, MonotonicSeconds() + kLeaseSeconds);
-    dropped = DrainCapture(header, *sequence, take);
+    drain();
   }
   DisarmCapture(header);
   usleep(2000);
-  dropped = DrainCapture(header, *sequence, take);
+  drain();
   sink->Flush();
   std::fprintf(stderr, "%llu packets captured (%llu seen, %llu filtered out), %llu dropped (capture ring full)\n",
                static_cast<unsigned long long>(captured), static_cast<unsigned long long>(seen),
