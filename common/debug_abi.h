@@ -4,7 +4,9 @@
 // multi-process memory, which --no-huge/--in-memory do not have, so captured
 // packets and trace steps travel through this file instead.
 //
-// Layout: DebugHeader, then per worker one trace ring and one capture ring.
+// Layout: one DebugHeader: the `armed` word, the two control blocks, then
+// per worker one trace ring and one capture ring (about 9 MB, left sparse
+// until used).
 //
 // Arming. npctl fills a control block (filter, limits, expiry), then sets
 // the block's bit in `armed` with a release RMW; disarming clears the bit.
@@ -19,7 +21,11 @@
 // blocking: a worker that finds its ring full drops the record and counts
 // it. The consumer publishes the new tail (release), the only thing it
 // writes in a ring. Only one npctl trace and one npctl capture at a time
-// per dataplane (npctl refuses to arm a block that is already armed).
+// per dataplane: npctl refuses to arm a block that is already armed, unless
+// its lease (expiry_s, renewed by the npctl that armed it) has lapsed.
+// A control block is written only while its bit is clear (or lapsed), and
+// published by the release store of its sequence: a worker that sees the
+// new sequence (acquire) sees the whole request.
 //
 // Versioning like the tables: kDebugVersionMajor must match; minor versions
 // only add fields in reserved space or new step kinds.
