@@ -7,6 +7,7 @@
 
 #include "control/cli/apply.h"
 #include "control/cli/collect.h"
+#include "control/cli/debug_commands.h"
 #include "control/cli/format_policy.h"
 #include "control/cli/format.h"
 #include "control/cli/policy_probe.h"
@@ -36,6 +37,13 @@ constexpr const char* kUsage =
     "                      NetworkPolicy verdict of every ordered pod pair and port, offline\n"
     "  policy trace FROM TO PORT/PROTO --manifests DIR\n"
     "                      why one flow is allowed or denied (policies, isolation, rule)\n"
+    "  trace --src IP[:PORT] --dst IP[:PORT] [--protocol tcp|udp|icmp] [-c N] [--timeout 10s]\n"
+    "                      the walk of the next matching packets (and their replies)\n"
+    "                      through the running dataplane: conntrack, service, backend,\n"
+    "                      NAT, policy, port sent on\n"
+    "  capture --port NAME -w FILE.pcap [--filter BPF] [-c N] [--duration S]\n"
+    "          [--direction rx|tx|both] [--snaplen N]\n"
+    "                      packets as the dataplane sees them on a port, to a pcap file\n"
     "apply/delete flags: -f may repeat; --timeout 30s; --run-dir DIR (where nodeplane-control\n"
     "  writes <instance>.control; default $NODEPLANE_RUN_DIR or /run/nodeplane)\n";
 
@@ -209,6 +217,11 @@ int main(int argc, char** argv) {
     }
     if (!arg.empty() && arg[0] == '-') continue;
     if (arg == "policy") return np::cli::RunPolicyCommand(std::vector<std::string>(argv + i + 1, argv + argc));
+    if (arg == "trace" || arg == "capture") {  // their own flags; global ones (--instance, -o) too
+      std::vector<std::string> rest(argv + 1, argv + i);
+      rest.insert(rest.end(), argv + i + 1, argv + argc);
+      return arg == "trace" ? np::cli::RunTraceCommand(rest) : np::cli::RunCaptureCommand(rest);
+    }
     break;
   }
   std::string error;

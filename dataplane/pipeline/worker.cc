@@ -45,6 +45,12 @@ bool IsTrackedProtocol(uint8_t protocol) {
          protocol == kProtocolIcmp;
 }
 
+debug::BackendReason TraceBackendReason(uint16_t service_flags, bool affinity_remembered, bool local_only) {
+  if (service_flags & abi::kAffinityClientIP)
+    return affinity_remembered ? debug::BackendReason::kAffinityHit : debug::BackendReason::kAffinityNew;
+  return local_only ? debug::BackendReason::kMaglevLocal : debug::BackendReason::kMaglev;
+}
+
 uint32_t SourceAddressFor(const NodeTables& node, const PortRuntime& port) {
   return port.role == abi::PortRole::kUplink ? node.primary_node_address() : node.info().pod_gateway_ipv4;
 }
@@ -57,7 +63,8 @@ Worker::Worker(SharedState& shared, uint16_t index)
       counters_(shared.stats->lcore(index)),
       conntrack_(*shared.conntrack),
       fragment_storage_(kFragmentTableSize),
-      fragments_(fragment_storage_, rte_get_tsc_hz() * 2) {
+      fragments_(fragment_storage_, rte_get_tsc_hz() * 2),
+      debug_(shared.debug, index) {
   if (shared.flows != nullptr && index < shared.flows->producer_count())
     flow_emitter_ = flows::FlowEmitter(&shared.flows->ring(index), static_cast<uint8_t>(index));
 }
@@ -146,6 +153,8 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
   const policy::PolicyTables* policy = shared_.policy.load(std::memory_order_acquire);
   const PortRuntime& in = node.port(rx_slot);
   stats::PortCounters& port_counters = counters_.ports[in.counter_slot];
+  debug_.BeginBurst(now_s_);
+  if (debug_.capture.armed()) debug_.capture.Received(in.counter_slot, packets, count);
   // Two stages over the burst: parse everything and finish what needs no
   // connection state (ARP, drops, fragments without head, ICMP errors...),
   // then look the rest up in conntrack in one batch (the table prefetches
@@ -174,6 +183,7 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
       // batched answer may be stale for this one.
       if (table_mutations_ != mutations_at_lookup) found[i] = conntrack_.Lookup(keys[i]);
       Context packet{node, services, policy, in, pending[i], rte_pktmbuf_mtod(pending[i], uint8_t*), metas[i]};
+      if (debug_.trace.armed()) debug_.trace.SelectTracked(pending[i], metas[i], in.counter_slot, found[i]);
       HandleTracked(packet, keys[i], found[i]);
     }
   }
@@ -186,6 +196,8 @@ bool Worker::PrepareTracked(const NodeTables& node, const ServiceTables* service
   if (mbuf->nb_segs > 1 && rte_pktmbuf_linearize(mbuf) != 0) return Drop(mbuf, DropReason::kParseError), false;
   uint8_t* data = rte_pktmbuf_mtod(mbuf, uint8_t*);
   const ParseResult parsed = Parse(data, rte_pktmbuf_data_len(mbuf), meta);
+  if (debug_.trace.armed())
+    debug_.trace.SelectParsed(parsed == ParseResult::kOk ? mbuf : nullptr, meta, in.counter_slot);
   if (parsed == ParseResult::kIpv6) return Drop(mbuf, DropReason::kIpv6NotForwarded), false;
   if (parsed != ParseResult::kOk) return Drop(mbuf, DropReason::kParseError), false;
   Context packet{node, services, policy, in, mbuf, data, meta};
@@ -199,6 +211,7 @@ bool Worker::PrepareTracked(const NodeTables& node, const ServiceTables* service
 void Worker::HandleArp(Context& packet) {
   const ArpMeta& arp = packet.meta.arp;
   const PortRuntime& in = packet.in;
+  if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Arp(arp, in.counter_slot);
   // A pod may only speak for its own address (anti-spoofing).
   const bool sender_trusted = in.role != abi::PortRole::kPod || arp.sender_ip == in.ipv4;
   if (arp.sender_ip != 0 && sender_trusted)
@@ -232,6 +245,7 @@ void Worker::HandleArp(Context& packet) {
   packet.mbuf->data_len = static_cast<uint16_t>(length);
   packet.mbuf->pkt_len = length;
   Increment(counters_.arp_replies);
+  if (debug_.trace.Selected(packet.mbuf)) debug_.trace.ArpReply(in.counter_slot);
   Enqueue(in, packet.mbuf);
 }
 
@@ -307,6 +321,8 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
     // Keep the sender's neighbour entry fresh, at most once a second per
     // connection (established packets otherwise skip learning).
     if (conntrack_.At(found.entry).last_seen_s.load(std::memory_order_relaxed) != now_s_) LearnSender(packet);
+    if (debug_.trace.Selected(packet.mbuf))
+      debug_.trace.Conntrack(debug::ConntrackOutcome::kHit, found, &conntrack_.At(found.entry));
     if (!TranslateTracked(packet, found.entry, found.direction)) return;
     const ct::Entry& entry = conntrack_.At(found.entry);
     Increment(counters_.conntrack_hits);
@@ -317,6 +333,7 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
   }
 
   LearnSender(packet);
+  if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Conntrack(debug::ConntrackOutcome::kNew, found, nullptr);
   if (packet.services != nullptr && meta.protocol != kProtocolIcmp && (meta.has_l4 || meta.is_fragment))
     if (const abi::FrontendRecord* frontend = packet.services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol))
       return NewServiceFlow(packet, *frontend, key);
@@ -349,11 +366,13 @@ bool Worker::PolicyAllows(Context& packet, uint32_t source, uint32_t destination
   flow_would_deny_ = false;
   if (packet.policy == nullptr) {
     flow_verdict_ = policy::FlowVerdict{true, policy::Reason::kNotJudged, 0, 0, policy::kNoRule, policy::kNoRule};
+    if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Policy(nullptr, nullptr);
     return true;
   }
   const policy::FlowQuery query{source, destination, destination_port, packet.meta.protocol, 0};
   policy::FlowVerdict& verdict = flow_verdict_;
   packet.policy->Check(&query, 1, &verdict);
+  if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Policy(&query, &verdict);
   if (verdict.allowed) {
     if (verdict.reason == policy::Reason::kAllowedByRule) CountPolicyAllowed(verdict);
     return true;
@@ -475,6 +494,7 @@ bool Worker::TranslateTracked(Context& packet, uint32_t entry_index, ct::Directi
   conntrack_.Touch(entry_index, direction, rte_pktmbuf_pkt_len(packet.mbuf), now_s_);
   const bool source_changes = other.dst_ip != meta.src_ip || other.dst_port != meta.src_port;
   const bool destination_changes = other.src_ip != meta.dst_ip || other.src_port != meta.dst_port;
+  if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Nat(meta, other, entry_index, direction);
   bool ok = true;
   if (source_changes && destination_changes)
     ok = RewriteSourceAndDestination(packet.data, meta, other.dst_ip, other.dst_port, other.src_ip, other.src_port);
@@ -492,6 +512,8 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   const PacketMeta& meta = packet.meta;
   const uint32_t sp_index = frontend.service_port_index;
   const abi::ServicePortRecord& sp = services.service_port(sp_index);
+  if (debug_.trace.Selected(packet.mbuf))
+    debug_.trace.Service(frontend.ipv4, frontend.port, static_cast<uint8_t>(frontend.kind), sp.id);
   if (frontend.kind == abi::FrontendKind::kLoadBalancer && !services.SourceAllowed(sp_index, meta.src_ip))
     return Drop(packet.mbuf, DropReason::kSourceRangeDenied);
   if (sp.backend_count == 0) return RejectNoEndpoints(packet, sp_index);
@@ -504,6 +526,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
                                    : (sp.flags & abi::kInternalTrafficLocal) != 0;
   const uint32_t seed = node.info().maglev_seed;
   std::optional<uint32_t> picked;
+  bool affinity_remembered = false;  // for the trace: why this backend
   if (sp.flags & abi::kAffinityClientIP) {
     const ct::AffinityKey affinity_key{meta.src_ip, sp.id};
     const ct::AffinityLookup remembered = shared_.affinity->Lookup(affinity_key, now_s_);
@@ -513,6 +536,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
       for (uint32_t b = sp.backend_first; b < sp.backend_first + sp.backend_count; ++b)
         if (services.backend(b).ipv4 == remembered.backend.ip && services.backend(b).port == remembered.backend.port)
           picked = b;
+      affinity_remembered = picked.has_value();
     }
     if (!picked) {
       picked = services.PickBackend(sp_index, ClientHash(meta.src_ip, seed), local_only);
@@ -532,6 +556,9 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   }
   if (!picked) return Drop(packet.mbuf, DropReason::kNoLocalEndpoints);
   const abi::BackendRecord& backend = services.backend(*picked);
+  if (debug_.trace.Selected(packet.mbuf))
+    debug_.trace.Backend(backend.ipv4, backend.port, TraceBackendReason(sp.flags, affinity_remembered, local_only),
+                         sp.id);
   // A Service is judged on the backend it leads to, the client before SNAT.
   if (!PolicyAllows(packet, meta.src_ip, backend.ipv4, backend.port)) {
     RecordDenied(packet, key, ct::FlowKey{backend.ipv4, key.src_ip, backend.port, key.src_port, key.protocol}, sp.id,
@@ -666,6 +693,7 @@ void Worker::Forward(Context& packet, uint32_t destination) {
   if (frame == nullptr) return Drop(packet.mbuf, DropReason::kNoMbufs);
   NeighborTable::MacToBytes(binding.mac, frame + kEthDstOffset);
   NeighborTable::MacToBytes(out.mac, frame + kEthSrcOffset);
+  if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Sent(out.counter_slot, binding.mac);
   Enqueue(out, packet.mbuf);
 }
 
@@ -714,6 +742,7 @@ void Worker::Enqueue(const PortRuntime& out, rte_mbuf* mbuf) {
   stats::PortCounters& port_counters = counters_.ports[out.counter_slot];
   Increment(port_counters.tx_packets);
   Increment(port_counters.tx_bytes, rte_pktmbuf_pkt_len(mbuf));
+  if (debug_.capture.armed()) debug_.capture.Transmitted(out.counter_slot, mbuf);
   batch.packets[batch.count++] = mbuf;
   if (batch.count == std::size(batch.packets)) {
     const uint16_t sent = rte_eth_tx_burst(out.dpdk_port, index_, batch.packets, batch.count);
@@ -742,6 +771,7 @@ void Worker::Flush(const NodeTables& node) {
 
 void Worker::Drop(rte_mbuf* mbuf, stats::DropReason reason) {
   Increment(counters_.drops[static_cast<size_t>(reason)]);
+  if (debug_.trace.Selected(mbuf)) debug_.trace.Dropped(reason);
   rte_pktmbuf_free(mbuf);
 }
 

@@ -31,6 +31,7 @@
 #include "dataplane/conntrack/snat_ports.h"
 #include "dataplane/conntrack/table.h"
 #include "dataplane/flows/flow_emitter.h"
+#include "dataplane/debug/debug_tap.h"
 #include "dataplane/frag/fragment_table.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/policy/policy_tables.h"
@@ -130,6 +131,7 @@ class Worker {
   policy::FlowVerdict flow_verdict_{};  // the newest PolicyAllows verdict
   bool flow_would_deny_ = false;        // ... denied, but audit mode let it pass
   TxBatch tx_[kMaxDpdkPorts];
+  DebugTap debug_;  // npctl trace/capture hooks: one load per burst when disarmed
 };
 
 }  // namespace np

@@ -31,6 +31,7 @@
 #include "common/shm_region.h"
 #include "dataplane/runtime/conntrack_memory.h"
 #include "dataplane/flows/flow_region.h"
+#include "dataplane/runtime/debug_region.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/pipeline/worker.h"
 #include "dataplane/port/port_manager.h"
@@ -117,6 +118,9 @@ int main(int argc, char** argv) {
     // One ring per worker, the last one for the main lcore's sweeper.
     auto flows = np::flows::FlowRegion::Create(options.instance, worker_count + 1);
     if (!flows) return Fail(flows.error().message);
+    // npctl trace/capture talk to the workers through this file.
+    auto debug = np::DebugRegion::Create(options.instance, worker_count);
+    if (!debug) return Fail(debug.error().message);
 
     // The tables region is created by the control plane: wait for it.
     std::optional<np::TablesRegion> region;
@@ -145,6 +149,7 @@ int main(int argc, char** argv) {
     shared.worker_count = static_cast<uint16_t>(worker_count);
     shared.stats = &*stats;
     shared.flows = &*flows;
+    shared.debug = &debug->header();
     shared.pool =
         rte_pktmbuf_pool_create("np_mbufs", options.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
     if (shared.pool == nullptr) return Fail(std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno));

@@ -25,6 +25,9 @@ class PolicyTables;
 namespace flows {
 class FlowRegion;
 }  // namespace flows
+namespace debug {
+struct DebugHeader;
+}  // namespace debug
 namespace ct {
 class Table;
 class AffinityTable;
@@ -44,6 +47,7 @@ struct SharedState {
   ct::AffinityTable* affinity = nullptr;
   StatsRegion* stats = nullptr;
   flows::FlowRegion* flows = nullptr;  // null: no flow records (tests without a region)
+  debug::DebugHeader* debug = nullptr;  // npctl trace/capture; null: not available
   uint16_t worker_count = 1;
 };
 

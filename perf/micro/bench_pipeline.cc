@@ -23,9 +23,12 @@
 #include <vector>
 
 #include "common/stats_abi.h"
+#include "control/cli/capture.h"
+#include "control/cli/trace.h"
 #include "dataplane/conntrack/table.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/pipeline/worker.h"
+#include "dataplane/runtime/debug_region.h"
 #include "perf/micro/frames.h"
 #include "tests/harness/in_process_dataplane.h"
 
@@ -81,6 +84,8 @@ class Pipeline {
     table.Reclaim(table.DetachRetired());
   }
   uint32_t ConntrackEntries() { return static_cast<uint32_t>(dataplane_.conntrack().ReadCounters().entries); }
+  debug::DebugHeader& debug() { return dataplane_.debug().header(); }
+  uint32_t uplink_stats_slot() const { return dataplane_.node_tables().port(uplink_slot_).counter_slot; }
 
  private:
   static harness::InProcessOptions Options() {
@@ -166,6 +171,53 @@ void BM_PipelineEstablished(benchmark::State& state) {
   if (g_pipeline->counters().conntrack_hits.load() - hits_before != sent) state.SkipWithError("not all hits");
 }
 BENCHMARK(BM_PipelineEstablished)->Arg(1024)->Arg(65536)->Arg(1000000)->ArgName("flows");
+
+// The cost of npctl trace/capture while armed (disarmed, they cost one load
+// per burst: compare BM_PipelineEstablished). mode 0: a trace armed whose
+// filter matches none of these packets (what every other packet pays while
+// someone traces); mode 1: the uplink captured (every packet copied, the
+// ring drained here each burst as npctl would on another core).
+void BM_PipelineEstablishedDebugArmed(benchmark::State& state) {
+  const bool capture = state.range(0) != 0;
+  constexpr uint32_t kFlows = 1024;
+  g_pipeline->ClearConntrack();
+  std::vector<Frame> frames;
+  for (uint32_t f = 0; f < kFlows; ++f) frames.push_back(ClusterIpFrame((1u << 21) + f, 0x02));
+  for (uint32_t f = 0; f < kFlows; f += kBurst) g_pipeline->Burst(&frames[f], kBurst);
+  for (uint32_t f = 0; f < kFlows; ++f) frames[f] = ClusterIpFrame((1u << 21) + f, 0x10);
+  debug::DebugHeader& header = g_pipeline->debug();
+  uint32_t sequence = 0;
+  if (capture) {
+    cli::CaptureRequest request;
+    request.port_slot = g_pipeline->uplink_stats_slot();
+    request.direction = debug::kCaptureRx;
+    auto armed = cli::ArmCapture(header, request, 0, 0);
+    if (!armed) return state.SkipWithError(armed.error().message.c_str());
+    sequence = *armed;
+  } else {
+    cli::TraceRequest request;
+    request.filter.src_ip = Ip(203, 0, 113, 1);  // nobody in this benchmark
+    auto armed = cli::ArmTrace(header, request, 0, 0);
+    if (!armed) return state.SkipWithError(armed.error().message.c_str());
+  }
+  uint32_t cursor = 0;
+  uint64_t sent = 0, captured = 0;
+  const uint64_t start = rte_rdtsc();
+  for (auto _ : state) {
+    sent += g_pipeline->Burst(&frames[cursor], kBurst);
+    if (capture) cli::DrainCapture(header, sequence, [&](const debug::CaptureRecord&) { ++captured; });
+    cursor = cursor + 2 * kBurst > kFlows ? 0 : cursor + kBurst;
+  }
+  Report(state, start, state.iterations() * kBurst);
+  if (capture)
+    cli::DisarmCapture(header);
+  else
+    cli::DisarmTrace(header);
+  state.SetLabel(capture ? "capture armed on the uplink, drained each burst" : "trace armed, matching nothing");
+  if (sent != static_cast<uint64_t>(state.iterations()) * kBurst) state.SkipWithError("packets were dropped");
+  if (capture && captured != sent) state.SkipWithError("not every packet was captured");
+}
+BENCHMARK(BM_PipelineEstablishedDebugArmed)->Arg(0)->Arg(1)->ArgName("capture");
 
 // New connections: every packet is the SYN of a flow never seen before.
 // Fixed iterations keep the table (1M entries) from filling; range(0) = 0

@@ -18,6 +18,7 @@
 #include "dataplane/port/port_manager.h"
 #include "dataplane/runtime/conntrack_memory.h"
 #include "dataplane/runtime/loader.h"
+#include "dataplane/runtime/debug_region.h"
 #include "dataplane/runtime/stats_region.h"
 
 namespace np::harness {
@@ -31,7 +32,7 @@ InProcessDataplane::~InProcessDataplane() {
   workers_.clear();
   loader_.reset();
   port_manager_.reset();
-  for (const char* what : {"tables", "stats", "conntrack", "affinity", "flows"})
+  for (const char* what : {"tables", "stats", "conntrack", "affinity", "flows", "debug"})
     SharedMemoryFile::Remove(ShmName(instance_, what));
 }
 
@@ -78,8 +79,13 @@ bool InProcessDataplane::Setup(const fs::path& node_yaml) {
   flows_ = std::make_unique<flows::FlowRegion>(std::move(flows).value());
   shared_.flows = flows_.get();
 
+  auto debug = DebugRegion::Create(instance_, options_.workers);
+  if (!debug) return Fail(debug.error().message);
+  debug_ = std::make_unique<DebugRegion>(std::move(debug).value());
+
   shared_.worker_count = options_.workers;
   shared_.stats = stats_.get();
+  shared_.debug = &debug_->header();
   shared_.pool = rte_pktmbuf_pool_create((instance_ + "_mbufs").c_str(), options_.mbufs, options_.mbuf_cache, 0,
                                          RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc((instance_ + "_rcu").c_str(),

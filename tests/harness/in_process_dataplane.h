@@ -44,6 +44,7 @@ class NodeTables;
 class PortManager;
 class ServiceTables;
 class StatsRegion;
+class DebugRegion;
 class ConntrackMemory;
 class Worker;
 namespace ct {
@@ -99,6 +100,7 @@ class InProcessDataplane {
   const ServiceTables* services() const;                  // may be null before PublishServices
   Worker& worker(uint16_t index) { return *workers_.at(index); }
   StatsRegion& stats() { return *stats_; }
+  DebugRegion& debug() { return *debug_; }  // npctl trace/capture's file
   const stats::LcoreCounters& counters(uint16_t worker = 0) const;
   NeighborTable& neighbors() { return *neighbors_; }
   ct::Table& conntrack();
@@ -143,6 +145,7 @@ class InProcessDataplane {
   std::optional<TablesRegion> region_;
   std::unique_ptr<StatsRegion> stats_;
   std::unique_ptr<flows::FlowRegion> flows_;
+  std::unique_ptr<DebugRegion> debug_;
   std::unique_ptr<ConntrackMemory> conntrack_;
   std::unique_ptr<NeighborTable> neighbors_;
   SharedState shared_;

@@ -184,8 +184,16 @@ def pod_arps():
     }
 
 
-def write_case(name, description, steps, files, node_yaml=NODE_YAML, manifests=MANIFESTS):
+def write_case(name, description, steps, files, node_yaml=NODE_YAML, manifests=MANIFESTS, kept=()):
+    """`kept`: files of the case this script does not write (the trace text
+    the dataplane printed, pinned with np-pcap-replay --write-actual): kept
+    as they are."""
     path = os.path.join(CASES, name)
+    kept_content = {}
+    for file_name in kept:
+        if os.path.exists(os.path.join(path, file_name)):
+            with open(os.path.join(path, file_name), "rb") as kept_file:
+                kept_content[file_name] = kept_file.read()
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(os.path.join(path, "manifests"))
     with open(os.path.join(path, "node.yaml"), "w") as out:
@@ -199,6 +207,9 @@ def write_case(name, description, steps, files, node_yaml=NODE_YAML, manifests=M
     with open(os.path.join(path, "steps"), "w") as out:
         out.write("# " + "\n# ".join(textwrap.wrap(description, 76)) + "\n")
         out.write("\n".join(steps) + "\n")
+    for file_name, content in kept_content.items():
+        with open(os.path.join(path, file_name), "wb") as kept_file:
+            kept_file.write(content)
 
 
 def prologue(files):
@@ -244,9 +255,12 @@ def case_clusterip():
                steps, files)
 
 
-def external_case(name, description, destination, dport, snat_port, workers=None, vlan=None, node_yaml=NODE_YAML):
+def external_case(name, description, destination, dport, snat_port, workers=None, vlan=None, node_yaml=NODE_YAML,
+                  trace=None):
     """An external client's SYN through a node frontend, SNATed to the node
-    IP, and the backend's SYN-ACK back; on `vlan` when the uplink is tagged."""
+    IP, and the backend's SYN-ACK back; on `vlan` when the uplink is tagged.
+    `trace` ("SRC DST PROTO"): the walk is traced too, and must print as
+    trace.txt says."""
     def uplink(src, dst):
         return Ether(src=src, dst=dst) / Dot1Q(vlan=vlan) if vlan else Ether(src=src, dst=dst)
 
@@ -269,7 +283,9 @@ def external_case(name, description, destination, dport, snat_port, workers=None
     if workers:
         steps.append(f"worker {workers[1]}")
     steps += ["in podb synack.pcap", "expect uplink synack_unnat.pcap"]
-    write_case(name, description, steps, files, node_yaml)
+    if trace:
+        steps = [f"trace {trace}"] + steps + ["expect-trace trace.txt"]
+    write_case(name, description, steps, files, node_yaml, kept=["trace.txt"] if trace else ())
 
 
 def case_hairpin():
@@ -413,7 +429,9 @@ spec:
 """
 
 
-def case_policy_no_bypass():
+def case_policy_no_bypass(name="013_policy_no_bypass", description=None, trace=False):
+    """`trace`: the denials and then the allowed connection are traced (to
+    the web pod), and must print as denied.txt and allowed.txt say."""
     files = {}
     steps = prologue(files)
     syn = IP(src=CLIENT, dst=PODB, ttl=64, id=90) / TCP(sport=50090, dport=8080, flags="S") / Raw(b"x" * 64)
@@ -435,16 +453,20 @@ def case_policy_no_bypass():
     forwarded.ttl = 63
     del forwarded.chksum
     files["allowed_forwarded.pcap"] = [Ether(src=PODB_MAC_PORT, dst=PODB_MAC) / IP(bytes(forwarded))]
-    steps += ["in uplink fragments.pcap", "in uplink options.pcap", "in uplink icmp_error.pcap", "in uplink bare_ack.pcap",
-              "expect-none podb", "counter policy_denied %d" % (len(pieces) + 3), "counter conntrack_inserts 0",
-              "in poda spoofed.pcap", "expect-none podb", "counter spoofed_source 1",
-              "in poda allowed.pcap", "expect podb allowed_forwarded.pcap", "counter conntrack_inserts 1"]
-    write_case("013_policy_no_bypass",
+    trace_step = ["trace - " + PODB] if trace else []
+    steps += trace_step + [
+        "in uplink fragments.pcap", "in uplink options.pcap", "in uplink icmp_error.pcap", "in uplink bare_ack.pcap",
+        "expect-none podb", "counter policy_denied %d" % (len(pieces) + 3), "counter conntrack_inserts 0"]
+    steps += ["expect-trace denied.txt"] if trace else []
+    steps += ["in poda spoofed.pcap", "expect-none podb", "counter spoofed_source 1"]
+    steps += trace_step + ["in poda allowed.pcap", "expect podb allowed_forwarded.pcap", "counter conntrack_inserts 1"]
+    steps += ["expect-trace allowed.txt"] if trace else []
+    write_case(name, description or
                "NetworkPolicy admits only app=client to the web pod on TCP 8080. From outside, a fragmented SYN "
                "(both fragments), a SYN with IP options, an ICMP error about no known connection and a bare ACK "
                "are all denied and counted; a spoofed source from a pod port is dropped; the allowed client's "
                "SYN with IP options passes (options kept, TTL decremented) and is tracked.",
-               steps, files, manifests=POLICY_MANIFESTS)
+               steps, files, manifests=POLICY_MANIFESTS, kept=["denied.txt", "allowed.txt"] if trace else ())
 
 
 def case_malformed():
@@ -491,6 +513,22 @@ def main():
     case_malformed()
     case_source_ranges()
     case_policy_no_bypass()
+    # npctl trace's output, pinned (control/cli/trace.h formats it for both).
+    external_case("014_trace_nodeport_walk",
+                  "npctl trace of the NodePort walk (case 003's packets): the client's SYN to node:30080 is traced "
+                  "by the filter; the backend's SYN-ACK, whose tuple after NAT no longer matches, is traced because "
+                  "its conntrack entry carried a traced packet. The pod ARPs are outside the filter.",
+                  NODE, 30080, NODEPORT_SNAT_PORT, trace=f"{CLIENT} {NODE}:30080 tcp")
+    external_case("016_trace_reply_on_another_worker",
+                  "npctl trace across workers (case 011's packets): worker 0 traces the SYN and remembers its "
+                  "conntrack entry in the shared trace control block; worker 1, which gets the SYN-ACK, traces "
+                  "it through that entry although its tuple matches no filter.",
+                  NODE, 30080, TWO_WORKER_SNAT_PORT, workers=[0, 1], trace=f"{CLIENT} {NODE}:30080 tcp")
+    case_policy_no_bypass("015_trace_policy_verdicts",
+                          "npctl trace of NetworkPolicy verdicts (case 013's packets): every attempt of the outside "
+                          "client on the isolated web pod is traced to its denial (no ingress rule, identities world "
+                          "-> the web pod), fragments included; the allowed client's SYN names the policy and rule "
+                          "that let it through. The spoofed packet happens outside both traces.", trace=True)
 
 
 if __name__ == "__main__":

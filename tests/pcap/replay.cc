@@ -15,6 +15,11 @@
 //   workers N                (first line only) run N workers...
 //   worker I                 ...and hand the next packets to worker I, as
 //                            RSS would put them on its queue
+//   trace SRC DST [PROTO]    arm a trace like `npctl trace --src SRC --dst
+//                            DST [--protocol PROTO]` (IP[:PORT]; "-" = any)
+//   expect-trace FILE        the walk traced since `trace`, formatted as
+//                            npctl prints it (control/cli/trace.h), must
+//                            equal FILE; the trace is disarmed
 //
 // Ports are net_ring devices created by the in-process harness
 // (tests/harness), named by the node config's devargs, so packets enter and
@@ -35,6 +40,10 @@
 #include <vector>
 
 #include "common/stats_abi.h"
+#include "control/cli/trace.h"
+#include "control/daemon/section_publisher.h"
+#include "dataplane/runtime/debug_region.h"
+#include "dataplane/runtime/stats_region.h"
 #include "tests/harness/in_process_dataplane.h"
 
 namespace fs = std::filesystem;
@@ -99,6 +108,8 @@ class Replay {
   bool Send(const std::string& port, const fs::path& file);
   bool Expect(const std::string& port, const std::optional<fs::path>& file);
   bool CheckCounter(const std::string& name, uint64_t expected);
+  bool ArmTrace(const std::string& src, const std::string& dst, const std::string& protocol);
+  bool ExpectTrace(const fs::path& file);
   void Drain();
 
   fs::path case_dir_;
@@ -107,7 +118,52 @@ class Replay {
   std::map<std::string, std::vector<Packet>> transmitted_;  // by port name, since the last expect
   uint16_t worker_count_ = 1;
   uint16_t current_worker_ = 0;
+  uint32_t trace_sequence_ = 0;  // 0: no trace armed
 };
+
+bool Replay::ArmTrace(const std::string& src, const std::string& dst, const std::string& protocol) {
+  auto request = np::cli::ParseTraceFilter(src == "-" ? "" : src, dst == "-" ? "" : dst, protocol);
+  if (!request) return Fail(request.error().message);
+  request->max_packets = 64;
+  // No lease: the replay's clock stands still.
+  auto sequence = np::cli::ArmTrace(dataplane_->debug().header(), *request, 0, 0);
+  if (!sequence) return Fail(sequence.error().message);
+  trace_sequence_ = *sequence;
+  return true;
+}
+
+bool Replay::ExpectTrace(const fs::path& file) {
+  if (trace_sequence_ == 0) return Fail("expect-trace without trace");
+  np::debug::DebugHeader& header = dataplane_->debug().header();
+  std::map<uint32_t, np::cli::TracedPacket> packets;
+  const uint64_t lost = np::cli::CollectTrace(header, trace_sequence_, packets);
+  np::cli::DisarmTrace(header);
+  trace_sequence_ = 0;
+  if (lost != 0) return Fail(std::to_string(lost) + " trace steps lost to a full ring");
+  np::cli::TraceNames names = np::cli::TraceNamesFromStats(dataplane_->stats().header());
+  if (dataplane_->tables_region().PublishedGeneration(np::abi::SectionKind::kPolicy) != 0) {
+    std::optional<std::vector<uint8_t>> bytes = np::daemon::ReadPublishedImage(dataplane_->tables_region(),
+                                                                               np::abi::SectionKind::kPolicy);
+    if (!bytes) return Fail("cannot copy the policy section");
+    auto image = np::DecodePolicySection(bytes->data(), bytes->size(), nullptr);
+    if (!image) return Fail(image.error().message);
+    np::cli::AddPolicyNames(*image, names);
+  }
+  const std::string actual = np::cli::FormatTraceText(packets, names);
+  if (actual_dir_) {
+    fs::create_directories(*actual_dir_);
+    std::ofstream(*actual_dir_ / file.filename()) << actual;
+  }
+  std::ifstream expected_stream(case_dir_ / file);
+  if (!expected_stream) return Fail("cannot read " + file.string());
+  std::stringstream expected;
+  expected << expected_stream.rdbuf();
+  if (actual != expected.str()) {
+    std::fprintf(stderr, "--- expected\n%s--- actual\n%s", expected.str().c_str(), actual.c_str());
+    return Fail("trace differs from " + file.string());
+  }
+  return true;
+}
 
 bool Replay::Setup() {
   np::harness::InProcessOptions options;
@@ -201,14 +257,16 @@ bool Replay::CheckCounter(const std::string& name, uint64_t expected) {
 
 bool Replay::Step(const std::string& line) {
   std::istringstream words(line);
-  std::string verb, first, second;
-  words >> verb >> first >> second;
+  std::string verb, first, second, third;
+  words >> verb >> first >> second >> third;
   if (verb.empty() || verb[0] == '#') return true;
   if (verb == "in") return Send(first, second);
   if (verb == "expect") return Expect(first, fs::path(second));
   if (verb == "expect-none") return Expect(first, std::nullopt);
   if (verb == "manifests") return PublishServices(case_dir_ / first);
   if (verb == "counter") return CheckCounter(first, std::stoull(second));
+  if (verb == "trace") return ArmTrace(first, second, third);
+  if (verb == "expect-trace") return ExpectTrace(first);
   if (verb == "workers") return true;  // read before set-up
   if (verb == "worker") {
     const unsigned long index = std::stoul(first);
