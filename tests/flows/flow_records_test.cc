@@ -125,6 +125,16 @@ metadata:
   annotations: {nodeplane.io/policy-audit: "true"}
 )";
 
+// poda isolated for ingress, nothing allowed.
+constexpr const char* kClientIsolated = R"(---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-deny-ingress, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Ingress]
+)";
+
 void EnsureEal() {
   static const bool started = [] {
     const std::string prefix = "np-flows-test-" + std::to_string(getpid());
@@ -143,9 +153,11 @@ class FlowRecords : public ::testing::Test {
     directory_ = fs::temp_directory_path() / ("np-flows-test-" + std::to_string(getpid()));
     fs::create_directories(directory_ / "manifests");
     fs::create_directories(directory_ / "audited");
+    fs::create_directories(directory_ / "client-isolated");
     std::ofstream(directory_ / "node.yaml") << kNodeYaml;
     std::ofstream(directory_ / "manifests" / "all.yaml") << kManifests;
     std::ofstream(directory_ / "audited" / "all.yaml") << kManifests << kAuditedNamespace;
+    std::ofstream(directory_ / "client-isolated" / "all.yaml") << kManifests << kClientIsolated;
   }
   static void TearDownTestSuite() {
     dataplane_.reset();
@@ -339,6 +351,24 @@ TEST_F(FlowRecords, APlainPodToPodFlowIsTrackedAndRecorded) {
   EXPECT_EQ(records[0].service_port_id, flows::kNoServicePort);
   EXPECT_EQ(records[0].reply_src_ip, Ip("10.244.1.11"));
   EXPECT_EQ(records[0].reply_dst_port, 45000);
+}
+
+TEST_F(FlowRecords, APolicyChangeThatDeniesAnOpenConnectionEndsItAsCut) {
+  Send("podb", Tcp(Ip("10.244.1.12"), Ip("10.244.1.11"), 45002, 5000, kTcpSyn));
+  Send("poda", Tcp(Ip("10.244.1.11"), Ip("10.244.1.12"), 5000, 45002, kTcpSyn | kTcpAck));
+  const std::vector<FlowRecord> started = Records(0);
+  ASSERT_EQ(started.size(), 1u);
+  ASSERT_TRUE(dataplane_->PublishServices(directory_ / "client-isolated")) << dataplane_->error();
+  Send("podb", Tcp(Ip("10.244.1.12"), Ip("10.244.1.11"), 45002, 5000, kTcpAck));
+  EXPECT_EQ(Transmitted("poda"), 1u);  // the SYN only: the ACK after the change was cut
+  const std::vector<FlowRecord> ended = Records(0);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].event, static_cast<uint8_t>(FlowEvent::kEnd));
+  EXPECT_EQ(ended[0].end_reason, static_cast<uint8_t>(EndReason::kPolicyCut));
+  EXPECT_EQ(ended[0].flow_id, started[0].flow_id);
+  EXPECT_EQ(ended[0].packets[0], 1u);
+  EXPECT_EQ(ended[0].packets[1], 1u);
+  dataplane_->DrainAndFree();
 }
 
 TEST_F(FlowRecords, ALongConnectionGetsPeriodicUpdatesFromTheSweeper) {
