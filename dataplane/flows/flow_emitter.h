@@ -9,6 +9,10 @@
 // a burst of new connections shares one clock read. A full ring drops the
 // record and counts it (Ring::dropped): the producer never waits.
 //
+// kStart and kDenied carry the policy verdict; kUpdate and kEnd do not (an
+// entry does not keep it, and the sweeper never judged it): a collector
+// takes it from the kStart with the same flow_id.
+//
 // DPDK-free, so unit tests drive it on plain memory.
 #pragma once
 
