@@ -72,6 +72,14 @@ class FlowEmitter {
   void Denied(const DeniedFlow& flow, const FlowPolicy& policy);
 
  private:
+  // False (and the drop counted, as PushRecord would) when the ring is full:
+  // a collector that fell behind costs the producer no record building.
+  bool HasRoom() const {
+    if (ring_->head.load(std::memory_order_relaxed) - ring_->tail.load(std::memory_order_acquire) < kRingRecords)
+      return true;
+    ring_->dropped.store(ring_->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return false;
+  }
   void FromEntry(const ct::Table& table, uint32_t entry, FlowEvent event, FlowRecord& record);
 
   Ring* ring_ = nullptr;
