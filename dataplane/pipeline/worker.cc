@@ -444,8 +444,9 @@ bool Worker::RevalidatePolicy(Context& packet, uint32_t entry_index) {
   policy::FlowVerdict verdict;
   packet.policy->Check(&query, 1, &verdict);
   if (!verdict.allowed) {
+    // Audit mode keeps it (sampled as "would deny"; the counter is for new
+    // connections only).
     const bool audited = PolicyAudited(*packet.policy, query, verdict);
-    if (audited) Increment(counters_.policy_would_deny_connections);
     SamplePolicyDrop(query, verdict, audited ? stats::kSampleWouldDeny : 0);
     if (!audited) return false;
   }

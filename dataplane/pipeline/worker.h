@@ -16,7 +16,9 @@
 // NetworkPolicy is judged once per connection, when its first packet
 // misses conntrack: on the source before SNAT and the destination after
 // DNAT (policy_tables.h). Flows that involve an isolated pod get a
-// conntrack entry even without NAT, so that their replies pass; an entry
+// conntrack entry even without NAT, so that their replies pass (with flow
+// records on, every TCP/UDP/SCTP flow does, so that it is recorded:
+// dataplane/flows/flow_emitter.h); an entry
 // remembers the policy generation it was judged under and is judged again
 // on its next packet after a policy change (cut if now denied), so no
 // update ever scans the table.
