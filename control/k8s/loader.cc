@@ -206,7 +206,7 @@ void LoadManifestFile(const std::filesystem::path& path, LoadResult& result, con
   LoadManifestText(text.str(), name, result);
 }
 
-Result<LoadResult> LoadManifestDirectory(const std::filesystem::path& directory) {
+Result<std::vector<std::filesystem::path>> ListManifestFiles(const std::filesystem::path& directory) {
   std::error_code error;
   std::vector<std::filesystem::path> files;
   for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
@@ -217,8 +217,14 @@ Result<LoadResult> LoadManifestDirectory(const std::filesystem::path& directory)
   }
   if (error) return MakeError(directory.string() + ": cannot list the directory: " + error.message());
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+Result<LoadResult> LoadManifestDirectory(const std::filesystem::path& directory) {
+  Result<std::vector<std::filesystem::path>> files = ListManifestFiles(directory);
+  if (!files) return files.error();
   LoadResult result;
-  for (const std::filesystem::path& file : files) LoadManifestFile(file, result, file.filename().string());
+  for (const std::filesystem::path& file : *files) LoadManifestFile(file, result, file.filename().string());
   return result;
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "control/k8s/cluster_state.h"
@@ -23,6 +24,10 @@ void LoadManifestText(std::string_view text, const std::string& file_name, LoadR
 // One file; messages name it by `display_name` (default: the path as given).
 void LoadManifestFile(const std::filesystem::path& path, LoadResult& result,
                       const std::string& display_name = "");
+
+// The *.yaml, *.yml and *.json files directly inside `directory`, in name
+// order; an Error when the directory cannot be listed.
+Result<std::vector<std::filesystem::path>> ListManifestFiles(const std::filesystem::path& directory);
 
 // Every *.yaml, *.yml and *.json file directly inside `directory`, in name
 // order; messages name files relative to the directory. An Error only when

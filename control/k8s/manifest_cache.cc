@@ -63,21 +63,13 @@ void ManifestDirectoryCache::ForgetLastGood(const std::string& name) const {
 }
 
 Result<LoadResult> ManifestDirectoryCache::Load(const std::filesystem::path& directory) {
-  std::error_code error;
-  std::vector<std::filesystem::path> files;
-  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
-    const std::string extension = it->path().extension().string();
-    if (extension != ".yaml" && extension != ".yml" && extension != ".json") continue;
-    if (it->is_directory()) continue;
-    files.push_back(it->path());
-  }
-  if (error) return MakeError(directory.string() + ": cannot list the directory: " + error.message());
-  std::sort(files.begin(), files.end());
+  Result<std::vector<std::filesystem::path>> files = ListManifestFiles(directory);
+  if (!files) return files.error();
 
   files_parsed_ = 0;
   std::map<std::string, CachedFile> current;
   LoadResult merged;
-  for (const std::filesystem::path& path : files) {
+  for (const std::filesystem::path& path : *files) {
     const std::string name = path.filename().string();
     std::ifstream in(path, std::ios::binary);
     std::ostringstream bytes;
