@@ -79,7 +79,7 @@ struct FlowRecord {
   uint32_t egress_rule, ingress_rule;  // policy rule indices (kNoRule: none decided)
   uint32_t src_identity, dst_identity;  // policy identities (0: none known)
   uint32_t policy_generation;  // the generation the rule indices refer to
-  uint32_t reserved0;
+  uint32_t reserved0[4];  // 0; room for minor versions (also keeps the counters at offset 96)
   uint64_t packets[2];  // [0] original direction, [1] reply
   uint64_t bytes[2];
 };
