@@ -1,0 +1,44 @@
+#include "control/flows/traffic_map.h"
+
+#include <algorithm>
+
+namespace np::flows {
+namespace {
+
+FlowPeer WorkloadOnly(FlowPeer peer) {
+  peer.pod.clear();
+  return peer;
+}
+
+}  // namespace
+
+void TrafficMap::Observe(const FlowLogEntry& entry, bool new_connection) {
+  const Key key{entry.client.Key(), entry.server.Key(), entry.backend_port, entry.protocol};
+  auto [it, inserted] = edges_.try_emplace(key);
+  MapEdge& edge = it->second;
+  if (inserted) {
+    edge.client = WorkloadOnly(entry.client);
+    edge.server = WorkloadOnly(entry.server);
+    edge.port = entry.backend_port;
+    edge.protocol = entry.protocol;
+    edge.first_seen_ns = entry.start_ns ? entry.start_ns : entry.time_ns;
+  }
+  if (new_connection) ++edge.connections;
+  if (!entry.service.empty()) edge.services.insert(entry.service);
+  if (!entry.verdict.empty()) edge.verdicts.insert(entry.verdict);
+  edge.first_seen_ns = std::min(edge.first_seen_ns, entry.start_ns ? entry.start_ns : entry.time_ns);
+  edge.last_seen_ns = std::max(edge.last_seen_ns, entry.time_ns);
+}
+
+std::vector<MapEdge> TrafficMap::Edges() const {
+  std::vector<MapEdge> edges;
+  edges.reserve(edges_.size());
+  for (const auto& [key, edge] : edges_) edges.push_back(edge);
+  std::sort(edges.begin(), edges.end(), [](const MapEdge& a, const MapEdge& b) {
+    return std::tuple(a.client.Label(), a.server.Label(), a.port, a.protocol) <
+           std::tuple(b.client.Label(), b.server.Label(), b.port, b.protocol);
+  });
+  return edges;
+}
+
+}  // namespace np::flows

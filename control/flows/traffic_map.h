@@ -1,0 +1,30 @@
+// The traffic map: flow events aggregated per (client workload, server
+// workload, server port after DNAT, protocol). Pods of one workload are one
+// node of the map; the pod names are dropped, the labels that select the
+// workload's pods are kept (for the generated NetworkPolicies).
+#pragma once
+
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "control/flows/flow_model.h"
+
+namespace np::flows {
+
+class TrafficMap {
+ public:
+  // A start or denied event is a new connection; an end event only
+  // refreshes last_seen (the connection was counted when it started).
+  // `new_connection` false: an event of a connection already counted.
+  void Observe(const FlowLogEntry& entry, bool new_connection);
+  std::vector<MapEdge> Edges() const;  // sorted by client, server, port, protocol
+  size_t size() const { return edges_.size(); }
+
+ private:
+  using Key = std::tuple<std::string, std::string, uint16_t, std::string>;
+  std::map<Key, MapEdge> edges_;
+};
+
+}  // namespace np::flows
