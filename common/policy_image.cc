@@ -96,7 +96,7 @@ Result<PolicyImage> DecodePolicySection(const uint8_t* data, size_t size, const 
   image.identities = view.Copy<abi::IdentityRecord>(Index(T::kIdentities));
   std::unordered_set<uint32_t> ids;
   constexpr uint8_t kKnownIdentityFlags =
-      abi::kIdentityIsolatedIngress | abi::kIdentityIsolatedEgress | abi::kIdentityEnforced;
+      abi::kIdentityIsolatedIngress | abi::kIdentityIsolatedEgress | abi::kIdentityEnforced | abi::kIdentityPolicyAudit;
   for (size_t i = 0; i < image.identities.size(); ++i) {
     const abi::IdentityRecord& identity = image.identities[i];
     const std::string where = "identity " + std::to_string(i) + ": ";

@@ -39,7 +39,7 @@ namespace np::abi {
 inline constexpr uint32_t kRegionMagic = 0x314c504eu;   // "NPL1"
 inline constexpr uint32_t kSectionMagic = 0x4345534eu;  // "NSEC"
 inline constexpr uint16_t kAbiMajor = 1;
-inline constexpr uint16_t kAbiMinor = 1;  // 1: SectionKind::kPolicy
+inline constexpr uint16_t kAbiMinor = 2;  // 1: SectionKind::kPolicy; 2: NodeInfo::flags, kIdentityPolicyAudit
 
 enum class SectionKind : uint32_t {
   kNode = 0,      // node identity, ports, routes, tunables
@@ -176,7 +176,12 @@ struct NodeInfo {
   uint32_t udp_stream_timeout_s;
   uint32_t icmp_timeout_s;
   uint16_t healthz_port;        // kube-proxy healthz, answered by the control process
-  uint16_t reserved1;
+  uint16_t flags;               // NodeFlags (minor 2; was reserved, so 0 from older writers)
+};
+
+enum NodeFlags : uint16_t {
+  kNodeFlowRecords = 1u << 0,  // track every TCP/UDP/SCTP flow and write flow records (common/flow_abi.h)
+  kNodePolicyAudit = 1u << 1,  // every pod in audit mode: policy denials pass, recorded as "would deny"
 };
 
 struct PortRecord {
@@ -291,6 +296,7 @@ enum IdentityFlags : uint8_t {
   kIdentityIsolatedIngress = 1u << 0,  // some policy selects it with policyType Ingress
   kIdentityIsolatedEgress = 1u << 1,   // ... with policyType Egress
   kIdentityEnforced = 1u << 2,         // rules were compiled for it (pods on this node)
+  kIdentityPolicyAudit = 1u << 3,      // its namespace is in audit mode: denials pass as "would deny"
 };
 
 enum IpEntryFlags : uint8_t {

@@ -14,7 +14,7 @@
 namespace np::stats {
 
 inline constexpr uint32_t kStatsMagic = 0x54534e4eu;  // "NNST"
-inline constexpr uint32_t kStatsVersion = 4;
+inline constexpr uint32_t kStatsVersion = 5;  // 5: policy_would_deny_connections, sample flags
 inline constexpr uint32_t kMaxLcores = 16;
 inline constexpr uint32_t kMaxPorts = 64;
 inline constexpr uint32_t kMaxServicePorts = 4096;
@@ -74,6 +74,12 @@ struct PolicyDropSample {
   uint8_t protocol;
   uint8_t reason;                  // policy::Reason
   uint32_t src_identity, dst_identity;
+  uint8_t flags;                   // PolicySampleFlags
+  uint8_t reserved[3];
+};
+
+enum PolicySampleFlags : uint8_t {
+  kSampleWouldDeny = 1u << 0,  // audit mode: denied by policy, but the packets passed
 };
 
 struct alignas(64) LcoreCounters {
@@ -90,6 +96,8 @@ struct alignas(64) LcoreCounters {
   PolicyDropSample policy_drops[kPolicyDropSamples];
   PortCounters ports[kMaxPorts];
   ServiceCounters service_ports[kMaxServicePorts];
+  // New connections that policy denies but audit mode let through.
+  std::atomic<uint64_t> policy_would_deny_connections;
 };
 
 struct SlotName {

@@ -114,6 +114,9 @@ CountersView CollectCounters(const stats::StatsHeader* stats, const ct::Table* c
       view.to_host += Load(lcore.to_host);
       view.from_host += Load(lcore.from_host);
       view.fragments += Load(lcore.fragments);
+      view.policy_allowed_connections += Load(lcore.policy_allowed_connections);
+      view.policy_denied_packets += Load(lcore.policy_denied_packets);
+      view.policy_would_deny_connections += Load(lcore.policy_would_deny_connections);
     }
   }
   if (conntrack != nullptr) view.conntrack = conntrack->ReadCounters();

@@ -20,11 +20,13 @@ std::string IdentityName(const PolicyImage& image, uint32_t id) {
   return "identity " + std::to_string(id);
 }
 
-const char* ReasonName(uint8_t reason) {
+// Audit mode samples (kSampleWouldDeny) passed: "would-deny-...".
+std::string ReasonName(uint8_t reason, uint8_t sample_flags) {
+  const std::string prefix = (sample_flags & stats::kSampleWouldDeny) ? "would-deny" : "denied";
   switch (reason) {
-    case 4: return "denied-ingress";  // policy::Reason::kDeniedIngress
-    case 5: return "denied-egress";   // policy::Reason::kDeniedEgress
-    default: return "denied";
+    case 4: return prefix + "-ingress";  // policy::Reason::kDeniedIngress
+    case 5: return prefix + "-egress";   // policy::Reason::kDeniedEgress
+    default: return prefix;
   }
 }
 
@@ -63,7 +65,8 @@ std::vector<PolicyDropRow> CollectPolicyDrops(const PolicyImage& image, const st
       const stats::PolicyDropSample copy{.sequence = {}, .time_ns = sample.time_ns, .src_ip = sample.src_ip,
                                          .dst_ip = sample.dst_ip, .dst_port = sample.dst_port,
                                          .protocol = sample.protocol, .reason = sample.reason,
-                                         .src_identity = sample.src_identity, .dst_identity = sample.dst_identity};
+                                         .src_identity = sample.src_identity, .dst_identity = sample.dst_identity,
+                                         .flags = sample.flags, .reserved = {}};
       std::atomic_thread_fence(std::memory_order_acquire);
       if (sample.sequence.load(std::memory_order_relaxed) != before) continue;  // rewritten while read
       PolicyDropRow row;
@@ -71,7 +74,7 @@ std::vector<PolicyDropRow> CollectPolicyDrops(const PolicyImage& image, const st
       row.source = FormatIpv4(copy.src_ip) + " (" + IdentityName(image, copy.src_identity) + ")";
       row.destination = FormatIpv4(copy.dst_ip) + " (" + IdentityName(image, copy.dst_identity) + ")";
       row.flow = std::string(ProtocolName(copy.protocol)) + (copy.dst_port ? " :" + std::to_string(copy.dst_port) : "");
-      row.reason = ReasonName(copy.reason);
+      row.reason = ReasonName(copy.reason, copy.flags);
       rows.push_back(std::move(row));
     }
   }

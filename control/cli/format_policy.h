@@ -25,7 +25,7 @@ struct PolicyDropRow {
   uint64_t time_ns;
   std::string source, destination;  // "ip (identity name)"
   std::string flow;                 // "TCP :8080"
-  std::string reason;               // denied-ingress | denied-egress
+  std::string reason;               // denied-ingress | denied-egress | would-deny-ingress | would-deny-egress
 };
 
 std::vector<PolicyRuleRow> CollectPolicyRules(const PolicyImage& image, const stats::StatsHeader* stats);

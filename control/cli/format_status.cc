@@ -149,6 +149,9 @@ std::string FormatCounters(const CountersView& counters, OutputFormat format) {
       {"from_host", counters.from_host},           {"fragments", counters.fragments},
       {"conntrack_hits", counters.conntrack_hits}, {"conntrack_inserts", counters.conntrack_inserts},
       {"conntrack_early_drops", counters.conntrack_early_drops},
+      {"policy_allowed_connections", counters.policy_allowed_connections},
+      {"policy_denied_packets", counters.policy_denied_packets},
+      {"policy_would_deny_connections", counters.policy_would_deny_connections},
   };
   std::vector<std::pair<const char*, uint64_t>> table_counters;
   if (counters.conntrack) {

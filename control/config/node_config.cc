@@ -123,6 +123,15 @@ void SetDataplaneDefaults(abi::NodeInfo& info) {
   info.udp_stream_timeout_s = 120;
   info.icmp_timeout_s = 30;
   info.healthz_port = 10256;
+  info.flags = abi::kNodeFlowRecords;
+}
+
+// A boolean tunable that sets or clears one NodeFlags bit.
+void SetFlag(const Field& field, uint16_t flag, abi::NodeInfo& info) {
+  if (!field.present()) return;
+  std::optional<bool> value = field.Bool();
+  if (!value) return;
+  info.flags = static_cast<uint16_t>(*value ? (info.flags | flag) : (info.flags & ~flag));
 }
 
 void DecodeSnatPortRange(const Field& field, abi::NodeInfo& info) {
@@ -141,7 +150,7 @@ void DecodeSnatPortRange(const Field& field, abi::NodeInfo& info) {
 
 void DecodeDataplane(const Field& dataplane, abi::NodeInfo& info) {
   dataplane.ExpectMap({"conntrackCapacity", "snatPortRange", "maglevSeed", "hostRateLimitPps", "neighbor",
-                       "timeouts", "healthzPort"});
+                       "timeouts", "healthzPort", "flowRecords", "policyAudit"});
   SetInt(dataplane["conntrackCapacity"], 1024, 1LL << 30, info.conntrack_capacity);
   DecodeSnatPortRange(dataplane["snatPortRange"], info);
   SetInt(dataplane["maglevSeed"], 0, kMaxU32, info.maglev_seed);
@@ -161,6 +170,8 @@ void DecodeDataplane(const Field& dataplane, abi::NodeInfo& info) {
   SetInt(timeouts["udpStream"], 1, kMaxU32, info.udp_stream_timeout_s);
   SetInt(timeouts["icmp"], 1, kMaxU32, info.icmp_timeout_s);
   SetInt(dataplane["healthzPort"], 0, 65535, info.healthz_port);  // 0 = no healthz server
+  SetFlag(dataplane["flowRecords"], abi::kNodeFlowRecords, info);
+  SetFlag(dataplane["policyAudit"], abi::kNodePolicyAudit, info);
 }
 
 // "aa:bb:cc:dd:ee:ff" -> 6 bytes; nullopt unless exactly six hex pairs.

@@ -103,6 +103,13 @@ std::optional<Namespace> DecodeNamespace(const Field& root) {
   root.ExpectMap({"apiVersion", "kind", "metadata", "spec", "status"});
   Namespace ns;
   ns.meta = DecodeMeta(root["metadata"], false);
+  const std::map<std::string, std::string> annotations = root["metadata"]["annotations"].StringMap();
+  if (auto audit = annotations.find(kPolicyAuditAnnotation); audit != annotations.end()) {
+    if (audit->second == "true") ns.policy_audit = true;
+    else if (audit->second != "false")
+      root["metadata"]["annotations"].Error(std::string(kPolicyAuditAnnotation) + " must be \"true\" or \"false\", not \"" +
+                                            audit->second + "\"");
+  }
   root["spec"].ExpectMap({"finalizers"});
   root["status"].ExpectMap({}, /*open=*/true);
   if (root.report()->failed()) return std::nullopt;

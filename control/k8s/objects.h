@@ -138,8 +138,14 @@ struct Pod {
   std::string phase;
 };
 
+// Annotation that puts a namespace's pods in NetworkPolicy audit mode:
+// denials are recorded as "would deny" and the packets pass (a safe way to
+// roll out default-deny).
+inline constexpr const char* kPolicyAuditAnnotation = "nodeplane.io/policy-audit";
+
 struct Namespace {
   ObjectMeta meta;
+  bool policy_audit = false;  // kPolicyAuditAnnotation is "true"
 };
 
 struct NodeAddress {

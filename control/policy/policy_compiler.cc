@@ -97,6 +97,7 @@ class Compiler {
       Labels labels = ns.meta.labels;
       labels.emplace(kNamespaceNameLabel, id.name);
       namespace_labels_[id.name] = std::move(labels);
+      if (ns.policy_audit) audited_namespaces_.insert(id.name);
     }
   }
 
@@ -144,6 +145,7 @@ class Compiler {
           identity.labels = pod.meta.labels;
           identity.namespace_labels = NamespaceLabels(id.namespace_);
           identity.named_ports = std::move(ports);
+          if (audited_namespaces_.count(id.namespace_)) identity.flags |= abi::kIdentityPolicyAudit;
         }
         const bool local = options_.enforce_all_pods || (!node_.node_name.empty() && pod.node_name == node_.node_name);
         identity.enforced |= local;
@@ -367,6 +369,7 @@ class Compiler {
   const PolicyCompileOptions& options_;
   PolicyCompilation out_;
   std::map<std::string, Labels> namespace_labels_;
+  std::set<std::string> audited_namespaces_;  // namespaces annotated with k8s::kPolicyAuditAnnotation
   std::set<uint32_t> host_addresses_;
   std::set<uint32_t> node_addresses_;
   std::map<std::string, Identity> identities_;  // by name

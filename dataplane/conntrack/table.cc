@@ -92,6 +92,8 @@ InsertResult Table::Insert(const FlowKey& original, const FlowKey& reply, const 
   e.last_seen_s.store(now, std::memory_order_relaxed);
   e.tcp_state.store(static_cast<uint8_t>(init.tcp_state), std::memory_order_relaxed);
   e.status.store(0, std::memory_order_relaxed);
+  e.last_report_s.store(static_cast<uint16_t>(now), std::memory_order_relaxed);
+  e.start_ns = init.start_ns;
   for (uint32_t dir = 0; dir < 2; ++dir) {
     e.packets[dir].store(0, std::memory_order_relaxed);
     e.bytes[dir].store(0, std::memory_order_relaxed);
@@ -228,7 +230,7 @@ uint32_t Table::TimeoutOf(uint32_t entry) const {
   }
 }
 
-SweepResult Table::Sweep(uint32_t now, uint32_t max_entries) const {
+SweepResult Table::Sweep(uint32_t now, uint32_t max_entries, const SweepObserver* observer) const {
   SweepResult result;
   const uint32_t entry_count = pool_size();
   uint32_t cursor = memory_.header->sweep_cursor.load(std::memory_order_relaxed);
@@ -237,9 +239,13 @@ SweepResult Table::Sweep(uint32_t now, uint32_t max_entries) const {
   for (; result.visited < max_entries; ++result.visited) {
     const uint32_t entry = cursor;
     cursor = cursor + 1 == entry_count ? 0 : cursor + 1;
-    if (memory_.pool.IsLive(entry) && Expired(entry, now) && memory_.pool.BeginUnlink(entry)) {
+    if (!memory_.pool.IsLive(entry)) continue;
+    if (Expired(entry, now) && memory_.pool.BeginUnlink(entry)) {
       UnlinkAndRetire(entry);
       ++result.expired;
+      if (observer != nullptr && observer->expired != nullptr) observer->expired(observer->context, entry);
+    } else if (observer != nullptr && observer->live != nullptr) {
+      observer->live(observer->context, entry);
     }
   }
   memory_.header->sweep_cursor.store(cursor, std::memory_order_relaxed);

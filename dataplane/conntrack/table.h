@@ -81,10 +81,13 @@ struct alignas(64) Entry {
   std::atomic<uint32_t> last_seen_s;
   std::atomic<uint8_t> tcp_state;  // TcpState
   std::atomic<uint8_t> status;     // StatusFlags
-  uint16_t reserved1;
+  // Flow records: when the sweeper last reported this entry (low 16 bits of
+  // the coarse clock; only the sweeping thread reads or writes it).
+  std::atomic<uint16_t> last_report_s;
   PoolLink link;
   std::atomic<uint64_t> packets[2];  // per Direction
   std::atomic<uint64_t> bytes[2];
+  uint64_t start_ns;  // CLOCK_REALTIME of the first packet (0: not recorded); constant while linked
 };
 static_assert(sizeof(Entry) == 128, "two cache lines: keys, then mutable state");
 
@@ -98,6 +101,7 @@ struct EntryInit {
   uint32_t policy_epoch = 0;
   uint64_t services_generation = 0;
   uint32_t counter_slot = 0;
+  uint64_t start_ns = 0;  // wall clock of the first packet, for flow records
 };
 
 struct LookupResult {
@@ -119,6 +123,17 @@ struct InsertResult {
   uint32_t entry = kNoEntry;  // new entry, or the one holding the clashing key
   Direction direction = Direction::kOriginal;
   bool ok() const { return status == InsertStatus::kInserted; }
+};
+
+// What Sweep tells its caller about the entries it visits (flow records).
+// Plain function pointers: called on the housekeeping thread, never per
+// packet.
+struct SweepObserver {
+  void* context = nullptr;
+  // An expired entry, unlinked; its memory stays readable until reclaimed.
+  void (*expired)(void* context, uint32_t entry) = nullptr;
+  // A live entry that stays.
+  void (*live)(void* context, uint32_t entry) = nullptr;
 };
 
 struct SweepResult {
@@ -248,7 +263,12 @@ class Table {
   bool Remove(uint32_t entry) const;
 
   // --- housekeeping (one designated thread) ---
-  SweepResult Sweep(uint32_t now, uint32_t max_entries) const;
+  SweepResult Sweep(uint32_t now, uint32_t max_entries, const SweepObserver* observer = nullptr) const;
+  // Flow records: an entry's id, (incarnation << 32) | index; the same from
+  // its insertion until it is reclaimed.
+  uint64_t FlowId(uint32_t entry) const {
+    return (static_cast<uint64_t>(memory_.pool.Life(entry) >> 2) << 32) | entry;
+  }
   RetiredBatch DetachRetired() const { return memory_.pool.DetachRetired(); }
   uint32_t Reclaim(RetiredBatch batch) const;
 

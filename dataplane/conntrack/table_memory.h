@@ -24,7 +24,7 @@ namespace np::ct {
 
 inline constexpr uint32_t kTableMagic = 0x5443504eu;  // "NPCT"
 inline constexpr uint16_t kTableVersionMajor = 1;
-inline constexpr uint16_t kTableVersionMinor = 0;
+inline constexpr uint16_t kTableVersionMinor = 1;  // 1: Entry::start_ns and last_report_s (flow records)
 inline constexpr uint64_t kDefaultHashSeed = 0x6e6f6465706c616eull;  // "nodeplan"
 inline constexpr uint32_t kMaxCounters = 16;
 

@@ -11,6 +11,8 @@
 
 #include "common/flow_hash.h"
 #include "dataplane/conntrack/affinity.h"
+#include "dataplane/flows/flow_policy.h"
+#include "dataplane/flows/flow_region.h"
 #include "dataplane/nat/rewrite.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/packet/build.h"
@@ -55,7 +57,10 @@ Worker::Worker(SharedState& shared, uint16_t index)
       counters_(shared.stats->lcore(index)),
       conntrack_(*shared.conntrack),
       fragment_storage_(kFragmentTableSize),
-      fragments_(fragment_storage_, rte_get_tsc_hz() * 2) {}
+      fragments_(fragment_storage_, rte_get_tsc_hz() * 2) {
+  if (shared.flows != nullptr && index < shared.flows->producer_count())
+    flow_emitter_ = flows::FlowEmitter(&shared.flows->ring(index), static_cast<uint8_t>(index));
+}
 
 void Worker::RefreshForNode(const NodeTables& node) {
   node_generation_ = node.generation();
@@ -65,6 +70,9 @@ void Worker::RefreshForNode(const NodeTables& node) {
   const uint64_t host_rate = std::max<uint64_t>(1, info.host_rate_limit_pps / shared_.worker_count);
   host_limiter_.Configure(host_rate, std::max<uint64_t>(32, host_rate / 10));
   icmp_limiter_.Configure(kIcmpErrorsPerSecond, kIcmpErrorsPerSecond / 10);
+  track_all_flows_ = (info.flags & abi::kNodeFlowRecords) != 0;
+  flow_emitter_.SetEnabled(track_all_flows_);
+  policy_audit_node_ = (info.flags & abi::kNodePolicyAudit) != 0;
   // Pods with a configured MAC need no ARP before their first packet.
   for (const PortRuntime& port : node.ports())
     if (port.role == abi::PortRole::kPod && port.peer_mac != 0)
@@ -126,6 +134,7 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
   if (node.generation() != node_generation_) RefreshForNode(node);
   now_s_ = shared_.now_s.load(std::memory_order_relaxed);
   now_tsc_ = rte_rdtsc();
+  flow_emitter_.BeginBurst();
   const policy::PolicyTables* policy = shared_.policy.load(std::memory_order_acquire);
   const PortRuntime& in = node.port(rx_slot);
   stats::PortCounters& port_counters = counters_.ports[in.counter_slot];
@@ -255,8 +264,7 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
     // backend choice, as Linux's conntrack does.
     const auto state = static_cast<ct::TcpState>(conntrack_.At(found.entry).tcp_state.load(std::memory_order_relaxed));
     if (state == ct::TcpState::kTimeWait || state == ct::TcpState::kClose) {
-      conntrack_.Remove(found.entry);
-      ++table_mutations_;
+      RemoveTracked(found.entry, flows::EndReason::kTcpReused);
       found = ct::LookupResult{};
     }
   }
@@ -275,8 +283,7 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
         if (auto index = services->IndexOf(entry.service_port_id))
           entry.counter_slot.store(services->counter_slot(*index), std::memory_order_relaxed);
       } else {
-        conntrack_.Remove(found.entry);
-        ++table_mutations_;
+        RemoveTracked(found.entry, flows::EndReason::kBackendGone);
         found = ct::LookupResult{};
       }
     }
@@ -285,8 +292,7 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
       conntrack_.At(found.entry).policy_epoch.load(std::memory_order_relaxed) !=
           static_cast<uint32_t>(packet.policy->generation()) &&
       !RevalidatePolicy(packet, found.entry)) {
-    conntrack_.Remove(found.entry);  // the new policy denies this connection: cut it
-    ++table_mutations_;
+    RemoveTracked(found.entry, flows::EndReason::kPolicyCut);  // the new policy denies this connection: cut it
     return Drop(packet.mbuf, DropReason::kPolicyDenied);
   }
   if (found.hit()) {
@@ -312,6 +318,9 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
   if (packet.policy != nullptr && (packet.policy->Isolated(meta.src_ip, abi::PolicyDirection::kEgress) ||
                                    packet.policy->Isolated(meta.dst_ip, abi::PolicyDirection::kIngress)))
     return NewPolicedFlow(packet, key);
+  // Flow records on: every connection gets an entry (without NAT), so that
+  // its start and end are recorded; established packets cost no more.
+  if (track_all_flows_ && meta.protocol != kProtocolIcmp) return NewPolicedFlow(packet, key);
   Forward(packet, meta.dst_ip);
 }
 
@@ -329,16 +338,43 @@ void Worker::LearnSender(Context& packet) {
 
 // One flow's verdict. Cheap when no NetworkPolicy applies to either end.
 bool Worker::PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port) {
-  if (packet.policy == nullptr) return true;
+  flow_would_deny_ = false;
+  if (packet.policy == nullptr) {
+    flow_verdict_ = policy::FlowVerdict{true, policy::Reason::kNotJudged, 0, 0, policy::kNoRule, policy::kNoRule};
+    return true;
+  }
   const policy::FlowQuery query{source, destination, destination_port, packet.meta.protocol, 0};
-  policy::FlowVerdict verdict;
+  policy::FlowVerdict& verdict = flow_verdict_;
   packet.policy->Check(&query, 1, &verdict);
   if (verdict.allowed) {
     if (verdict.reason == policy::Reason::kAllowedByRule) CountPolicyAllowed(verdict);
     return true;
   }
-  SamplePolicyDrop(query, verdict);
+  if (PolicyAudited(*packet.policy, query, verdict)) {
+    // Audit mode: what would be denied passes, tracked like an allowed
+    // connection, and is counted and logged as "would deny".
+    flow_would_deny_ = true;
+    Increment(counters_.policy_would_deny_connections);
+    SamplePolicyDrop(query, verdict, stats::kSampleWouldDeny);
+    return true;
+  }
+  SamplePolicyDrop(query, verdict, 0);
   return false;
+}
+
+// A denial passes when every pod whose policy denies (the source for
+// egress, the destination for ingress) is in audit mode: its namespace is
+// annotated, or the whole node is.
+bool Worker::PolicyAudited(const policy::PolicyTables& policy, const policy::FlowQuery& query,
+                           const policy::FlowVerdict& verdict) const {
+  if (policy_audit_node_) return true;
+  const bool egress_denies =
+      verdict.egress_rule == policy::kNoRule && policy.Isolated(query.src_ipv4, abi::PolicyDirection::kEgress);
+  const bool ingress_denies =
+      verdict.ingress_rule == policy::kNoRule && policy.Isolated(query.dst_ipv4, abi::PolicyDirection::kIngress);
+  const auto audited = [&](uint32_t ipv4) { return (policy.Lookup(ipv4).identity_flags & abi::kIdentityPolicyAudit) != 0; };
+  return (egress_denies || ingress_denies) && (!egress_denies || audited(query.src_ipv4)) &&
+         (!ingress_denies || audited(query.dst_ipv4));
 }
 
 void Worker::CountPolicyAllowed(const policy::FlowVerdict& verdict) {
@@ -348,8 +384,9 @@ void Worker::CountPolicyAllowed(const policy::FlowVerdict& verdict) {
 }
 
 // The drop log: the newest denied connections, a ring per lcore.
-void Worker::SamplePolicyDrop(const policy::FlowQuery& query, const policy::FlowVerdict& verdict) {
-  Increment(counters_.policy_denied_packets);
+void Worker::SamplePolicyDrop(const policy::FlowQuery& query, const policy::FlowVerdict& verdict,
+                              uint8_t sample_flags) {
+  if (!(sample_flags & stats::kSampleWouldDeny)) Increment(counters_.policy_denied_packets);
   const uint64_t sequence = counters_.policy_drop_sequence.load(std::memory_order_relaxed) + 1;
   stats::PolicyDropSample& sample = counters_.policy_drops[sequence % stats::kPolicyDropSamples];
   sample.sequence.store(0, std::memory_order_relaxed);  // torn while rewritten
@@ -364,6 +401,7 @@ void Worker::SamplePolicyDrop(const policy::FlowQuery& query, const policy::Flow
   sample.reason = static_cast<uint8_t>(verdict.reason);
   sample.src_identity = verdict.src_identity;
   sample.dst_identity = verdict.dst_identity;
+  sample.flags = sample_flags;
   sample.sequence.store(sequence, std::memory_order_release);
   counters_.policy_drop_sequence.store(sequence, std::memory_order_release);
 }
@@ -379,26 +417,34 @@ bool Worker::RevalidatePolicy(Context& packet, uint32_t entry_index) {
   policy::FlowVerdict verdict;
   packet.policy->Check(&query, 1, &verdict);
   if (!verdict.allowed) {
-    SamplePolicyDrop(query, verdict);
-    return false;
+    const bool audited = PolicyAudited(*packet.policy, query, verdict);
+    if (audited) Increment(counters_.policy_would_deny_connections);
+    SamplePolicyDrop(query, verdict, audited ? stats::kSampleWouldDeny : 0);
+    if (!audited) return false;
   }
   entry.policy_epoch.store(static_cast<uint32_t>(packet.policy->generation()), std::memory_order_relaxed);
   return true;
 }
 
-// A new connection to or from an isolated pod, without NAT: judged once,
-// then tracked so that its replies (and the rest of it) pass. A TCP segment
-// without SYN is judged like a SYN: a deny cannot be walked around.
+// A new connection without NAT to or from an isolated pod (or any, when
+// flow records are on): judged once, then tracked so that its replies (and
+// the rest of it) pass. A TCP segment without SYN is judged like a SYN: a
+// deny cannot be walked around.
 void Worker::NewPolicedFlow(Context& packet, const ct::FlowKey& key) {
-  if (!PolicyAllows(packet, key.src_ip, key.dst_ip, key.dst_port)) return Drop(packet.mbuf, DropReason::kPolicyDenied);
+  if (!PolicyAllows(packet, key.src_ip, key.dst_ip, key.dst_port)) {
+    RecordDenied(packet, key, key.Reversed(), ct::kNoServicePort, 0);
+    return Drop(packet.mbuf, DropReason::kPolicyDenied);
+  }
   ct::EntryInit init;
-  init.policy_epoch = static_cast<uint32_t>(packet.policy->generation());
+  init.policy_epoch = packet.policy != nullptr ? static_cast<uint32_t>(packet.policy->generation()) : 0;
   if (packet.meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(packet.meta.tcp_flags).state;
+  if (flow_emitter_.enabled()) init.start_ns = flow_emitter_.NowNs();
   const ct::InsertResult inserted = conntrack_.Insert(key, key.Reversed(), init, now_s_);
   ++table_mutations_;
   if (inserted.status == ct::InsertStatus::kInserted) {
     Increment(counters_.conntrack_inserts);
     conntrack_.Touch(inserted.entry, ct::Direction::kOriginal, rte_pktmbuf_pkt_len(packet.mbuf), now_s_);
+    flow_emitter_.Start(conntrack_, inserted.entry, LastFlowPolicy(packet));
   }
   // Untracked (table full): the packet still passes; its replies will be
   // judged on their own.
@@ -478,7 +524,11 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   if (!picked) return Drop(packet.mbuf, DropReason::kNoLocalEndpoints);
   const abi::BackendRecord& backend = services.backend(*picked);
   // A Service is judged on the backend it leads to, the client before SNAT.
-  if (!PolicyAllows(packet, meta.src_ip, backend.ipv4, backend.port)) return Drop(packet.mbuf, DropReason::kPolicyDenied);
+  if (!PolicyAllows(packet, meta.src_ip, backend.ipv4, backend.port)) {
+    RecordDenied(packet, key, ct::FlowKey{backend.ipv4, key.src_ip, backend.port, key.src_port, key.protocol}, sp.id,
+                 ct::kNatDnat);
+    return Drop(packet.mbuf, DropReason::kPolicyDenied);
+  }
 
   // SNAT: a pod reaching itself through its Service is SNATed to the pod
   // gateway (else it would answer itself directly); external traffic with
@@ -501,6 +551,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   init.counter_slot = services.counter_slot(sp_index);
   init.policy_epoch = packet.policy != nullptr ? static_cast<uint32_t>(packet.policy->generation()) : 0;
   if (meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(meta.tcp_flags).state;
+  if (flow_emitter_.enabled()) init.start_ns = flow_emitter_.NowNs();
 
   ct::InsertResult inserted;
   ++table_mutations_;
@@ -528,7 +579,10 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
     case ct::InsertStatus::kInvalidKey:
       return Drop(packet.mbuf, DropReason::kConntrackFull);
   }
-  if (!TranslateTracked(packet, inserted.entry, inserted.direction)) return;
+  const bool translated = TranslateTracked(packet, inserted.entry, inserted.direction);
+  if (inserted.status == ct::InsertStatus::kInserted)
+    flow_emitter_.Start(conntrack_, inserted.entry, LastFlowPolicy(packet));
+  if (!translated) return;
   const ct::FlowKey& other = conntrack_.At(inserted.entry).tuple[1 - static_cast<int>(inserted.direction)];
   Forward(packet, other.src_ip);
 }
@@ -687,6 +741,25 @@ void Worker::CountService(uint32_t counter_slot, uint32_t bytes, bool created) {
   Increment(counters.packets);
   Increment(counters.bytes, bytes);
   if (created) Increment(counters.new_connections);
+}
+
+flows::FlowPolicy Worker::LastFlowPolicy(const Context& packet) const {
+  const uint32_t generation = packet.policy != nullptr ? static_cast<uint32_t>(packet.policy->generation()) : 0;
+  return flows::FlowPolicyFrom(flow_verdict_, flow_would_deny_, generation);
+}
+
+void Worker::RecordDenied(const Context& packet, const ct::FlowKey& original, const ct::FlowKey& reply,
+                          uint32_t service_port_id, uint8_t nat_flags) {
+  if (!flow_emitter_.enabled()) return;
+  const flows::DeniedFlow flow{original, reply, service_port_id, nat_flags, rte_pktmbuf_pkt_len(packet.mbuf)};
+  flow_emitter_.Denied(flow, LastFlowPolicy(packet));
+}
+
+// An entry leaves before it expires; recorded only by the thread whose
+// Remove won (the sweeper or another worker may race it).
+void Worker::RemoveTracked(uint32_t entry, flows::EndReason reason) {
+  ++table_mutations_;
+  if (conntrack_.Remove(entry)) flow_emitter_.End(conntrack_, entry, reason);
 }
 
 }  // namespace np

@@ -30,6 +30,7 @@
 #include "common/stats_abi.h"
 #include "dataplane/conntrack/snat_ports.h"
 #include "dataplane/conntrack/table.h"
+#include "dataplane/flows/flow_emitter.h"
 #include "dataplane/frag/fragment_table.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/policy/policy_tables.h"
@@ -79,10 +80,17 @@ class Worker {
   void HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupResult found);
   void LearnSender(Context& packet);
   bool PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port);
+  bool PolicyAudited(const policy::PolicyTables& policy, const policy::FlowQuery& query,
+                     const policy::FlowVerdict& verdict) const;
   bool RevalidatePolicy(Context& packet, uint32_t entry);
   void NewPolicedFlow(Context& packet, const ct::FlowKey& key);
   void CountPolicyAllowed(const policy::FlowVerdict& verdict);
-  void SamplePolicyDrop(const policy::FlowQuery& query, const policy::FlowVerdict& verdict);
+  void SamplePolicyDrop(const policy::FlowQuery& query, const policy::FlowVerdict& verdict, uint8_t sample_flags);
+  // Flow records (dataplane/flows/): the verdict of the flow being created.
+  flows::FlowPolicy LastFlowPolicy(const Context& packet) const;
+  void RecordDenied(const Context& packet, const ct::FlowKey& original, const ct::FlowKey& reply,
+                    uint32_t service_port_id, uint8_t nat_flags);
+  void RemoveTracked(uint32_t entry, flows::EndReason reason);
   void HandleArp(Context& packet);
   void HandleIcmpError(Context& packet);
   bool TranslateTracked(Context& packet, uint32_t entry, ct::Direction direction);
@@ -110,6 +118,12 @@ class Worker {
   RateLimiter host_limiter_;  // exception path to the node's kernel, per worker
   RateLimiter icmp_limiter_;  // generated ICMP errors
   uint64_t arp_request_budget_tsc_ = 0;
+  // Flow records and audit mode (NodeInfo flags, refreshed with the node).
+  flows::FlowEmitter flow_emitter_;
+  bool track_all_flows_ = false;     // kNodeFlowRecords: every TCP/UDP/SCTP flow gets an entry
+  bool policy_audit_node_ = false;   // kNodePolicyAudit: every denial passes as "would deny"
+  policy::FlowVerdict flow_verdict_{};  // the newest PolicyAllows verdict
+  bool flow_would_deny_ = false;        // ... denied, but audit mode let it pass
   TxBatch tx_[kMaxDpdkPorts];
 };
 

@@ -9,6 +9,8 @@
 
 #include "dataplane/conntrack/affinity.h"
 #include "dataplane/conntrack/table.h"
+#include "dataplane/flows/flow_region.h"
+#include "dataplane/flows/sweep_reporter.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/packet/build.h"
 #include "dataplane/policy/policy_tables.h"
@@ -231,8 +233,21 @@ void Loader::Tick() {
   if (now_ns - last_sweep_ns_ < 100000000ull) return;  // 10 times a second
   last_sweep_ns_ = now_ns;
   shared_.neighbors->Age(now_s, node->info().neighbor_timeout_s);
-  if (shared_.conntrack != nullptr) {
-    shared_.conntrack->Sweep(now_s, 4096);
+  SweepConnections(now_s);
+}
+
+void Loader::SweepConnections(uint32_t now_s) {
+  const NodeTables* node = shared_.node.load(std::memory_order_acquire);
+  if (node != nullptr && shared_.conntrack != nullptr) {
+    // The main lcore's ring is the last one: it reports expiry and long
+    // connections.
+    flows::FlowEmitter emitter;
+    if (shared_.flows != nullptr) {
+      const uint32_t producer = shared_.flows->producer_count() - 1;
+      emitter = flows::FlowEmitter(&shared_.flows->ring(producer), static_cast<uint8_t>(producer));
+      emitter.SetEnabled((node->info().flags & abi::kNodeFlowRecords) != 0);
+    }
+    flows::SweepReporter(emitter, *shared_.conntrack).Sweep(now_s, 4096);
     shared_.affinity->Sweep(now_s, 1024);
     // Entries unlinked by the sweep (or by workers) are reused only once no
     // worker can still be reading them.

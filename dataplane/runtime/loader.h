@@ -28,6 +28,9 @@ class Loader {
   // Applies any newly published section. Returns true when one was applied.
   bool Poll();
   void Tick();
+  // Conntrack expiry (and its flow records) then reclamation after a grace
+  // period; Tick calls it 10 times a second, tests at will.
+  void SweepConnections(uint32_t now_s);
   bool has_node() const { return shared_.node.load(std::memory_order_acquire) != nullptr; }
   // The first node image decides the sizes of what cannot be resized live.
   const NodeImage* first_node_image() const { return first_node_.get(); }

@@ -30,6 +30,7 @@
 
 #include "common/shm_region.h"
 #include "dataplane/runtime/conntrack_memory.h"
+#include "dataplane/flows/flow_region.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/pipeline/worker.h"
 #include "dataplane/port/port_manager.h"
@@ -113,6 +114,9 @@ int main(int argc, char** argv) {
   {
     auto stats = np::StatsRegion::Create(options.instance);
     if (!stats) return Fail(stats.error().message);
+    // One ring per worker, the last one for the main lcore's sweeper.
+    auto flows = np::flows::FlowRegion::Create(options.instance, worker_count + 1);
+    if (!flows) return Fail(flows.error().message);
 
     // The tables region is created by the control plane: wait for it.
     std::optional<np::TablesRegion> region;
@@ -140,6 +144,7 @@ int main(int argc, char** argv) {
     np::SharedState shared;
     shared.worker_count = static_cast<uint16_t>(worker_count);
     shared.stats = &*stats;
+    shared.flows = &*flows;
     shared.pool =
         rte_pktmbuf_pool_create("np_mbufs", options.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
     if (shared.pool == nullptr) return Fail(std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno));

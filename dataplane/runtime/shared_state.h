@@ -22,6 +22,9 @@ class StatsRegion;
 namespace policy {
 class PolicyTables;
 }  // namespace policy
+namespace flows {
+class FlowRegion;
+}  // namespace flows
 namespace ct {
 class Table;
 class AffinityTable;
@@ -40,6 +43,7 @@ struct SharedState {
   ct::Table* conntrack = nullptr;
   ct::AffinityTable* affinity = nullptr;
   StatsRegion* stats = nullptr;
+  flows::FlowRegion* flows = nullptr;  // null: no flow records (tests without a region)
   uint16_t worker_count = 1;
 };
 

@@ -12,6 +12,7 @@
 #include "control/k8s/loader.h"
 #include "control/policy/policy_compiler.h"
 #include "common/policy_image.h"
+#include "dataplane/flows/flow_region.h"
 #include "dataplane/neighbor/neighbor_table.h"
 #include "dataplane/pipeline/worker.h"
 #include "dataplane/port/port_manager.h"
@@ -30,7 +31,7 @@ InProcessDataplane::~InProcessDataplane() {
   workers_.clear();
   loader_.reset();
   port_manager_.reset();
-  for (const char* what : {"tables", "stats", "conntrack", "affinity"})
+  for (const char* what : {"tables", "stats", "conntrack", "affinity", "flows"})
     SharedMemoryFile::Remove(ShmName(instance_, what));
 }
 
@@ -72,6 +73,10 @@ bool InProcessDataplane::Setup(const fs::path& node_yaml) {
   if (!stats) return Fail(stats.error().message);
   stats_ = std::make_unique<StatsRegion>(std::move(stats).value());
   stats_->header().tsc_hz = rte_get_tsc_hz();
+  auto flows = flows::FlowRegion::Create(instance_, options_.workers + 1u);
+  if (!flows) return Fail(flows.error().message);
+  flows_ = std::make_unique<flows::FlowRegion>(std::move(flows).value());
+  shared_.flows = flows_.get();
 
   shared_.worker_count = options_.workers;
   shared_.stats = stats_.get();

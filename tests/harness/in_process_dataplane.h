@@ -47,6 +47,9 @@ class Worker;
 namespace ct {
 class Table;
 }
+namespace flows {
+class FlowRegion;
+}
 namespace stats {
 struct LcoreCounters;
 }
@@ -97,6 +100,7 @@ class InProcessDataplane {
   const stats::LcoreCounters& counters(uint16_t worker = 0) const;
   NeighborTable& neighbors() { return *neighbors_; }
   ct::Table& conntrack();
+  flows::FlowRegion& flows() { return *flows_; }  // one ring per worker, then the loader's
   TablesRegion& tables_region() { return *region_; }
   Loader& loader() { return *loader_; }
 
@@ -134,6 +138,7 @@ class InProcessDataplane {
   std::vector<RingPort> ports_;
   std::optional<TablesRegion> region_;
   std::unique_ptr<StatsRegion> stats_;
+  std::unique_ptr<flows::FlowRegion> flows_;
   std::unique_ptr<ConntrackMemory> conntrack_;
   std::unique_ptr<NeighborTable> neighbors_;
   SharedState shared_;

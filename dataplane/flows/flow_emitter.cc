@@ -1,0 +1,95 @@
+#include "dataplane/flows/flow_emitter.h"
+
+#include <cstring>
+
+namespace np::flows {
+namespace {
+
+void SetTuples(const ct::FlowKey& original, const ct::FlowKey& reply, FlowRecord& record) {
+  record.original_src_ip = original.src_ip;
+  record.original_dst_ip = original.dst_ip;
+  record.original_src_port = original.src_port;
+  record.original_dst_port = original.dst_port;
+  record.reply_src_ip = reply.src_ip;
+  record.reply_dst_ip = reply.dst_ip;
+  record.reply_src_port = reply.src_port;
+  record.reply_dst_port = reply.dst_port;
+  record.protocol = original.protocol;
+}
+
+void SetPolicy(const FlowPolicy& policy, FlowRecord& record) {
+  record.verdict = static_cast<uint8_t>(policy.verdict);
+  record.egress_rule = policy.egress_rule;
+  record.ingress_rule = policy.ingress_rule;
+  record.src_identity = policy.src_identity;
+  record.dst_identity = policy.dst_identity;
+  record.policy_generation = policy.generation;
+}
+
+}  // namespace
+
+// Everything an entry knows. Its memory stays valid until reclaimed after a
+// grace period, which cannot end while this producer is inside its loop.
+void FlowEmitter::FromEntry(const ct::Table& table, uint32_t entry_index, FlowEvent event, FlowRecord& record) {
+  const ct::Entry& entry = table.At(entry_index);
+  record.flow_id = table.FlowId(entry_index);
+  record.start_ns = entry.start_ns;
+  record.time_ns = NowNs();
+  SetTuples(entry.tuple[0], entry.tuple[1], record);
+  record.event = static_cast<uint8_t>(event);
+  record.nat_flags = entry.nat_flags;
+  record.origin_flags = entry.origin_flags;
+  record.tcp_state = entry.tcp_state.load(std::memory_order_relaxed);
+  record.producer = producer_;
+  record.service_port_id = entry.service_port_id;
+  for (int direction = 0; direction < 2; ++direction) {
+    record.packets[direction] = entry.packets[direction].load(std::memory_order_relaxed);
+    record.bytes[direction] = entry.bytes[direction].load(std::memory_order_relaxed);
+  }
+}
+
+void FlowEmitter::Start(const ct::Table& table, uint32_t entry, const FlowPolicy& policy) {
+  if (!enabled_) return;
+  FlowRecord record{};
+  FromEntry(table, entry, FlowEvent::kStart, record);
+  SetPolicy(policy, record);
+  PushRecord(*ring_, record);
+}
+
+void FlowEmitter::Update(const ct::Table& table, uint32_t entry) {
+  if (!enabled_) return;
+  FlowRecord record{};
+  FromEntry(table, entry, FlowEvent::kUpdate, record);
+  record.egress_rule = kNoRule;
+  record.ingress_rule = kNoRule;
+  PushRecord(*ring_, record);
+}
+
+void FlowEmitter::End(const ct::Table& table, uint32_t entry, EndReason reason) {
+  if (!enabled_) return;
+  FlowRecord record{};
+  FromEntry(table, entry, FlowEvent::kEnd, record);
+  record.end_reason = static_cast<uint8_t>(reason);
+  record.egress_rule = kNoRule;
+  record.ingress_rule = kNoRule;
+  PushRecord(*ring_, record);
+}
+
+void FlowEmitter::Denied(const DeniedFlow& flow, const FlowPolicy& policy) {
+  if (!enabled_) return;
+  FlowRecord record{};
+  record.flow_id = 0;
+  record.time_ns = NowNs();
+  record.start_ns = record.time_ns;
+  SetTuples(flow.original, flow.reply, record);
+  record.event = static_cast<uint8_t>(FlowEvent::kDenied);
+  record.nat_flags = flow.nat_flags;
+  record.producer = producer_;
+  record.service_port_id = flow.service_port_id;
+  record.packets[0] = 1;
+  record.bytes[0] = flow.bytes;
+  SetPolicy(policy, record);
+  PushRecord(*ring_, record);
+}
+
+}  // namespace np::flows
