@@ -209,9 +209,15 @@ void FlowCollector::Process(const FlowRecord& record, const IdentityResolver& re
       map_dirty_ = true;
       break;
     }
-    case FlowEvent::kDenied:
-      first_sight("denied");
+    case FlowEvent::kDenied: {
+      const auto tuple = std::tuple(record.original_src_ip, record.original_dst_ip, record.original_src_port,
+                                    record.original_dst_port, record.protocol);
+      auto [it, inserted] = recent_denials_.try_emplace(tuple, record.time_ns);
+      const bool retry = !inserted && record.time_ns - it->second < options_.denied_retry_window_ns;
+      it->second = record.time_ns;
+      if (!retry) first_sight("denied");
       break;
+    }
     default: {
       log_messages_.push_back("flows: a record with unknown event " + std::to_string(record.event) + " ignored");
       break;
@@ -252,6 +258,11 @@ uint64_t FlowCollector::Poll(uint64_t now_ns) {
     }
     dropped_this_boot_ = dropped;
     metrics_.records_dropped = dropped_previous_boots_ + dropped_this_boot_;
+    // Forget denials older than the retry window (bounded memory).
+    if (recent_denials_.size() > 4096)
+      std::erase_if(recent_denials_, [&](const auto& entry) {
+        return now_ns > entry.second && now_ns - entry.second > options_.denied_retry_window_ns;
+      });
     if (metrics_.active != active_.size()) map_dirty_ = true;
     metrics_.active = active_.size();
   }

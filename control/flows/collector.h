@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "common/flow_abi.h"
@@ -52,6 +53,9 @@ struct FlowCollectorOptions {
   uint64_t map_interval_ns = 1'000'000'000;
   uint64_t reattach_check_ns = 1'000'000'000;  // how often to look for a new boot_epoch
   size_t max_active_flows = 1u << 18;  // beyond: new flows are logged and mapped, not joined
+  // A denied connection attempt is retried by the client (SYN retransmits,
+  // DNS retries) with the same tuple: one attempt, not several connections.
+  uint64_t denied_retry_window_ns = 10'000'000'000ull;
 };
 
 class FlowCollector {
@@ -88,6 +92,7 @@ class FlowCollector {
   uint64_t dropped_previous_boots_ = 0;
   uint64_t dropped_this_boot_ = 0;
   std::unordered_map<uint64_t, FlowLogEntry> active_;
+  std::map<std::tuple<uint32_t, uint32_t, uint16_t, uint16_t, uint8_t>, uint64_t> recent_denials_;  // tuple -> time_ns
   std::ofstream log_;
   std::string pending_log_;
   bool map_dirty_ = true;

@@ -181,6 +181,25 @@ TEST_F(FlowCollectorTest, ExternalClientsAreCidrsAndDenialsAreEdgesThatDidNotPas
   EXPECT_FALSE(map.edges[1].Passed());
 }
 
+TEST_F(FlowCollectorTest, RetriesOfADeniedConnectionAreOneAttempt) {
+  std::unique_ptr<FlowCollector> owned = MakeCollector();
+  FlowCollector& collector = *owned;
+  FlowRecord denied = VoteToRedis(FlowEvent::kDenied, 0, 40001, 100 * kSecond);
+  denied.verdict = static_cast<uint8_t>(Verdict::kDenied);
+  for (uint64_t retry_s : {100, 101, 103, 107}) {  // SYN retransmits: same tuple
+    denied.time_ns = retry_s * kSecond;
+    ASSERT_TRUE(PushRecord(header().rings[0], denied));
+  }
+  denied.time_ns = 130 * kSecond;  // past the retry window: a new attempt
+  ASSERT_TRUE(PushRecord(header().rings[0], denied));
+  denied.original_src_port = 40002;  // another connection
+  ASSERT_TRUE(PushRecord(header().rings[0], denied));
+  collector.Poll(131 * kSecond);
+  ASSERT_EQ(collector.Map().edges.size(), 1u);
+  EXPECT_EQ(collector.Map().edges[0].connections, 3u);
+  EXPECT_EQ(LogEvents().size(), 3u);
+}
+
 TEST_F(FlowCollectorTest, ManyConnectionsOfOneWorkloadPairAreOneEdgeAcrossRingWrap) {
   std::unique_ptr<FlowCollector> owned = MakeCollector();
   FlowCollector& collector = *owned;
