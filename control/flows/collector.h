@@ -50,7 +50,7 @@ struct FlowCollectorOptions {
   std::string instance = "default";
   std::filesystem::path run_dir = "/run/nodeplane";
   uint64_t log_max_bytes = 16ull << 20;  // then <log>.1 replaces the previous one
-  uint64_t map_interval_ns = 1'000'000'000;
+  uint64_t map_interval_ns = 300'000'000;  // npctl map trails the traffic by at most this (+ a poll)
   uint64_t reattach_check_ns = 1'000'000'000;  // how often to look for a new boot_epoch
   size_t max_active_flows = 1u << 18;  // beyond: new flows are logged and mapped, not joined
   // A denied connection attempt is retried by the client (SYN retransmits,

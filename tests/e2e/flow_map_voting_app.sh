@@ -92,7 +92,7 @@ voting-app/vote -> voting-app/redis 6379/TCP
 voting-app/worker -> voting-app/db 5432/TCP
 voting-app/worker -> voting-app/redis 6379/TCP"
 
-# The collector drains every 150 ms and writes the map at most once a second.
+# The collector drains every 150 ms and rewrites the map at most every 300 ms.
 edges=
 for _ in $(seq 40); do
   edges=$(map_edges 2>/dev/null || true)
