@@ -65,7 +65,20 @@ std::string ProtocolText(uint8_t protocol) {
 }
 
 FlowCollector::FlowCollector(FlowCollectorOptions options)
-    : options_(std::move(options)), resolver_(std::make_shared<IdentityResolver>()) {}
+    : options_(std::move(options)), resolver_(std::make_shared<IdentityResolver>()) {
+  // What a previous control plane of this instance learned stays on the map.
+  const std::filesystem::path path = TrafficMapPath(options_.run_dir, options_.instance);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Result<TrafficMapFile> previous = ParseTrafficMapJson(text);
+  if (!previous) {
+    log_messages_.push_back("flows: " + path.string() + ": " + previous.error().message + " (starting a new map)");
+    return;
+  }
+  map_.Restore(previous->edges);
+  log_messages_.push_back("flows: kept the " + std::to_string(previous->edges.size()) + " edges of " + path.string());
+}
 
 void FlowCollector::SetResolver(std::shared_ptr<const IdentityResolver> resolver) {
   std::lock_guard lock(mutex_);

@@ -7,7 +7,9 @@
 // end records by flow_id, resolves both ends (identity.h) and persists for
 // npctl (flow_model.h): the JSON-lines flow log (appended, rotated past
 // Options::log_max_bytes) and the traffic map (rewritten whole when it
-// changed, at most every Options::map_interval_ns).
+// changed, at most every Options::map_interval_ns). A map file left by a
+// previous control plane of the instance is read back at construction: a
+// restarted control plane keeps the map.
 //
 // Threading: Poll() runs on one thread (FlowCollectorThread); SetResolver(),
 // Metrics() and Map() may be called from any thread.

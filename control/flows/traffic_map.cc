@@ -30,6 +30,20 @@ void TrafficMap::Observe(const FlowLogEntry& entry, bool new_connection) {
   edge.last_seen_ns = std::max(edge.last_seen_ns, entry.time_ns);
 }
 
+void TrafficMap::Restore(const std::vector<MapEdge>& edges) {
+  for (const MapEdge& edge : edges) {
+    const Key key{edge.client.Key(), edge.server.Key(), edge.port, edge.protocol};
+    auto [it, inserted] = edges_.try_emplace(key, edge);
+    if (inserted) continue;
+    MapEdge& kept = it->second;
+    kept.connections += edge.connections;
+    kept.services.insert(edge.services.begin(), edge.services.end());
+    kept.verdicts.insert(edge.verdicts.begin(), edge.verdicts.end());
+    kept.first_seen_ns = std::min(kept.first_seen_ns, edge.first_seen_ns);
+    kept.last_seen_ns = std::max(kept.last_seen_ns, edge.last_seen_ns);
+  }
+}
+
 std::vector<MapEdge> TrafficMap::Edges() const {
   std::vector<MapEdge> edges;
   edges.reserve(edges_.size());

@@ -19,6 +19,9 @@ class TrafficMap {
   // refreshes last_seen (the connection was counted when it started).
   // `new_connection` false: an event of a connection already counted.
   void Observe(const FlowLogEntry& entry, bool new_connection);
+  // Seeds the map with edges read back (a restarted control plane keeps
+  // what it learned); an edge already present is merged.
+  void Restore(const std::vector<MapEdge>& edges);
   std::vector<MapEdge> Edges() const;  // sorted by client, server, port, protocol
   size_t size() const { return edges_.size(); }
 

@@ -248,6 +248,20 @@ TEST_F(FlowCollectorTest, ReattachesWhenTheDataplaneRestartsWithANewBootEpoch) {
   EXPECT_THAT(log[1], ::testing::HasSubstr("restarted"));
 }
 
+TEST_F(FlowCollectorTest, ARestartedCollectorKeepsTheMapItWrote) {
+  {
+    std::unique_ptr<FlowCollector> first = MakeCollector();
+    ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+    first->Poll(100 * kSecond);
+  }
+  std::unique_ptr<FlowCollector> second = MakeCollector();
+  ASSERT_EQ(second->Map().edges.size(), 1u);
+  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 2, 3001, 101 * kSecond)));
+  second->Poll(101 * kSecond);
+  ASSERT_EQ(second->Map().edges.size(), 1u);
+  EXPECT_EQ(second->Map().edges[0].connections, 2u);
+}
+
 TEST_F(FlowCollectorTest, NoRegionYetMeansNothingReadAndNoError) {
   region_ = SharedMemoryFile();
   SharedMemoryFile::Remove(ShmName(instance_, "flows"));
