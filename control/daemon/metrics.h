@@ -77,7 +77,8 @@ struct SectionMetrics {
 };
 
 // New connections between two workloads with one verdict (workloads, not
-// pods: the label cardinality stays bounded by the deployment's shape).
+// pods; "external" and "node" rather than addresses: the label cardinality
+// stays bounded by the deployment's shape).
 struct FlowPairMetrics {
   std::string verdict, src_namespace, src_workload, dst_namespace, dst_workload;
   uint64_t connections = 0;

@@ -64,8 +64,7 @@ std::string ProtocolText(uint8_t protocol) {
   return std::to_string(protocol);
 }
 
-FlowCollector::FlowCollector(FlowCollectorOptions options)
-    : options_(std::move(options)), resolver_(std::make_shared<IdentityResolver>()) {
+FlowCollector::FlowCollector(FlowCollectorOptions options) : options_(std::move(options)) {
   // What a previous control plane of this instance learned stays on the map.
   const std::filesystem::path path = TrafficMapPath(options_.run_dir, options_.instance);
   std::ifstream in(path, std::ios::binary);
@@ -164,9 +163,18 @@ FlowLogEntry FlowCollector::Describe(const FlowRecord& record, const IdentityRes
   return entry;
 }
 
+// The workload label of a metric: every external address is "external"
+// and the node is "node", so that the series stay as many as the workload
+// pairs, whatever the clients' addresses.
+std::string MetricWorkload(const FlowPeer& peer) {
+  if (peer.kind == "pod") return peer.workload;
+  if (peer.kind == "service-vip") return "service/" + peer.workload;
+  return peer.kind;
+}
+
 void FlowCollector::Count(const FlowLogEntry& entry) {
-  ++metrics_.flows_total[{entry.verdict, entry.client.namespace_, entry.client.Label(), entry.server.namespace_,
-                          entry.server.Label()}];
+  ++metrics_.flows_total[{entry.verdict, entry.client.namespace_, MetricWorkload(entry.client),
+                          entry.server.namespace_, MetricWorkload(entry.server)}];
 }
 
 void FlowCollector::Process(const FlowRecord& record, const IdentityResolver& resolver, uint64_t now_ns) {
@@ -252,6 +260,9 @@ uint64_t FlowCollector::Poll(uint64_t now_ns) {
     std::lock_guard lock(mutex_);
     resolver = resolver_;
   }
+  // Until the first reload names the pods, records wait in the rings
+  // (a restarted control plane would otherwise call every pod external).
+  if (!resolver) return 0;
   uint64_t read = 0;
   uint64_t dropped = 0;
   std::vector<FlowRecord> batch(kBatch);

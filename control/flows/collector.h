@@ -37,7 +37,8 @@
 namespace np::flows {
 
 // New connections per (verdict, client ns, client workload, server ns,
-// server workload): workloads, not pods, to bound the label cardinality.
+// server workload): workloads, not pods, and "external"/"node" rather than
+// addresses, to bound the label cardinality.
 using FlowPairKey = std::array<std::string, 5>;
 
 struct FlowMetrics {
@@ -64,6 +65,7 @@ class FlowCollector {
  public:
   explicit FlowCollector(FlowCollectorOptions options);
 
+  // Poll() reads no record before the first resolver is set.
   void SetResolver(std::shared_ptr<const IdentityResolver> resolver);
   // One round; `now_ns` is CLOCK_REALTIME. Returns the records read.
   uint64_t Poll(uint64_t now_ns);

@@ -139,7 +139,7 @@ TEST_F(FlowCollectorTest, JoinsStartAndEndByFlowIdWithWorkloadIdentities) {
   EXPECT_EQ(map.edges[0].connections, 1u);  // the end does not count a second connection
   EXPECT_EQ(map.edges[0].last_seen_ns, 105 * kSecond);
   const FlowMetrics metrics = collector.Metrics();
-  EXPECT_EQ((metrics.flows_total.at({"allowed", "voting-app", "voting-app/vote", "voting-app", "voting-app/redis"})), 1u);
+  EXPECT_EQ((metrics.flows_total.at({"allowed", "voting-app", "vote", "voting-app", "redis"})), 1u);
 
   // The map file npctl reads says the same.
   std::ifstream in(TrafficMapPath(run_dir_, instance_));
@@ -177,6 +177,8 @@ TEST_F(FlowCollectorTest, ExternalClientsAreCidrsAndDenialsAreEdgesThatDidNotPas
   EXPECT_EQ(map.edges[0].port, 80);
   EXPECT_TRUE(map.edges[0].Passed());
   EXPECT_EQ(map.edges[1].server.Label(), "voting-app/db");
+  // Metrics name every external client "external": bounded label values.
+  EXPECT_EQ(collector.Metrics().flows_total.count({"allowed", "", "external", "ingress-nginx", "ingress-nginx-controller"}), 1u);
   EXPECT_EQ(map.edges[1].port, 5432);
   EXPECT_FALSE(map.edges[1].Passed());
 }
@@ -260,6 +262,15 @@ TEST_F(FlowCollectorTest, ARestartedCollectorKeepsTheMapItWrote) {
   second->Poll(101 * kSecond);
   ASSERT_EQ(second->Map().edges.size(), 1u);
   EXPECT_EQ(second->Map().edges[0].connections, 2u);
+}
+
+TEST_F(FlowCollectorTest, NothingIsReadBeforeTheFirstResolver) {
+  FlowCollector collector(FlowCollectorOptions{instance_, run_dir_});
+  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+  EXPECT_EQ(collector.Poll(100 * kSecond), 0u);
+  collector.SetResolver(resolver_);
+  EXPECT_EQ(collector.Poll(100 * kSecond), 1u);
+  EXPECT_EQ(collector.Map().edges.at(0).client.Label(), "voting-app/vote");
 }
 
 TEST_F(FlowCollectorTest, NoRegionYetMeansNothingReadAndNoError) {

@@ -140,17 +140,14 @@ TEST(MetricsFormat, WithoutADataplaneOnlyControlPlaneFamilies) {
 TEST(MetricsFormat, FlowFamiliesPerWorkloadPairOnlyWhenTheFlowsRegionIsAttached) {
   MetricsSnapshot s;
   EXPECT_THAT(FormatMetrics(s), Not(HasSubstr("nodeplane_flow")));
-  s.flows = FlowCollectorMetrics{{FlowPairMetrics{"allowed", "voting-app", "voting-app/vote", "voting-app",
-                                                  "voting-app/redis", 12},
-                                  FlowPairMetrics{"denied", "voting-app", "voting-app/vote", "voting-app",
-                                                  "voting-app/db", 1}},
+  s.flows = FlowCollectorMetrics{{FlowPairMetrics{"allowed", "voting-app", "vote", "voting-app", "redis", 12},
+                                  FlowPairMetrics{"denied", "voting-app", "vote", "voting-app", "db", 1}},
                                  40, 3, 2};
   const std::string text = FormatMetrics(s);
   ExpectWellFormed(text);
   EXPECT_THAT(text, HasSubstr("# TYPE nodeplane_flows_total counter\n"));
   EXPECT_THAT(text, HasSubstr("nodeplane_flows_total{verdict=\"allowed\",src_namespace=\"voting-app\","
-                              "src_workload=\"voting-app/vote\",dst_namespace=\"voting-app\","
-                              "dst_workload=\"voting-app/redis\"} 12\n"));
+                              "src_workload=\"vote\",dst_namespace=\"voting-app\",dst_workload=\"redis\"} 12\n"));
   EXPECT_THAT(text, HasSubstr("nodeplane_flow_records_total 40\n"));
   EXPECT_THAT(text, HasSubstr("nodeplane_flow_records_dropped_total 3\n"));
   EXPECT_THAT(text, HasSubstr("nodeplane_flows_active 2\n"));
