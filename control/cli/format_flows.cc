@@ -188,6 +188,8 @@ std::string FormatMapTable(const flows::TrafficMapFile& map, const FlowFilter& f
   if (map.records_dropped != 0)
     out += "warning: the dataplane dropped " + std::to_string(map.records_dropped) +
            " flow records (full rings): the map may miss connections\n";
+  if (map.edges_overflow != 0)
+    out += "warning: the map is full: " + std::to_string(map.edges_overflow) + " connections on new edges were not mapped\n";
   return out;
 }
 

@@ -96,6 +96,7 @@ TrafficMapFile FlowCollector::Map() const {
   map.records_dropped = metrics_.records_dropped;
   map.active_flows = metrics_.active;
   map.edges = map_.Edges();
+  map.edges_overflow = map_.overflow();
   return map;
 }
 

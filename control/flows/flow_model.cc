@@ -158,6 +158,7 @@ std::string FormatTrafficMapJson(const TrafficMapFile& map) {
   json.Key("records").Uint(map.records);
   json.Key("recordsDropped").Uint(map.records_dropped);
   json.Key("activeFlows").Uint(map.active_flows);
+  json.Key("edgesOverflow").Uint(map.edges_overflow);
   json.Key("edges").BeginArray();
   for (const MapEdge& edge : map.edges) {
     json.BeginObject();
@@ -190,6 +191,7 @@ Result<TrafficMapFile> ParseTrafficMapJson(std::string_view text) {
   map.records = read.Uint(*node, "records");
   map.records_dropped = read.Uint(*node, "recordsDropped");
   map.active_flows = read.Uint(*node, "activeFlows");
+  map.edges_overflow = read.Uint(*node, "edgesOverflow");
   const YAML::Node edges = (*node)["edges"];
   if (edges.IsDefined() && !edges.IsSequence()) read.Fail("edges", "is not an array");
   if (edges.IsDefined() && edges.IsSequence()) {

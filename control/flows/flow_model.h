@@ -84,6 +84,7 @@ struct TrafficMapFile {
   uint64_t records = 0;          // flow records read from the dataplane
   uint64_t records_dropped = 0;  // refused by full rings (Ring::dropped), this dataplane boot
   uint64_t active_flows = 0;
+  uint64_t edges_overflow = 0;   // new edges refused: the map reached its bound
   std::vector<MapEdge> edges;    // sorted by client, server, port
 };
 

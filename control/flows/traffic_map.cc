@@ -10,15 +10,33 @@ FlowPeer WorkloadOnly(FlowPeer peer) {
   return peer;
 }
 
+FlowPeer AnyExternal(const FlowPeer& peer) {
+  if (peer.kind != "external") return peer;
+  return FlowPeer{"external", "", "0.0.0.0/0", "", "", {}};
+}
+
 }  // namespace
 
 void TrafficMap::Observe(const FlowLogEntry& entry, bool new_connection) {
-  const Key key{entry.client.Key(), entry.server.Key(), entry.backend_port, entry.protocol};
+  FlowPeer client = entry.client, server = entry.server;
+  Key key{client.Key(), server.Key(), entry.backend_port, entry.protocol};
+  if (edges_.size() >= max_edges_ && edges_.count(key) == 0) {
+    client = AnyExternal(client);
+    server = AnyExternal(server);
+    const Key merged{client.Key(), server.Key(), entry.backend_port, entry.protocol};
+    // Edges to or from "0.0.0.0/0" are at most one per workload and port:
+    // they may pass the bound; any other new edge is refused.
+    if (merged == key) {
+      ++overflow_;
+      return;
+    }
+    key = merged;
+  }
   auto [it, inserted] = edges_.try_emplace(key);
   MapEdge& edge = it->second;
   if (inserted) {
-    edge.client = WorkloadOnly(entry.client);
-    edge.server = WorkloadOnly(entry.server);
+    edge.client = WorkloadOnly(client);
+    edge.server = WorkloadOnly(server);
     edge.port = entry.backend_port;
     edge.protocol = entry.protocol;
     edge.first_seen_ns = entry.start_ns ? entry.start_ns : entry.time_ns;

@@ -73,10 +73,29 @@ TEST(TrafficMap, PodsOfOneWorkloadAreOneEdgeKeepingVerdictsAndServices) {
   EXPECT_FALSE(vote_db.Passed());
 }
 
+TEST(TrafficMap, PastItsBoundExternalPeersMergeIntoAnyAddressAndOtherNewEdgesAreCounted) {
+  TrafficMap map(/*max_edges=*/2);
+  const FlowPeer web = Pod("shop", "web", "web-1", "web");
+  map.Observe(Event(External("1.1.1.1/32"), web, 80, "allowed"), true);
+  map.Observe(Event(External("2.2.2.2/32"), web, 80, "allowed"), true);
+  map.Observe(Event(External("3.3.3.3/32"), web, 80, "allowed"), true);
+  map.Observe(Event(External("4.4.4.4/32"), web, 80, "allowed"), true);
+  map.Observe(Event(External("1.1.1.1/32"), web, 80, "allowed"), true);  // known: still its own edge
+  map.Observe(Event(web, Pod("shop", "db", "db-0", "db"), 5432, "allowed"), true);
+  const std::vector<MapEdge> edges = map.Edges();
+  ASSERT_EQ(edges.size(), 3u);
+  EXPECT_EQ(edges[0].client.Label(), "external 0.0.0.0/0");
+  EXPECT_EQ(edges[0].connections, 2u);
+  EXPECT_EQ(edges[1].client.Label(), "external 1.1.1.1/32");
+  EXPECT_EQ(edges[1].connections, 2u);
+  EXPECT_EQ(map.overflow(), 1u);  // web -> db did not fit
+}
+
 TEST(TrafficMap, JsonRoundTrip) {
   TrafficMapFile map = VotingAppMap();
   map.records = 12;
   map.records_dropped = 3;
+  map.edges_overflow = 4;
   Result<TrafficMapFile> parsed = ParseTrafficMapJson(FormatTrafficMapJson(map));
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(FormatTrafficMapJson(*parsed), FormatTrafficMapJson(map));
