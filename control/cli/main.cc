@@ -42,7 +42,7 @@ constexpr const char* kUsage =
     "  policy trace FROM TO PORT/PROTO --manifests DIR\n"
     "                      why one flow is allowed or denied (policies, isolation, rule)\n"
     "  flows               live and recent connections with their workloads, service, verdict\n"
-    "                      [-n NAMESPACE] [--workload W] [--service S] [--verdict V] [--limit N]\n"
+    "                      [-n NAMESPACE] [--workload W] [--service S] [--verdict V] [--limit N (200)]\n"
     "                      [--follow] (stream new events)\n"
     "  map [-o table|json|dot|svg]\n"
     "                      which workload talks to which, on which ports (learned from flows)\n"

@@ -63,6 +63,9 @@ observed_traffic() {
   np_expect ok worker tcp 10.96.0.14 5432 "worker -> db ClusterIP"
   np_expect ok result tcp 10.96.0.14 5432 "result -> db ClusterIP"
 }
+# npctl flows --follow streams the events as they are logged.
+np_bg node "$NP_WORK/follow.log" "$NP_NPCTL" --instance "$NP_INSTANCE" flows --follow -o json --workload worker
+sleep 0.5
 observed_traffic
 
 # The map's edges as "CLIENT -> SERVER PORT/PROTO", sorted; `passed` keeps
@@ -131,6 +134,19 @@ assert all("voting-app/vote" in (f["client"], f["server"]) for f in flows), flow
   np_fail "npctl flows --workload vote: no vote -> redis flow through the redis Service"
 np_ok "npctl flows --workload vote: vote -> redis via voting-app/redis:redis"
 np_npctl flows --limit 5
+grep -q '"server": *{[^}]*"workload": *"db"' "$NP_WORK/follow.log" ||
+  np_fail "npctl flows --follow --workload worker: no worker -> db event streamed: $(head -c 600 "$NP_WORK/follow.log")"
+grep -q '"workload": *"vote"' "$NP_WORK/follow.log" && np_fail "npctl flows --follow --workload worker: streamed a vote flow"
+np_ok "npctl flows --follow: streamed worker's connections as they started ($(wc -l <"$NP_WORK/follow.log") events)"
+
+# Prometheus: new connections per workload pair on the existing endpoint.
+m=$(np_in node curl -sS --max-time 3 http://127.0.0.1:10249/metrics) || np_fail "no metrics on 127.0.0.1:10249"
+grep -Eq '^nodeplane_flows_total\{verdict="no-policy",src_namespace="voting-app",src_workload="worker",dst_namespace="voting-app",dst_workload="db"\} [1-9]' <<<"$m" ||
+  np_fail "metrics: no nodeplane_flows_total for worker -> db: $(grep '^nodeplane_flow' <<<"$m" | head -n 12)"
+grep -Eq '^nodeplane_flows_total\{verdict="no-policy",src_namespace="",src_workload="external",dst_namespace="ingress-nginx",dst_workload="ingress-nginx-controller"\} [1-9]' <<<"$m" ||
+  np_fail "metrics: no nodeplane_flows_total for external -> ingress"
+grep -q '^nodeplane_flow_records_dropped_total 0$' <<<"$m" || np_fail "metrics: flow records were dropped"
+np_ok "metrics: $(grep -c '^nodeplane_flows_total' <<<"$m") nodeplane_flows_total series, no record dropped"
 
 # Export, apply, and the same traffic again.
 export_dir=$NP_WORK/export
@@ -141,7 +157,7 @@ grep -q "^kind: ClientIntents" "$export_dir"/clientintents/voting-app-vote.yaml 
 np_npctl apply -f "$export_dir/networkpolicies" --timeout 30s >"$NP_WORK/apply.txt" 2>&1 ||
   { cat "$NP_WORK/apply.txt" >&2; np_fail "npctl apply -f the exported policies failed"; }
 np_policy_settle
-np_ok "applied the exported NetworkPolicies: $(grep -c '^kind: NetworkPolicy' "$export_dir"/networkpolicies/*.yaml | paste -sd' ')"
+np_ok "applied the $(cat "$export_dir"/networkpolicies/*.yaml | grep -c '^kind: NetworkPolicy') exported NetworkPolicies"
 
 observed_traffic
 np_expect denied vote tcp 10.96.0.14 5432 "vote -> db: never observed"
