@@ -82,7 +82,15 @@ std::vector<PolicyDropRow> CollectPolicyDrops(const PolicyImage& image, const st
   return rows;
 }
 
-std::string FormatPolicyRules(const std::vector<PolicyRuleRow>& rows, OutputFormat format) {
+uint64_t CollectWouldDenyConnections(const stats::StatsHeader& stats) {
+  uint64_t total = 0;
+  for (uint32_t block = 0; block < std::min(stats.lcore_count, stats::kMaxLcores); ++block)
+    total += stats.lcores[block].policy_would_deny_connections.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::string FormatPolicyRules(const std::vector<PolicyRuleRow>& rows, OutputFormat format,
+                              std::optional<uint64_t> would_deny) {
   if (format == OutputFormat::kJson) {
     JsonWriter json;
     json.BeginArray();
@@ -99,7 +107,9 @@ std::string FormatPolicyRules(const std::vector<PolicyRuleRow>& rows, OutputForm
   TextTable table({"POLICY", "DIRECTION", "RULE", "MATCH", "CONNECTIONS"});
   for (const PolicyRuleRow& row : rows)
     table.AddRow({row.policy, row.direction, std::to_string(row.rule_index), row.match, std::to_string(row.connections)});
-  return table.Render();
+  std::string out = table.Render();
+  if (would_deny) out += "would-deny connections (audit mode): " + std::to_string(*would_deny) + "\n";
+  return out;
 }
 
 std::string FormatPolicyDrops(const std::vector<PolicyDropRow>& rows, OutputFormat format) {

@@ -4,6 +4,7 @@
 // pure formatting over it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,11 @@ struct PolicyDropRow {
 
 std::vector<PolicyRuleRow> CollectPolicyRules(const PolicyImage& image, const stats::StatsHeader* stats);
 std::vector<PolicyDropRow> CollectPolicyDrops(const PolicyImage& image, const stats::StatsHeader& stats);
-std::string FormatPolicyRules(const std::vector<PolicyRuleRow>& rows, OutputFormat format);
+// New connections audit mode let through although policy denies them (every lcore).
+uint64_t CollectWouldDenyConnections(const stats::StatsHeader& stats);
+// `would_deny`: printed under the table (text only; JSON keeps its array of rules).
+std::string FormatPolicyRules(const std::vector<PolicyRuleRow>& rows, OutputFormat format,
+                              std::optional<uint64_t> would_deny = std::nullopt);
 std::string FormatPolicyDrops(const std::vector<PolicyDropRow>& rows, OutputFormat format);
 
 }  // namespace np::cli

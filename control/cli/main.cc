@@ -323,7 +323,11 @@ int Run(const Arguments& arguments) {
     Result<PolicyImage> image = DecodePolicySection(bytes->data(), bytes->size(), nullptr);
     if (!image) return Fail(image.error().message);
     image->generation = region->PublishedGeneration(abi::SectionKind::kPolicy);
-    if (noun == "policies") return Print(FormatPolicyRules(CollectPolicyRules(*image, stats_header), arguments.format));
+    if (noun == "policies") {
+      std::optional<uint64_t> would_deny;
+      if (stats_header != nullptr) would_deny = CollectWouldDenyConnections(*stats_header);
+      return Print(FormatPolicyRules(CollectPolicyRules(*image, stats_header), arguments.format, would_deny));
+    }
     if (!stats) return Fail("no stats region: " + stats.error().message);
     return Print(FormatPolicyDrops(CollectPolicyDrops(*image, *stats_header), arguments.format));
   }

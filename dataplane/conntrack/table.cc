@@ -1,6 +1,7 @@
 #include "dataplane/conntrack/table.h"
 
 #include <cstddef>
+#include <iterator>
 
 namespace np::ct {
 namespace {
@@ -128,6 +129,8 @@ InsertResult Table::InsertLocked(uint32_t index, const FlowKey& original, uint64
             static_cast<Direction>(SlotDirection(word))};
   }
   const BucketIndex& index_ = memory_.index;
+  InsertResult result{InsertStatus::kTableFull};
+  uint32_t evictions = 0;
   for (uint32_t attempt = 0; attempt < kInsertAttempts; ++attempt) {
     const bool over_capacity = memory_.LiveEntries() >= memory_.capacity;
     BucketIndex::Claim original_claim;
@@ -139,20 +142,27 @@ InsertResult Table::InsertLocked(uint32_t index, const FlowKey& original, uint64
       memory_.pool.MarkLive(index);
       index_.Publish(original_claim, MakeSlotWord(original_hash, index, 0));
       index_.Publish(reply_claim, MakeSlotWord(reply_hash, index, 1));
-      return {InsertStatus::kInserted, index, Direction::kOriginal};
+      result.status = InsertStatus::kInserted;
+      result.entry = index;
+      return result;
     }
     if (have_original) index_.Abandon(original_claim);
     // Make room where it is missing: the reply key's buckets when only they
     // are full, else the original key's buckets, then the reply key's.
-    const bool dropped = (have_original && !have_reply)
-                             ? EarlyDrop(reply_hash, now)
-                             : (EarlyDrop(original_hash, now) || EarlyDrop(reply_hash, now));
-    if (!dropped) break;
+    uint32_t victim = kNoEntry;
+    if (have_original && !have_reply) {
+      victim = EarlyDrop(reply_hash, now);
+    } else {
+      victim = EarlyDrop(original_hash, now);
+      if (victim == kNoEntry) victim = EarlyDrop(reply_hash, now);
+    }
+    if (victim == kNoEntry) break;
+    if (evictions < std::size(result.evicted)) result.evicted[evictions++] = victim;
   }
-  return {InsertStatus::kTableFull};
+  return result;
 }
 
-bool Table::EarlyDrop(uint64_t hash, uint32_t now) {
+uint32_t Table::EarlyDrop(uint64_t hash, uint32_t now) {
   // Like Linux's early_drop: never a flow that saw a reply; the longest idle
   // of the unreplied ones (SYN floods, scans, one-way UDP) goes first.
   uint32_t victim = kNoEntry;
@@ -169,10 +179,10 @@ bool Table::EarlyDrop(uint64_t hash, uint32_t now) {
       victim = entry;
     }
   });
-  if (victim == kNoEntry || !memory_.pool.BeginUnlink(victim)) return false;
+  if (victim == kNoEntry || !memory_.pool.BeginUnlink(victim)) return kNoEntry;
   UnlinkAndRetire(victim);
   Count(CtCounter::kEarlyDrops);
-  return true;
+  return victim;
 }
 
 void Table::UnlinkAndRetire(uint32_t entry) const {

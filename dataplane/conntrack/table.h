@@ -122,6 +122,10 @@ struct InsertResult {
   InsertStatus status = InsertStatus::kTableFull;
   uint32_t entry = kNoEntry;  // new entry, or the one holding the clashing key
   Direction direction = Direction::kOriginal;
+  // Entries early drop evicted to make room (kNoEntry: none), whatever the
+  // status: unlinked and retired, readable until the caller's next
+  // quiescent state (flow records report them).
+  uint32_t evicted[2] = {kNoEntry, kNoEntry};
   bool ok() const { return status == InsertStatus::kInserted; }
 };
 
@@ -300,7 +304,7 @@ class Table {
   InsertResult InsertLocked(uint32_t index, const FlowKey& original, uint64_t original_hash,
                             const FlowKey& reply, uint64_t reply_hash, uint32_t now);
   uint64_t FindWord(const FlowKey& key, uint64_t hash) const;
-  bool EarlyDrop(uint64_t hash, uint32_t now);
+  uint32_t EarlyDrop(uint64_t hash, uint32_t now);  // the victim, or kNoEntry
   void UnlinkAndRetire(uint32_t entry) const;
   void Count(CtCounter counter, uint64_t amount = 1) const {
     memory_.Count(static_cast<uint32_t>(counter), amount);

@@ -417,8 +417,9 @@ bool Worker::RevalidatePolicy(Context& packet, uint32_t entry_index) {
   policy::FlowVerdict verdict;
   packet.policy->Check(&query, 1, &verdict);
   if (!verdict.allowed) {
+    // Audit mode keeps it (sampled as "would deny"; the counter is for new
+    // connections only).
     const bool audited = PolicyAudited(*packet.policy, query, verdict);
-    if (audited) Increment(counters_.policy_would_deny_connections);
     SamplePolicyDrop(query, verdict, audited ? stats::kSampleWouldDeny : 0);
     if (!audited) return false;
   }
@@ -441,6 +442,7 @@ void Worker::NewPolicedFlow(Context& packet, const ct::FlowKey& key) {
   if (flow_emitter_.enabled()) init.start_ns = flow_emitter_.NowNs();
   const ct::InsertResult inserted = conntrack_.Insert(key, key.Reversed(), init, now_s_);
   ++table_mutations_;
+  RecordEvictions(inserted);
   if (inserted.status == ct::InsertStatus::kInserted) {
     Increment(counters_.conntrack_inserts);
     conntrack_.Touch(inserted.entry, ct::Direction::kOriginal, rte_pktmbuf_pkt_len(packet.mbuf), now_s_);
@@ -558,6 +560,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   if (snat_ip == 0) {
     const ct::FlowKey reply{backend.ipv4, key.src_ip, backend.port, key.src_port, key.protocol};
     inserted = conntrack_.Insert(key, reply, init, now_s_);
+    RecordEvictions(inserted);
     // The same client port already talks to this backend through another
     // frontend: tell the two connections apart by SNATing this one.
     if (inserted.status == ct::InsertStatus::kReplyExists) snat_ip = node.primary_node_address();
@@ -565,6 +568,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   if (snat_ip != 0) {
     const ct::SnatRequest request{key, backend.ipv4, backend.port, snat_ip};
     inserted = snat_.AllocateAndInsert(conntrack_, request, init, now_s_).insert;
+    RecordEvictions(inserted);
   }
   switch (inserted.status) {
     case ct::InsertStatus::kInserted:
@@ -757,6 +761,12 @@ void Worker::RecordDenied(const Context& packet, const ct::FlowKey& original, co
 
 // An entry leaves before it expires; recorded only by the thread whose
 // Remove won (the sweeper or another worker may race it).
+// Early drop made room for a new entry: the evicted connections end here.
+void Worker::RecordEvictions(const ct::InsertResult& inserted) {
+  for (uint32_t victim : inserted.evicted)
+    if (victim != ct::kNoEntry) flow_emitter_.End(conntrack_, victim, flows::EndReason::kEvicted);
+}
+
 void Worker::RemoveTracked(uint32_t entry, flows::EndReason reason) {
   ++table_mutations_;
   if (conntrack_.Remove(entry)) flow_emitter_.End(conntrack_, entry, reason);

@@ -16,7 +16,9 @@
 // NetworkPolicy is judged once per connection, when its first packet
 // misses conntrack: on the source before SNAT and the destination after
 // DNAT (policy_tables.h). Flows that involve an isolated pod get a
-// conntrack entry even without NAT, so that their replies pass; an entry
+// conntrack entry even without NAT, so that their replies pass (with flow
+// records on, every TCP/UDP/SCTP flow does, so that it is recorded:
+// dataplane/flows/flow_emitter.h); an entry
 // remembers the policy generation it was judged under and is judged again
 // on its next packet after a policy change (cut if now denied), so no
 // update ever scans the table.
@@ -91,6 +93,7 @@ class Worker {
   void RecordDenied(const Context& packet, const ct::FlowKey& original, const ct::FlowKey& reply,
                     uint32_t service_port_id, uint8_t nat_flags);
   void RemoveTracked(uint32_t entry, flows::EndReason reason);
+  void RecordEvictions(const ct::InsertResult& inserted);
   void HandleArp(Context& packet);
   void HandleIcmpError(Context& packet);
   bool TranslateTracked(Context& packet, uint32_t entry, ct::Direction direction);

@@ -1,6 +1,7 @@
 // Micro-benchmarks of the fast-path stages that need no DPDK: parse, NAT
 // rewrite with incremental checksums, conntrack lookup (hit, miss) and
-// insert at several table sizes, Maglev table build and lookup.
+// insert at several table sizes, Maglev table build and lookup, flow-record
+// emission.
 //
 // Every benchmark works on bursts of 32 packets or keys (kBurst) and reports
 //   ns/pkt   wall time per packet (or key)
@@ -21,6 +22,7 @@
 #include "common/maglev.h"
 #include "dataplane/conntrack/snat_ports.h"
 #include "dataplane/conntrack/table.h"
+#include "dataplane/flows/flow_emitter.h"
 #include "dataplane/nat/rewrite.h"
 #include "dataplane/packet/parse.h"
 #include "perf/micro/frames.h"
@@ -337,6 +339,44 @@ void BM_MaglevLookupBurst(benchmark::State& state) {
   state.counters["table_size"] = size;
 }
 BENCHMARK(BM_MaglevLookupBurst)->Arg(3)->Arg(100)->Arg(1000)->ArgName("backends");
+
+// --- flow records ---------------------------------------------------------------
+
+// What a worker pays per new connection for its kStart record: build the
+// 128-byte record from the entry and push it (range(0) = 1), or find the
+// ring full and count the drop (range(0) = 0). The clock is read once per
+// burst of 32 records, as the worker does. A collector drains the ring
+// between batches, untimed.
+void BM_FlowRecordStart(benchmark::State& state) {
+  const bool consumer_keeps_up = state.range(0) != 0;
+  FilledTable& filled = TableOf(1000);
+  auto ring = std::make_unique<flows::Ring>();
+  flows::FlowEmitter emitter(ring.get(), 0);
+  emitter.SetEnabled(true);
+  std::vector<flows::FlowRecord> drained(flows::kRingRecords);
+  const flows::FlowPolicy policy{flows::Verdict::kAllowed, flows::kNoRule, 3, 256, 257, 1};
+  if (!consumer_keeps_up)
+    while (flows::PushRecord(*ring, flows::FlowRecord{})) {
+    }
+  PacketClock clock(state);
+  clock.Start();
+  uint32_t entry = 0;
+  for (auto _ : state) {
+    emitter.BeginBurst();
+    for (uint32_t i = 0; i < kBurst; ++i) emitter.Start(filled.table, (entry + i) % filled.entries, policy);
+    entry += kBurst;
+    if (consumer_keeps_up && ring->head.load() - ring->tail.load() > flows::kRingRecords - kBurst) {
+      clock.Pause();
+      state.PauseTiming();
+      flows::PopRecords(*ring, drained.data(), flows::kRingRecords);
+      state.ResumeTiming();
+      clock.Resume();
+    }
+  }
+  clock.Stop();
+  state.SetLabel(consumer_keeps_up ? "pushed" : "ring full: dropped and counted");
+}
+BENCHMARK(BM_FlowRecordStart)->Arg(1)->Arg(0)->ArgName("consumer");
 
 }  // namespace
 }  // namespace np::perf

@@ -221,10 +221,17 @@ TEST_F(TableTest, FullTableEarlyDropsUnrepliedFirstThenRefuses) {
   // never a replied flow.
   uint32_t inserted = 0;
   uint32_t full = 0;
+  uint32_t reported_evictions = 0;
   for (uint16_t i = 0; i < 200; ++i) {
     const InsertResult result = Insert(DnatFlow(static_cast<uint16_t>(20000 + i), kProtoTcp,
                                                 kClient + 1), 300);
     inserted += result.ok();
+    // Every eviction is reported to the caller (flow records), never a replied flow.
+    for (uint32_t victim : result.evicted) {
+      if (victim == kNoEntry) continue;
+      ++reported_evictions;
+      EXPECT_FALSE(table_.At(victim).status.load() & kSeenReply);
+    }
     full += result.status == InsertStatus::kTableFull;
     ASSERT_LE(table_.ReadCounters().entries, kCapacity);
   }
@@ -232,6 +239,7 @@ TEST_F(TableTest, FullTableEarlyDropsUnrepliedFirstThenRefuses) {
   EXPECT_GT(full, 0u);
   const CtCounters counters = table_.ReadCounters();
   EXPECT_EQ(counters.early_drops, inserted);
+  EXPECT_EQ(reported_evictions, counters.early_drops);
   EXPECT_EQ(counters.table_full, full);
   for (uint32_t i = 0; i < kCapacity; i += 2) {
     EXPECT_TRUE(table_.Lookup(flows[i].original).hit()) << i;

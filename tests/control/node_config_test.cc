@@ -90,8 +90,18 @@ TEST(NodeConfig, DefaultsMatchTheDocumentedOnes) {
   EXPECT_EQ(info.udp_stream_timeout_s, 120u);
   EXPECT_EQ(info.icmp_timeout_s, 30u);
   EXPECT_EQ(info.healthz_port, 10256);
+  EXPECT_EQ(info.flags, abi::kNodeFlowRecords);  // flow records on, audit mode off
   EXPECT_EQ(image->ports[0].rx_queues, 1);
   EXPECT_EQ(image->ports[0].vlan, 0);
+}
+
+TEST(NodeConfig, FlowRecordsAndPolicyAuditAreNodeFlags) {
+  const std::string yaml = Replace(kMinimal, "ports:", "dataplane: {flowRecords: false, policyAudit: true}\nports:");
+  Result<NodeImage> image = ParseNodeConfig(yaml, "node.yaml", FakeFilesystem());
+  ASSERT_TRUE(image.ok()) << image.error().message;
+  EXPECT_EQ(image->info.flags, abi::kNodePolicyAudit);
+  EXPECT_NE(ErrorOf(Replace(kMinimal, "ports:", "dataplane: {flowRecords: maybe}\nports:")).find("flowRecords"),
+            std::string::npos);
 }
 
 TEST(NodeConfig, PortIdsDoNotDependOnOrder) {

@@ -2,7 +2,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "control/cli/format.h"
+#include "control/cli/format_policy.h"
 #include "control/cli/json_writer.h"
 #include "control/cli/text_table.h"
 #include "tests/control_daemon/json_check.h"
@@ -217,6 +220,30 @@ TEST(FormatPortsAndCounters, TablesAndJson) {
   const std::string json = FormatCounters(counters, OutputFormat::kJson);
   EXPECT_TRUE(JsonChecker::Valid(json)) << json;
   EXPECT_THAT(json, HasSubstr(R"("no_endpoints": 9)"));
+  counters.policy_would_deny_connections = 5;
+  EXPECT_THAT(FormatCounters(counters, OutputFormat::kTable),
+              ::testing::ContainsRegex("datapath +policy_would_deny_connections +5"));
+}
+
+TEST(FormatPolicies, WouldDenyConnectionsAndSamples) {
+  auto stats = std::make_unique<stats::StatsHeader>();
+  stats->lcore_count = 2;
+  stats->lcores[0].policy_would_deny_connections.store(2);
+  stats->lcores[1].policy_would_deny_connections.store(3);
+  EXPECT_EQ(CollectWouldDenyConnections(*stats), 5u);
+  const std::vector<PolicyRuleRow> rows = {PolicyRuleRow{"shop/p", "ingress", 0, "TCP:80", 7}};
+  EXPECT_THAT(FormatPolicyRules(rows, OutputFormat::kTable, 5u), HasSubstr("would-deny connections (audit mode): 5"));
+  EXPECT_TRUE(JsonChecker::Valid(FormatPolicyRules(rows, OutputFormat::kJson, 5u)));
+
+  stats::PolicyDropSample& sample = stats->lcores[0].policy_drops[1];
+  sample.time_ns = 1;
+  sample.protocol = 6;
+  sample.reason = 4;  // policy::Reason::kDeniedIngress
+  sample.flags = stats::kSampleWouldDeny;
+  sample.sequence.store(1);
+  const std::vector<PolicyDropRow> drops = CollectPolicyDrops(PolicyImage{}, *stats);
+  ASSERT_EQ(drops.size(), 1u);
+  EXPECT_EQ(drops[0].reason, "would-deny-ingress");
 }
 
 TEST(FormatHelpers, UnitsAndDurations) {

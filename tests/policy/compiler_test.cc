@@ -190,6 +190,23 @@ TEST(PolicyCompiler, IdentitiesGroupPodsAndMapAddresses) {
   EXPECT_EQ(image.policy_names[rule.policy_index], "prod/p");
 }
 
+TEST(PolicyCompiler, AnAuditedNamespaceMarksItsIdentities) {
+  const std::string audited =
+      "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n  annotations: {nodeplane.io/policy-audit: \"true\"}\n---\n";
+  k8s::LoadResult loaded = LoadText(audited + PodYaml("prod", "web-1", "10.244.1.20", "app: web") +
+                                    PodYaml("other", "web", "10.244.1.40", "app: web"));
+  ASSERT_TRUE(loaded.failures.empty()) << Failures(loaded);
+  const PolicyImage image = CompileRoundTrip(loaded.state, {});  // through encode, decode and validation
+  ASSERT_EQ(image.identities.size(), 2u);
+  EXPECT_EQ(image.identity_names[0], "other/app=web");
+  EXPECT_FALSE(image.identities[0].flags & abi::kIdentityPolicyAudit);
+  EXPECT_TRUE(image.identities[1].flags & abi::kIdentityPolicyAudit);
+
+  k8s::LoadResult bad = LoadText(
+      "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n  annotations: {nodeplane.io/policy-audit: \"yes\"}\n");
+  EXPECT_FALSE(bad.failures.empty());
+}
+
 TEST(PolicyCompiler, OnlyLocalSubjectsGetRulesUnlessEnforcingAll) {
   k8s::LoadResult loaded = LoadText(kCluster + Policy("  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - {}"));
   ASSERT_TRUE(loaded.failures.empty()) << Failures(loaded);
