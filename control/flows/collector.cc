@@ -241,7 +241,7 @@ void FlowCollector::Process(const FlowRecord& record, const IdentityResolver& re
       break;
     }
     default: {
-      log_messages_.push_back("flows: a record with unknown event " + std::to_string(record.event) + " ignored");
+      WarnLocked("flows: records with unknown event " + std::to_string(record.event) + " ignored");
       break;
     }
   }
@@ -293,28 +293,44 @@ uint64_t FlowCollector::Poll(uint64_t now_ns) {
   }
   header.consumer_heartbeat_ns.store(now_ns, std::memory_order_release);
 
-  if (!pending_log_.empty()) {
-    std::error_code error;
-    const std::filesystem::path path = FlowLogPath(options_.run_dir, options_.instance);
-    if (!log_.is_open()) {
-      std::filesystem::create_directories(options_.run_dir, error);
-      log_.open(path, std::ios::app | std::ios::binary);
-    }
-    log_ << pending_log_;
-    log_.flush();
-    pending_log_.clear();
-    if (!log_) {
-      std::lock_guard lock(mutex_);
-      log_messages_.push_back("flows: cannot write " + path.string());
-      log_.close();
-      log_.clear();
-    } else if (static_cast<uint64_t>(log_.tellp()) > options_.log_max_bytes) {
-      log_.close();
-      std::filesystem::rename(path, path.string() + ".1", error);  // replaces the older rotation
-    }
-  }
+  if (!pending_log_.empty()) FlushLog();
   if (map_dirty_ && now_ns - map_written_ns_ >= options_.map_interval_ns) WriteMap(now_ns);
   return read;
+}
+
+void FlowCollector::FlushLog() {
+  std::error_code error;
+  const std::filesystem::path path = FlowLogPath(options_.run_dir, options_.instance);
+  // Reopened when someone removed or moved the file: append to what npctl reads.
+  if (log_.is_open() && !std::filesystem::exists(path, error)) log_.close();
+  if (!log_.is_open()) {
+    std::filesystem::create_directories(options_.run_dir, error);
+    log_.clear();
+    log_.open(path, std::ios::app | std::ios::binary);
+  }
+  log_ << pending_log_;
+  log_.flush();
+  pending_log_.clear();  // on failure too: a log that cannot be written must not grow memory
+  if (!log_) {
+    Warn("flows: cannot write " + path.string());
+    log_.close();
+    return;
+  }
+  if (static_cast<uint64_t>(log_.tellp()) > options_.log_max_bytes) {
+    log_.close();
+    std::filesystem::rename(path, path.string() + ".1", error);  // replaces the older rotation
+  }
+}
+
+void FlowCollector::Warn(const std::string& message) {
+  std::lock_guard lock(mutex_);
+  WarnLocked(message);
+}
+
+void FlowCollector::WarnLocked(const std::string& message) {
+  if (message == last_warning_) return;  // a failure that repeats every poll is said once
+  last_warning_ = message;
+  log_messages_.push_back(message);
 }
 
 void FlowCollector::WriteMap(uint64_t now_ns) {
@@ -327,18 +343,10 @@ void FlowCollector::WriteMap(uint64_t now_ns) {
   {
     std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
     out << FormatTrafficMapJson(map);
-    if (!out) {
-      std::lock_guard lock(mutex_);
-      log_messages_.push_back("flows: cannot write " + temporary.string());
-      return;
-    }
+    if (!out) return Warn("flows: cannot write " + temporary.string());
   }
   std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::lock_guard lock(mutex_);
-    log_messages_.push_back("flows: cannot rename " + temporary.string() + ": " + error.message());
-    return;
-  }
+  if (error) return Warn("flows: cannot rename " + temporary.string() + ": " + error.message());
   map_dirty_ = false;
   map_written_ns_ = now_ns;
 }

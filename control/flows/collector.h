@@ -80,6 +80,9 @@ class FlowCollector {
   FlowLogEntry Describe(const FlowRecord& record, const IdentityResolver& resolver) const;
   void Count(const FlowLogEntry& entry);
   void AppendLog(const FlowLogEntry& entry);
+  void FlushLog();
+  void Warn(const std::string& message);        // takes the lock
+  void WarnLocked(const std::string& message);  // the lock is held
   void WriteMap(uint64_t now_ns);
 
   FlowCollectorOptions options_;
@@ -88,6 +91,7 @@ class FlowCollector {
   FlowMetrics metrics_;
   TrafficMap map_;
   std::vector<std::string> log_messages_;
+  std::string last_warning_;
 
   // Poll thread only.
   std::optional<SharedMemoryFile> region_;

@@ -273,6 +273,25 @@ TEST_F(FlowCollectorTest, NothingIsReadBeforeTheFirstResolver) {
   EXPECT_EQ(collector.Map().edges.at(0).client.Label(), "voting-app/vote");
 }
 
+TEST_F(FlowCollectorTest, ARemovedFlowLogIsRecreatedAndAFullOneRotated) {
+  FlowCollectorOptions options{instance_, run_dir_};
+  options.log_max_bytes = 1000;  // two lines or so
+  FlowCollector collector(options);
+  collector.SetResolver(resolver_);
+  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+  collector.Poll(100 * kSecond);
+  std::filesystem::remove(FlowLogPath(run_dir_, instance_));
+  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kEnd, 1, 3000, 101 * kSecond)));
+  collector.Poll(101 * kSecond);
+  ASSERT_EQ(LogEvents().size(), 1u);
+  EXPECT_EQ(LogEvents()[0].event, "end");
+  for (uint64_t id = 2; id < 6; ++id)
+    ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, id, 3000 + id, 102 * kSecond)));
+  collector.Poll(102 * kSecond);
+  EXPECT_TRUE(std::filesystem::exists(FlowLogPath(run_dir_, instance_).string() + ".1"));
+  EXPECT_EQ(LogEvents().size(), 5u);  // the rotated file is read first, then the current one (none yet)
+}
+
 TEST_F(FlowCollectorTest, NoRegionYetMeansNothingReadAndNoError) {
   region_ = SharedMemoryFile();
   SharedMemoryFile::Remove(ShmName(instance_, "flows"));
