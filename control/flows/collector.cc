@@ -178,7 +178,7 @@ void FlowCollector::Count(const FlowLogEntry& entry) {
                           entry.server.namespace_, MetricWorkload(entry.server)}];
 }
 
-void FlowCollector::Process(const FlowRecord& record, const IdentityResolver& resolver, uint64_t now_ns) {
+void FlowCollector::Process(const FlowRecord& record, const IdentityResolver& resolver) {
   ++metrics_.records;
   const auto event = static_cast<FlowEvent>(record.event);
   auto active = record.flow_id != 0 ? active_.find(record.flow_id) : active_.end();
@@ -245,7 +245,6 @@ void FlowCollector::Process(const FlowRecord& record, const IdentityResolver& re
       break;
     }
   }
-  (void)now_ns;
 }
 
 void FlowCollector::AppendLog(const FlowLogEntry& entry) { pending_log_ += FormatFlowLogLine(entry); }
@@ -275,7 +274,7 @@ uint64_t FlowCollector::Poll(uint64_t now_ns) {
       // Bounded per round: one busy producer cannot starve the others.
       for (uint32_t round = 0; round < kRingRecords / kBatch; ++round) {
         const uint32_t count = PopRecords(ring, batch.data(), kBatch);
-        for (uint32_t i = 0; i < count; ++i) Process(batch[i], *resolver, now_ns);
+        for (uint32_t i = 0; i < count; ++i) Process(batch[i], *resolver);
         read += count;
         if (count < kBatch) break;
       }

@@ -76,7 +76,7 @@ class FlowCollector {
 
  private:
   bool EnsureAttached(uint64_t now_ns);
-  void Process(const FlowRecord& record, const IdentityResolver& resolver, uint64_t now_ns);
+  void Process(const FlowRecord& record, const IdentityResolver& resolver);
   FlowLogEntry Describe(const FlowRecord& record, const IdentityResolver& resolver) const;
   void Count(const FlowLogEntry& entry);
   void AppendLog(const FlowLogEntry& entry);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 
 #include "common/shm_file.h"
 #include "control/cli/format_flows.h"
@@ -290,6 +291,32 @@ TEST_F(FlowCollectorTest, ARemovedFlowLogIsRecreatedAndAFullOneRotated) {
   collector.Poll(102 * kSecond);
   EXPECT_TRUE(std::filesystem::exists(FlowLogPath(run_dir_, instance_).string() + ".1"));
   EXPECT_EQ(LogEvents().size(), 5u);  // the rotated file is read first, then the current one (none yet)
+}
+
+TEST_F(FlowCollectorTest, TheCollectorThreadDrainsWhileAProducerPushesAndMetricsAreRead) {
+  std::unique_ptr<FlowCollector> owned = MakeCollector();
+  FlowCollector& collector = *owned;
+  constexpr uint64_t kFlows = 20000;  // more than a ring holds: the thread must keep up
+  {
+    FlowCollectorThread thread(collector, std::chrono::milliseconds(5));
+    std::thread producer([&] {
+      for (uint64_t id = 1; id <= kFlows; ++id) {
+        FlowRecord record = VoteToRedis(FlowEvent::kStart, id, static_cast<uint16_t>(1024 + id % 60000), 100 * kSecond);
+        while (!PushRecord(header().rings[0], record)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+    for (int i = 0; i < 50 && collector.Metrics().records < kFlows; ++i) {
+      (void)collector.Map();  // readers on another thread, as the metrics server and the watch loop
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    producer.join();
+    for (int i = 0; i < 200 && collector.Metrics().records < kFlows; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(collector.Metrics().records, kFlows);
+  EXPECT_EQ(collector.Metrics().active, kFlows);
+  EXPECT_EQ(collector.Map().edges.at(0).connections, kFlows);
+  EXPECT_NE(header().consumer_heartbeat_ns.load(), 0u);
 }
 
 TEST_F(FlowCollectorTest, NoRegionYetMeansNothingReadAndNoError) {
