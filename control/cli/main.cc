@@ -222,6 +222,8 @@ int RunMap(const Arguments& arguments) {
     for (const flows::MapEdge& edge : map->edges)
       if (arguments.filter.Matches(edge)) selected.edges.push_back(edge);
     const flows::ExportedManifests manifests = flows::ExportPolicies(selected);
+    for (const std::string& skipped : manifests.skipped)
+      std::fprintf(stderr, "npctl: warning: not exported: %s\n", skipped.c_str());
     if (manifests.files.empty()) return Fail("nothing to export: the map has no edge between workloads yet");
     for (const auto& [name, content] : manifests.files) {
       const std::filesystem::path file = std::filesystem::path(arguments.export_dir) / name;

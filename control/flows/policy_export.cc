@@ -106,6 +106,7 @@ std::string ClientIntents(const FlowPeer& client, const std::set<std::string>& c
 }  // namespace
 
 ExportedManifests ExportPolicies(const TrafficMapFile& map) {
+  ExportedManifests out;
   std::map<std::string, std::pair<FlowPeer, PeerPorts>> ingress_by_server;  // key: server Key()
   std::map<std::string, std::pair<FlowPeer, PeerPorts>> egress_by_client;
   std::map<std::string, std::pair<FlowPeer, std::set<std::string>>> intents;
@@ -113,6 +114,15 @@ ExportedManifests ExportPolicies(const TrafficMapFile& map) {
   for (const MapEdge& edge : map.edges) {
     if (!edge.Passed()) continue;
     if (!Exportable(edge.client) || !Exportable(edge.server)) continue;
+    const FlowPeer* unselectable = IsPod(edge.client) && edge.client.pod_labels.empty()   ? &edge.client
+                                   : IsPod(edge.server) && edge.server.pod_labels.empty() ? &edge.server
+                                                                                          : nullptr;
+    if (unselectable != nullptr) {
+      out.skipped.push_back(edge.client.Label() + " -> " + edge.server.Label() + " " + std::to_string(edge.port) +
+                            "/" + edge.protocol + ": " + unselectable->Label() +
+                            " has no labels to select its pods by");
+      continue;
+    }
     const PortKey port{edge.port, edge.protocol};
     if (IsPod(edge.server)) {
       namespaces.insert(edge.server.namespace_);
@@ -137,7 +147,6 @@ ExportedManifests ExportPolicies(const TrafficMapFile& map) {
                          : edge.server.workload + "." + edge.server.namespace_);
     }
   }
-  ExportedManifests out;
   for (const std::string& ns : namespaces) {
     std::string text = NamespaceBaseline(ns);
     for (const auto& [key, entry] : ingress_by_server)

@@ -26,6 +26,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "control/flows/flow_model.h"
 
@@ -35,6 +36,9 @@ struct ExportedManifests {
   // File name (relative: "networkpolicies/voting-app.yaml",
   // "clientintents/voting-app-vote.yaml") -> YAML text.
   std::map<std::string, std::string> files;
+  // Observed edges that could not be exported, and why (a pod without
+  // labels cannot be selected without selecting its whole namespace).
+  std::vector<std::string> skipped;
 };
 
 ExportedManifests ExportPolicies(const TrafficMapFile& map);

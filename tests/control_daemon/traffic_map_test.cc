@@ -145,6 +145,21 @@ TEST(TrafficMap, TableFiltersByNamespaceWorkloadServiceAndVerdict) {
   EXPECT_EQ(std::count(by_namespace.begin(), by_namespace.end(), '\n'), 4);
 }
 
+TEST(PolicyExport, APodWithoutLabelsIsNotExportedRatherThanSelectingItsWholeNamespace) {
+  TrafficMap map;
+  const FlowPeer bare{"pod", "shop", "debug", "Pod", "debug", {}};
+  map.Observe(Event(bare, Pod("shop", "db", "db-0", "db"), 5432, "allowed"), true);
+  map.Observe(Event(Pod("shop", "web", "web-1", "web"), Pod("shop", "db", "db-0", "db"), 5432, "allowed"), true);
+  TrafficMapFile file;
+  file.edges = map.Edges();
+  const ExportedManifests exported = ExportPolicies(file);
+  ASSERT_EQ(exported.skipped.size(), 1u);
+  EXPECT_EQ(exported.skipped[0], "shop/debug -> shop/db 5432/TCP: shop/debug has no labels to select its pods by");
+  const std::string& policies = exported.files.at("networkpolicies/shop.yaml");
+  EXPECT_EQ(policies.find("debug"), std::string::npos) << policies;
+  EXPECT_NE(policies.find("name: web-egress"), std::string::npos) << policies;
+}
+
 TEST(PolicyExport, ManifestsLoadBackThroughOurLoader) {
   const ExportedManifests exported = ExportPolicies(VotingAppMap());
   std::vector<std::string> names;
