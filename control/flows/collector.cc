@@ -76,6 +76,7 @@ FlowCollector::FlowCollector(FlowCollectorOptions options) : options_(std::move(
     return;
   }
   map_.Restore(previous->edges);
+  restored_map_ns_ = previous->updated_ns;
   log_messages_.push_back("flows: kept the " + std::to_string(previous->edges.size()) + " edges of " + path.string());
 }
 
@@ -123,6 +124,12 @@ bool FlowCollector::EnsureAttached(uint64_t now_ns) {
     log_messages_.push_back("flows: the dataplane restarted (boot epoch " + std::to_string(epoch) +
                             "): re-attached; " + std::to_string(active_.size()) +
                             " connections of the previous boot are forgotten");
+    // Their conntrack entries died with the dataplane: no end record will come.
+    for (auto& [id, entry] : active_) {
+      entry.event = "end";
+      entry.end_reason = "dataplane-restart";
+      AppendLog(entry);
+    }
     active_.clear();
     dropped_previous_boots_ += dropped_this_boot_;
     dropped_this_boot_ = 0;
@@ -182,11 +189,16 @@ void FlowCollector::Process(const FlowRecord& record, const IdentityResolver& re
   ++metrics_.records;
   const auto event = static_cast<FlowEvent>(record.event);
   auto active = record.flow_id != 0 ? active_.find(record.flow_id) : active_.end();
+  // A connection first seen by an update or an end, that started before the
+  // map this collector restored was written, was counted by the previous
+  // control plane already.
+  const bool counted_before = event != FlowEvent::kStart && event != FlowEvent::kDenied && record.start_ns != 0 &&
+                              record.start_ns <= restored_map_ns_;
   auto first_sight = [&](const char* name) {
     FlowLogEntry entry = Describe(record, resolver);
     entry.event = name;
-    map_.Observe(entry, /*new_connection=*/true);
-    Count(entry);
+    map_.Observe(entry, /*new_connection=*/!counted_before);
+    if (!counted_before) Count(entry);
     AppendLog(entry);
     map_dirty_ = true;
     return entry;
@@ -212,8 +224,8 @@ void FlowCollector::Process(const FlowRecord& record, const IdentityResolver& re
       FlowLogEntry entry;
       if (active == active_.end()) {
         entry = Describe(record, resolver);  // started before we attached
-        map_.Observe(entry, /*new_connection=*/true);
-        Count(entry);
+        map_.Observe(entry, /*new_connection=*/!counted_before);
+        if (!counted_before) Count(entry);
       } else {
         entry = std::move(active->second);  // identities as resolved when it started
         active_.erase(active);

@@ -96,6 +96,7 @@ class FlowCollector {
   // Poll thread only.
   std::optional<SharedMemoryFile> region_;
   uint64_t boot_epoch_ = 0;
+  uint64_t restored_map_ns_ = 0;  // when the restored map was written (0: none)
   uint64_t last_reattach_check_ns_ = 0;
   uint64_t dropped_previous_boots_ = 0;
   uint64_t dropped_this_boot_ = 0;

@@ -249,6 +249,12 @@ TEST_F(FlowCollectorTest, ReattachesWhenTheDataplaneRestartsWithANewBootEpoch) {
   const std::vector<std::string> log = collector.TakeLog();
   ASSERT_EQ(log.size(), 2u);
   EXPECT_THAT(log[1], ::testing::HasSubstr("restarted"));
+  // The forgotten connection is closed in the flow log, so npctl flows does not show it live forever.
+  const std::vector<FlowLogEntry> events = LogEvents();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].event, "end");
+  EXPECT_EQ(events[1].end_reason, "dataplane-restart");
+  EXPECT_EQ(events[1].flow_id, 1u);
 }
 
 TEST_F(FlowCollectorTest, ARestartedCollectorKeepsTheMapItWrote) {
@@ -260,6 +266,8 @@ TEST_F(FlowCollectorTest, ARestartedCollectorKeepsTheMapItWrote) {
   std::unique_ptr<FlowCollector> second = MakeCollector();
   ASSERT_EQ(second->Map().edges.size(), 1u);
   ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 2, 3001, 101 * kSecond)));
+  // The end of the connection the first collector counted: not a new one.
+  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kEnd, 1, 3000, 101 * kSecond)));
   second->Poll(101 * kSecond);
   ASSERT_EQ(second->Map().edges.size(), 1u);
   EXPECT_EQ(second->Map().edges[0].connections, 2u);
