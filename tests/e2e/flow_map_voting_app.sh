@@ -6,8 +6,10 @@
 #      ingress controller; ingress -> vote/result ClusterIPs; vote, worker ->
 #      redis; worker, result -> db): `npctl map` shows exactly these 7 edges,
 #      workloads named by their Deployment/StatefulSet;
-#   2. `npctl map -o svg` is an SVG picture; `npctl flows` lists the flows;
-#   3. `npctl map export` -> `npctl apply -f` the NetworkPolicies: every
+#   2. `npctl map -o svg` is an SVG picture; `npctl flows` lists the flows
+#      (and --follow streams them); Prometheus counts them per workload pair;
+#   3. a restarted nodeplane-control keeps the map;
+#   4. `npctl map export` -> `npctl apply -f` the NetworkPolicies: every
 #      observed flow still works, vote -> db and result -> redis (never
 #      observed) are denied with real connections, and the flows say so.
 . "$(dirname "$0")/lib.sh"
@@ -147,6 +149,18 @@ grep -Eq '^nodeplane_flows_total\{verdict="no-policy",src_namespace="",src_workl
   np_fail "metrics: no nodeplane_flows_total for external -> ingress"
 grep -q '^nodeplane_flow_records_dropped_total 0$' <<<"$m" || np_fail "metrics: flow records were dropped"
 np_ok "metrics: $(grep -c '^nodeplane_flows_total' <<<"$m") nodeplane_flows_total series, no record dropped"
+
+# A restarted control plane keeps the map it learned (and goes on learning).
+np_kill_control
+np_start_control
+for _ in $(seq 100); do
+  grep -q "flows: kept the 7 edges" "$NP_WORK/control.log" && grep -q "reload: " <(tail -n 5 "$NP_WORK/control.log") && break
+  np_check_alive
+  sleep 0.1
+done
+grep -q "flows: kept the 7 edges" "$NP_WORK/control.log" || np_fail "the restarted control plane did not read back the map"
+[[ $(map_edges) == "$expected_edges" ]] || np_fail "after a control restart, npctl map: $(map_edges)"
+np_ok "nodeplane-control restarted: the map kept its 7 edges"
 
 # Export, apply, and the same traffic again.
 export_dir=$NP_WORK/export
