@@ -254,6 +254,8 @@ int Run(const Arguments& arguments) {
   const std::vector<std::string>& command = arguments.command;
   const std::string verb = command[0];
   const std::string noun = command.size() > 1 ? command[1] : "";
+  if ((arguments.map_format == MapFormat::kDot || arguments.map_format == MapFormat::kSvg) && verb != "map")
+    return Fail("-o dot and -o svg are for `npctl map` (" + verb + " prints table or json)");
   // Files in the run directory: no shared memory needed.
   if (verb == "flows") return RunFlows(arguments);
   if (verb == "map") return RunMap(arguments);
