@@ -114,8 +114,9 @@ bool FlowCollector::EnsureAttached(uint64_t now_ns) {
   Result<SharedMemoryFile> file = SharedMemoryFile::Open(ShmName(options_.instance, "flows"), /*writable=*/true);
   if (!file) return region_.has_value();
   if (std::optional<std::string> problem = CheckRegion(*file)) {
-    if (!region_) return false;
-    return true;  // keep reading the old one until the new one is ready
+    // A region being created has no magic for a moment: not worth a message.
+    if (problem->find("no magic") == std::string::npos) Warn("flows: " + file->name() + ": " + *problem + " (not read)");
+    return region_.has_value();  // keep reading the old one until the new one is ready
   }
   const uint64_t epoch = HeaderOf(*file).boot_epoch;
   if (region_ && epoch == boot_epoch_) return true;

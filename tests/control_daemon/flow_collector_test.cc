@@ -327,6 +327,17 @@ TEST_F(FlowCollectorTest, TheCollectorThreadDrainsWhileAProducerPushesAndMetrics
   EXPECT_NE(header().consumer_heartbeat_ns.load(), 0u);
 }
 
+TEST_F(FlowCollectorTest, ARegionOfAnotherAbiMajorIsNotReadAndSaysWhy) {
+  header().version_major = kFlowsVersionMajor + 1;
+  std::unique_ptr<FlowCollector> owned = MakeCollector();
+  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+  EXPECT_EQ(owned->Poll(100 * kSecond), 0u);
+  EXPECT_EQ(owned->Poll(102 * kSecond), 0u);
+  const std::vector<std::string> log = owned->TakeLog();
+  ASSERT_EQ(log.size(), 1u);  // said once
+  EXPECT_THAT(log[0], ::testing::HasSubstr("ABI major 2, this control plane reads 1"));
+}
+
 TEST_F(FlowCollectorTest, NoRegionYetMeansNothingReadAndNoError) {
   region_ = SharedMemoryFile();
   SharedMemoryFile::Remove(ShmName(instance_, "flows"));
