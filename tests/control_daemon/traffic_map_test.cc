@@ -160,6 +160,17 @@ TEST(PolicyExport, APodWithoutLabelsIsNotExportedRatherThanSelectingItsWholeName
   EXPECT_NE(policies.find("name: web-egress"), std::string::npos) << policies;
 }
 
+TEST(PolicyExport, WouldDenyConnectionsOfAuditModeAreObservedTrafficAndDeniedOnesAreNot) {
+  TrafficMap map;
+  map.Observe(Event(Pod("shop", "web", "web-1", "web"), Pod("shop", "db", "db-0", "db"), 5432, "would-deny"), true);
+  map.Observe(Event(Pod("shop", "web", "web-1", "web"), Pod("shop", "cache", "cache-0", "cache"), 6379, "denied"), true);
+  TrafficMapFile file;
+  file.edges = map.Edges();
+  const std::string& policies = ExportPolicies(file).files.at("networkpolicies/shop.yaml");
+  EXPECT_NE(policies.find("name: db-ingress"), std::string::npos) << policies;
+  EXPECT_EQ(policies.find("cache"), std::string::npos) << policies;
+}
+
 TEST(PolicyExport, ManifestsLoadBackThroughOurLoader) {
   const ExportedManifests exported = ExportPolicies(VotingAppMap());
   std::vector<std::string> names;
