@@ -49,7 +49,7 @@ void FlowEmitter::FromEntry(const ct::Table& table, uint32_t entry_index, FlowEv
 }
 
 void FlowEmitter::Start(const ct::Table& table, uint32_t entry, const FlowPolicy& policy) {
-  if (!enabled_) return;
+  if (!enabled_ || !HasRoom()) return;
   FlowRecord record{};
   FromEntry(table, entry, FlowEvent::kStart, record);
   SetPolicy(policy, record);
@@ -57,7 +57,7 @@ void FlowEmitter::Start(const ct::Table& table, uint32_t entry, const FlowPolicy
 }
 
 void FlowEmitter::Update(const ct::Table& table, uint32_t entry) {
-  if (!enabled_) return;
+  if (!enabled_ || !HasRoom()) return;
   FlowRecord record{};
   FromEntry(table, entry, FlowEvent::kUpdate, record);
   record.egress_rule = kNoRule;
@@ -66,7 +66,7 @@ void FlowEmitter::Update(const ct::Table& table, uint32_t entry) {
 }
 
 void FlowEmitter::End(const ct::Table& table, uint32_t entry, EndReason reason) {
-  if (!enabled_) return;
+  if (!enabled_ || !HasRoom()) return;
   FlowRecord record{};
   FromEntry(table, entry, FlowEvent::kEnd, record);
   record.end_reason = static_cast<uint8_t>(reason);
@@ -76,7 +76,7 @@ void FlowEmitter::End(const ct::Table& table, uint32_t entry, EndReason reason) 
 }
 
 void FlowEmitter::Denied(const DeniedFlow& flow, const FlowPolicy& policy) {
-  if (!enabled_) return;
+  if (!enabled_ || !HasRoom()) return;
   FlowRecord record{};
   record.flow_id = 0;
   record.time_ns = NowNs();

@@ -9,6 +9,10 @@
 // a burst of new connections shares one clock read. A full ring drops the
 // record and counts it (Ring::dropped): the producer never waits.
 //
+// kStart and kDenied carry the policy verdict; kUpdate and kEnd do not (an
+// entry does not keep it, and the sweeper never judged it): a collector
+// takes it from the kStart with the same flow_id.
+//
 // DPDK-free, so unit tests drive it on plain memory.
 #pragma once
 
@@ -68,6 +72,14 @@ class FlowEmitter {
   void Denied(const DeniedFlow& flow, const FlowPolicy& policy);
 
  private:
+  // False (and the drop counted, as PushRecord would) when the ring is full:
+  // a collector that fell behind costs the producer no record building.
+  bool HasRoom() const {
+    if (ring_->head.load(std::memory_order_relaxed) - ring_->tail.load(std::memory_order_acquire) < kRingRecords)
+      return true;
+    ring_->dropped.store(ring_->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return false;
+  }
   void FromEntry(const ct::Table& table, uint32_t entry, FlowEvent event, FlowRecord& record);
 
   Ring* ring_ = nullptr;

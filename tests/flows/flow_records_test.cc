@@ -125,6 +125,30 @@ metadata:
   annotations: {nodeplane.io/policy-audit: "true"}
 )";
 
+// A UDP Service whose only backend moves from poda (not isolated) to a pod elsewhere.
+std::string DnsService(const std::string& backend, const std::string& node) {
+  return R"(---
+apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: default}
+spec:
+  type: ClusterIP
+  clusterIP: 10.96.0.53
+  clusterIPs: [10.96.0.53]
+  ports: [{name: dns, port: 53, protocol: UDP, targetPort: 5353}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: dns-xyz, namespace: default, labels: {kubernetes.io/service-name: dns}}
+addressType: IPv4
+endpoints:
+- addresses: [)" + backend + R"(]
+  conditions: {ready: true, serving: true, terminating: false}
+  nodeName: )" + node + R"(
+ports: [{name: dns, port: 5353, protocol: UDP}]
+)";
+}
+
 // poda isolated for ingress, nothing allowed.
 constexpr const char* kClientIsolated = R"(---
 apiVersion: networking.k8s.io/v1
@@ -154,10 +178,14 @@ class FlowRecords : public ::testing::Test {
     fs::create_directories(directory_ / "manifests");
     fs::create_directories(directory_ / "audited");
     fs::create_directories(directory_ / "client-isolated");
+    fs::create_directories(directory_ / "dns-here");
+    fs::create_directories(directory_ / "dns-moved");
     std::ofstream(directory_ / "node.yaml") << kNodeYaml;
     std::ofstream(directory_ / "manifests" / "all.yaml") << kManifests;
     std::ofstream(directory_ / "audited" / "all.yaml") << kManifests << kAuditedNamespace;
     std::ofstream(directory_ / "client-isolated" / "all.yaml") << kManifests << kClientIsolated;
+    std::ofstream(directory_ / "dns-here" / "all.yaml") << kManifests << DnsService("10.244.1.11", "node-a");
+    std::ofstream(directory_ / "dns-moved" / "all.yaml") << kManifests << DnsService("10.244.2.30", "node-b");
   }
   static void TearDownTestSuite() {
     dataplane_.reset();
@@ -368,6 +396,27 @@ TEST_F(FlowRecords, APolicyChangeThatDeniesAnOpenConnectionEndsItAsCut) {
   EXPECT_EQ(ended[0].flow_id, started[0].flow_id);
   EXPECT_EQ(ended[0].packets[0], 1u);
   EXPECT_EQ(ended[0].packets[1], 1u);
+  dataplane_->DrainAndFree();
+}
+
+TEST_F(FlowRecords, AUdpFlowWhoseBackendLeftEndsAndStartsAgainOnTheNewBackend) {
+  ASSERT_TRUE(dataplane_->PublishServices(directory_ / "dns-here")) << dataplane_->error();
+  const test::Bytes query = PacketBuilder().Eth().IPv4(Ip("10.244.1.12"), Ip("10.96.0.53")).Udp(41000, 53).Build();
+  Send("podb", query);
+  const std::vector<FlowRecord> started = Records(0);
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].event, static_cast<uint8_t>(FlowEvent::kStart));
+  EXPECT_EQ(started[0].reply_src_ip, Ip("10.244.1.11"));
+  ASSERT_TRUE(dataplane_->PublishServices(directory_ / "dns-moved")) << dataplane_->error();
+  Send("podb", query);
+  const std::vector<FlowRecord> records = Records(0);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].event, static_cast<uint8_t>(FlowEvent::kEnd));
+  EXPECT_EQ(records[0].end_reason, static_cast<uint8_t>(EndReason::kBackendGone));
+  EXPECT_EQ(records[0].flow_id, started[0].flow_id);
+  EXPECT_EQ(records[1].event, static_cast<uint8_t>(FlowEvent::kStart));
+  EXPECT_EQ(records[1].reply_src_ip, Ip("10.244.2.30"));
+  EXPECT_EQ(records[1].original_dst_ip, Ip("10.96.0.53"));
   dataplane_->DrainAndFree();
 }
 

@@ -9,7 +9,10 @@
 
 #include "common/flow_abi.h"
 #include "common/shm_file.h"
+#include "dataplane/conntrack/table.h"
+#include "dataplane/flows/flow_emitter.h"
 #include "dataplane/flows/flow_region.h"
+#include "tests/conntrack/test_memory.h"
 
 namespace np::flows {
 namespace {
@@ -58,6 +61,51 @@ TEST(FlowRing, AnEmptyRingYieldsNothing) {
   FlowRecord out[4];
   EXPECT_EQ(PopRecords(*ring, out, 4), 0u);
   EXPECT_EQ(ring->tail.load(), 0u);
+}
+
+TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
+  ct::testing::TestMemory memory(ct::Table::RequiredBytes(64));
+  auto table = ct::Table::Attach(memory.data(), memory.size(), {64}, ct::AttachMode::kCreate);
+  ASSERT_TRUE(table.ok()) << table.error().message;
+  const ct::FlowKey original{0x0af40112, 0x0a60000a, 40000, 80, 6};
+  const ct::FlowKey reply{0x0af40113, 0x0af40112, 8080, 40000, 6};
+  ct::EntryInit init;
+  init.service_port_id = 7;
+  init.nat_flags = ct::kNatDnat;
+  init.start_ns = 123;
+  const ct::InsertResult inserted = table->Insert(original, reply, init, 5);
+  ASSERT_TRUE(inserted.ok());
+
+  auto ring = std::make_unique<Ring>();
+  FlowEmitter emitter(ring.get(), 2);
+  emitter.Start(*table, inserted.entry, FlowPolicy{});
+  EXPECT_EQ(ring->head.load(), 0u);  // not enabled: nothing written
+  emitter.SetEnabled(true);
+  emitter.BeginBurst();
+  emitter.Start(*table, inserted.entry, FlowPolicy{Verdict::kAllowed, kNoRule, 4, 300, 301, 9});
+  emitter.End(*table, inserted.entry, EndReason::kTcpReused);
+  FlowRecord out[2];
+  ASSERT_EQ(PopRecords(*ring, out, 2), 2u);
+  EXPECT_EQ(out[0].event, static_cast<uint8_t>(FlowEvent::kStart));
+  EXPECT_EQ(out[0].flow_id, table->FlowId(inserted.entry));
+  EXPECT_EQ(out[0].start_ns, 123u);
+  EXPECT_EQ(out[0].time_ns, out[1].time_ns);  // one clock read per burst
+  EXPECT_EQ(out[0].original_dst_port, 80);
+  EXPECT_EQ(out[0].reply_src_port, 8080);
+  EXPECT_EQ(out[0].service_port_id, 7u);
+  EXPECT_EQ(out[0].ingress_rule, 4u);
+  EXPECT_EQ(out[0].policy_generation, 9u);
+  EXPECT_EQ(out[0].producer, 2u);
+  EXPECT_EQ(out[1].event, static_cast<uint8_t>(FlowEvent::kEnd));
+  EXPECT_EQ(out[1].end_reason, static_cast<uint8_t>(EndReason::kTcpReused));
+
+  while (PushRecord(*ring, FlowRecord{})) {
+  }
+  const uint64_t dropped = ring->dropped.load();
+  emitter.Start(*table, inserted.entry, FlowPolicy{});
+  emitter.Denied(DeniedFlow{original, reply, 7, ct::kNatDnat, 60}, FlowPolicy{});
+  EXPECT_EQ(ring->dropped.load(), dropped + 2);
+  EXPECT_EQ(ring->head.load() - ring->tail.load(), kRingRecords);
 }
 
 TEST(FlowRegion, CreateFillsTheHeaderAndOpenChecksIt) {
