@@ -166,7 +166,8 @@ TEST(PolicyExport, WouldDenyConnectionsOfAuditModeAreObservedTrafficAndDeniedOne
   map.Observe(Event(Pod("shop", "web", "web-1", "web"), Pod("shop", "cache", "cache-0", "cache"), 6379, "denied"), true);
   TrafficMapFile file;
   file.edges = map.Edges();
-  const std::string& policies = ExportPolicies(file).files.at("networkpolicies/shop.yaml");
+  const ExportedManifests exported = ExportPolicies(file);
+  const std::string& policies = exported.files.at("networkpolicies/shop.yaml");
   EXPECT_NE(policies.find("name: db-ingress"), std::string::npos) << policies;
   EXPECT_EQ(policies.find("cache"), std::string::npos) << policies;
 }
