@@ -28,6 +28,7 @@ std::string JsonEscape(std::string_view text) {
 }
 
 void JsonWriter::Indent() {
+  if (compact_) return;
   out_ += '\n';
   out_.append(2 * has_elements_.size(), ' ');
 }

@@ -12,6 +12,10 @@ namespace np::cli {
 
 class JsonWriter {
  public:
+  enum class Style { kPretty, kCompact };  // kCompact: one line (JSON-lines logs)
+  JsonWriter() = default;
+  explicit JsonWriter(Style style) : compact_(style == Style::kCompact) {}
+
   JsonWriter& BeginObject();
   JsonWriter& EndObject();
   JsonWriter& BeginArray();
@@ -43,6 +47,7 @@ class JsonWriter {
   std::string out_;
   std::vector<bool> has_elements_;  // per open container
   bool after_key_ = false;
+  bool compact_ = false;
 };
 
 std::string JsonEscape(std::string_view text);  // with the quotes

@@ -1,6 +1,9 @@
 // npctl: inspect a running nodeplane (kubectl/cilium style).
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,10 +11,12 @@
 #include "control/cli/apply.h"
 #include "control/cli/collect.h"
 #include "control/cli/debug_commands.h"
+#include "control/cli/format_flows.h"
 #include "control/cli/format_policy.h"
 #include "control/cli/format.h"
 #include "control/cli/policy_probe.h"
 #include "control/daemon/section_publisher.h"
+#include "control/flows/policy_export.h"
 #include "dataplane/runtime/conntrack_memory.h"
 
 namespace {
@@ -44,8 +49,18 @@ constexpr const char* kUsage =
     "  capture --port NAME -w FILE.pcap [--filter BPF] [-c N] [--duration S]\n"
     "          [--direction rx|tx|both] [--snaplen N]\n"
     "                      packets as the dataplane sees them on a port, to a pcap file\n"
+    "  flows               live and recent connections with their workloads, service, verdict\n"
+    "                      [-n NAMESPACE] [--workload W] [--service S] [--verdict V] [--limit N (200)]\n"
+    "                      [--follow] (stream new events)\n"
+    "  map [-o table|json|dot|svg]\n"
+    "                      which workload talks to which, on which ports (learned from flows)\n"
+    "  map export --dir DIR\n"
+    "                      DIR/networkpolicies/<namespace>.yaml: NetworkPolicies allowing exactly\n"
+    "                      the observed traffic (default deny, DNS, one ingress policy per server,\n"
+    "                      one egress policy per client); DIR/clientintents/: Otterize ClientIntents\n"
     "apply/delete flags: -f may repeat; --timeout 30s; --run-dir DIR (where nodeplane-control\n"
-    "  writes <instance>.control; default $NODEPLANE_RUN_DIR or /run/nodeplane)\n";
+    "  writes <instance>.control, .flows.jsonl and .map.json; default $NODEPLANE_RUN_DIR or\n"
+    "  /run/nodeplane; flows and map read it too)\n";
 
 struct Arguments {
   std::string instance = "default";
@@ -54,6 +69,11 @@ struct Arguments {
   std::vector<std::string> files;  // -f
   std::string run_dir;
   int timeout_ms = 30000;
+  MapFormat map_format = MapFormat::kTable;
+  FlowFilter filter;
+  bool follow = false;
+  size_t limit = 0;  // 0: flows' default
+  std::string export_dir;
 };
 
 // "30s", "500ms", "2m" or plain seconds; -1 when malformed.
@@ -93,6 +113,26 @@ std::optional<Arguments> Parse(int argc, char** argv, std::string* error) {
         *error = std::string("--timeout: \"") + argv[i] + "\" is not a duration (30s, 500ms, 2m)";
         return std::nullopt;
       }
+    } else if ((arg == "-n" || arg == "--namespace") && i + 1 < argc) {
+      arguments.filter.namespace_ = argv[++i];
+    } else if (arg == "--workload" && i + 1 < argc) {
+      arguments.filter.workload = argv[++i];
+    } else if (arg == "--service" && i + 1 < argc) {
+      arguments.filter.service = argv[++i];
+    } else if (arg == "--verdict" && i + 1 < argc) {
+      arguments.filter.verdict = argv[++i];
+    } else if (arg == "--follow" || arg == "-F") {
+      arguments.follow = true;
+    } else if (arg == "--dir" && i + 1 < argc) {
+      arguments.export_dir = argv[++i];
+    } else if (arg == "--limit" && i + 1 < argc) {
+      char* end = nullptr;
+      const long value = std::strtol(argv[++i], &end, 10);
+      if (end == argv[i] || *end != '\0' || value < 0) {
+        *error = std::string("--limit: \"") + argv[i] + "\" is not a count";
+        return std::nullopt;
+      }
+      arguments.limit = static_cast<size_t>(value);
     } else if (!arg.empty() && arg[0] == '-') {
       *error = arg == "-h" || arg == "--help" ? "" : "unknown flag " + arg;
       return std::nullopt;
@@ -100,10 +140,12 @@ std::optional<Arguments> Parse(int argc, char** argv, std::string* error) {
       arguments.command.push_back(arg);
     }
     if (!output.empty()) {
-      if (output == "json") arguments.format = OutputFormat::kJson;
+      if (output == "json") arguments.format = OutputFormat::kJson, arguments.map_format = MapFormat::kJson;
       else if (output == "table" || output == "wide") arguments.format = OutputFormat::kTable;
+      else if (output == "dot") arguments.map_format = MapFormat::kDot;
+      else if (output == "svg") arguments.map_format = MapFormat::kSvg;
       else {
-        *error = "unknown output format \"" + output + "\" (table, json)";
+        *error = "unknown output format \"" + output + "\" (table, json; map also dot, svg)";
         return std::nullopt;
       }
     }
@@ -125,10 +167,106 @@ int Print(const std::string& text) {
   return 0;
 }
 
+std::string RunDir(const Arguments& arguments) {
+  const char* env_run_dir = std::getenv("NODEPLANE_RUN_DIR");
+  return !arguments.run_dir.empty()              ? arguments.run_dir
+         : env_run_dir != nullptr && *env_run_dir ? env_run_dir
+                                                 : "/run/nodeplane";
+}
+
+// --follow: prints each new event of the log as it is appended; starts from
+// the end; reopens the log when it was rotated (it shrank or was replaced).
+int FollowFlows(const Arguments& arguments, const std::filesystem::path& path) {
+  std::ifstream in;
+  std::streamoff offset = 0;
+  std::error_code error;
+  if (std::filesystem::exists(path, error)) offset = static_cast<std::streamoff>(std::filesystem::file_size(path, error));
+  std::string partial;
+  while (true) {
+    const auto size = std::filesystem::exists(path, error) ? std::filesystem::file_size(path, error) : 0;
+    if (static_cast<std::streamoff>(size) < offset) offset = 0;  // rotated
+    if (static_cast<std::streamoff>(size) > offset) {
+      in.open(path, std::ios::binary);
+      in.seekg(offset);
+      std::string chunk(static_cast<size_t>(static_cast<std::streamoff>(size) - offset), '\0');
+      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      chunk.resize(static_cast<size_t>(in.gcount()));
+      in.close();
+      offset += static_cast<std::streamoff>(chunk.size());
+      partial += chunk;
+      for (size_t end; (end = partial.find('\n')) != std::string::npos; partial.erase(0, end + 1)) {
+        Result<flows::FlowLogEntry> entry = flows::ParseFlowLogLine(partial.substr(0, end));
+        if (entry && arguments.filter.Matches(*entry)) std::fputs(FormatFlowEvent(*entry, arguments.format).c_str(), stdout);
+      }
+      std::fflush(stdout);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int RunFlows(const Arguments& arguments) {
+  const std::filesystem::path path = flows::FlowLogPath(RunDir(arguments), arguments.instance);
+  if (arguments.follow) return FollowFlows(arguments, path);
+  Result<std::vector<flows::FlowLogEntry>> events = ReadFlowLog(path);
+  if (!events) return Fail(events.error().message);
+  return Print(FormatFlows(LatestPerFlow(*events), arguments.filter, arguments.limit == 0 ? 200 : arguments.limit,
+                           RealtimeNanoseconds(), arguments.format));
+}
+
+int RunMap(const Arguments& arguments) {
+  const std::filesystem::path path = flows::TrafficMapPath(RunDir(arguments), arguments.instance);
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Fail("no traffic map " + path.string() +
+                " (is nodeplane-control running for instance " + arguments.instance + " with this --run-dir?)");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Result<flows::TrafficMapFile> map = flows::ParseTrafficMapJson(text);
+  if (!map) return Fail(path.string() + ": " + map.error().message);
+  const std::vector<std::string>& command = arguments.command;
+  if (command.size() > 1 && command[1] == "export") {
+    if (arguments.export_dir.empty()) return Fail("map export needs --dir DIR");
+    flows::TrafficMapFile selected = *map;
+    selected.edges.clear();
+    for (const flows::MapEdge& edge : map->edges)
+      if (arguments.filter.Matches(edge)) selected.edges.push_back(edge);
+    const flows::ExportedManifests manifests = flows::ExportPolicies(selected);
+    for (const std::string& skipped : manifests.skipped)
+      std::fprintf(stderr, "npctl: warning: not exported: %s\n", skipped.c_str());
+    if (manifests.files.empty()) return Fail("nothing to export: the map has no edge between workloads yet");
+    for (const auto& [name, content] : manifests.files) {
+      const std::filesystem::path file = std::filesystem::path(arguments.export_dir) / name;
+      std::error_code error;
+      std::filesystem::create_directories(file.parent_path(), error);
+      std::ofstream out(file, std::ios::trunc | std::ios::binary);
+      out << content;
+      if (!out) return Fail("cannot write " + file.string());
+      std::printf("wrote %s\n", file.string().c_str());
+    }
+    return 0;
+  }
+  if (command.size() > 1) return Fail("map: unknown argument \"" + command[1] + "\" (map [export --dir DIR])");
+  switch (arguments.map_format) {
+    case MapFormat::kJson: return Print(FormatMapJson(*map, arguments.filter));
+    case MapFormat::kDot: return Print(FormatMapDot(*map, arguments.filter));
+    case MapFormat::kSvg: {
+      Result<std::string> svg = RenderSvg(FormatMapDot(*map, arguments.filter));
+      if (!svg) return Fail(svg.error().message);
+      return Print(*svg);
+    }
+    case MapFormat::kTable: break;
+  }
+  return Print(FormatMapTable(*map, arguments.filter, RealtimeNanoseconds()));
+}
+
 int Run(const Arguments& arguments) {
   const std::vector<std::string>& command = arguments.command;
   const std::string verb = command[0];
   const std::string noun = command.size() > 1 ? command[1] : "";
+  if ((arguments.map_format == MapFormat::kDot || arguments.map_format == MapFormat::kSvg) && verb != "map")
+    return Fail("-o dot and -o svg are for `npctl map` (" + verb + " prints table or json)");
+  // Files in the run directory: no shared memory needed.
+  if (verb == "flows") return RunFlows(arguments);
+  if (verb == "map") return RunMap(arguments);
   const bool manifests = verb == "apply" || verb == "delete";
   if (verb != "status" && verb != "get" && !manifests)
     return Fail("unknown command \"" + verb + "\"\n" + kUsage);

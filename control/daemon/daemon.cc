@@ -13,6 +13,7 @@
 #include "control/daemon/health_targets.h"
 #include "control/daemon/input_watch.h"
 #include "control/daemon/section_publisher.h"
+#include "control/flows/collector.h"
 
 namespace np::daemon {
 namespace {
@@ -76,6 +77,39 @@ void RecordReload(const ReloadReport& report, uint64_t started_ns, const Section
     if (section.published) record.published.push_back(abi::SectionKindName(section.kind));
   record.errors = report.errors;
   record.warnings = report.warnings;
+}
+
+// Drains the flow rings often enough that a ring of kRingRecords holds
+// the records of a busy interval, without spinning.
+constexpr std::chrono::milliseconds kFlowPollInterval(150);
+
+std::shared_ptr<const flows::IdentityResolver> MakeResolver(const ReloadPipeline& pipeline) {
+  flows::NodeIdentity node;
+  if (pipeline.node_config()) {
+    const abi::NodeInfo& info = pipeline.node_config()->info;
+    node.name = pipeline.node_config()->node_name;
+    for (uint32_t i = 0; i < info.node_ipv4_count && i < abi::kMaxNodeAddresses; ++i)
+      node.addresses.push_back(info.node_ipv4[i]);
+  }
+  std::map<uint32_t, std::string> service_ports;
+  if (pipeline.services()) {
+    const ServicesImage& services = *pipeline.services();
+    for (size_t i = 0; i < services.service_ports.size() && i < services.service_port_names.size(); ++i)
+      service_ports[services.service_ports[i].id] = services.service_port_names[i];
+  }
+  return std::make_shared<flows::IdentityResolver>(pipeline.cluster(), std::move(node), std::move(service_ports));
+}
+
+std::optional<FlowCollectorMetrics> FlowMetricsOf(const flows::FlowCollector& collector) {
+  const flows::FlowMetrics metrics = collector.Metrics();
+  if (!metrics.attached) return std::nullopt;
+  FlowCollectorMetrics out;
+  for (const auto& [key, count] : metrics.flows_total)
+    out.pairs.push_back(FlowPairMetrics{key[0], key[1], key[2], key[3], key[4], count});
+  out.records = metrics.records;
+  out.records_dropped = metrics.records_dropped;
+  out.active = metrics.active;
+  return out;
 }
 
 uint64_t LastAppliedNs(const TablesRegion& region) {
@@ -142,6 +176,8 @@ int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const W
   ReloadPipeline pipeline(inputs, publisher);
   InputWatch watch(inputs.node_config, inputs.manifests);
   MetricsRegistry metrics(*region, collector);
+  flows::FlowCollector flow_collector(flows::FlowCollectorOptions{options.instance, options.run_dir});
+  metrics.SetFlowSource([&flow_collector] { return FlowMetricsOf(flow_collector); });
 
   // Declared after the region and the registry: its thread stops first.
   std::unique_ptr<HealthServer> health;
@@ -172,6 +208,8 @@ int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const W
   };
   write_record();
 
+  // Declared after the collector and the registry: its thread stops first.
+  flows::FlowCollectorThread flow_thread(flow_collector, kFlowPollInterval);
   VerdictLog verdicts;
   PendingClock pending;
   std::optional<uint16_t> healthz_port;
@@ -204,6 +242,7 @@ int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const W
           names[services.service_ports[i].id] = services.service_port_names[i];
         metrics.SetServicePortNames(std::move(names));
       }
+      flow_collector.SetResolver(MakeResolver(pipeline));
       RecordReload(report, started, publisher, record);
       write_record();
       if (healthz && pipeline.node_config() && healthz_port != pipeline.node_config()->info.healthz_port) {
@@ -213,6 +252,7 @@ int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const W
       if (healthz && pipeline.services()) health->SetServices(ServiceHealthChecks(*pipeline.services()));
     }
     verdicts.Update(*region, log);
+    for (const std::string& message : flow_collector.TakeLog()) log(message);
     metrics.ObserveRegion();
     const uint64_t now = RealtimeNanoseconds();
     const uint64_t pending_since = pending.Update(*region, publisher, now);

@@ -255,6 +255,25 @@ std::string FormatMetrics(const MetricsSnapshot& s) {
     w.Sample({}, ct.expired);
   }
 
+  if (s.flows) {
+    const FlowCollectorMetrics& flows = *s.flows;
+    w.Family("flows_total", "counter", "New connections seen by the flow collector, per workload pair and verdict.");
+    for (const FlowPairMetrics& pair : flows.pairs)
+      w.Sample({{"verdict", pair.verdict},
+                {"src_namespace", pair.src_namespace},
+                {"src_workload", pair.src_workload},
+                {"dst_namespace", pair.dst_namespace},
+                {"dst_workload", pair.dst_workload}},
+               pair.connections);
+    w.Family("flow_records_total", "counter", "Flow records read from the dataplane's rings.");
+    w.Sample({}, flows.records);
+    w.Family("flow_records_dropped_total", "counter",
+             "Flow records the dataplane dropped because a ring was full (the collector fell behind).");
+    w.Sample({}, flows.records_dropped);
+    w.Family("flows_active", "gauge", "Connections started and not ended, as the flow collector knows them.");
+    w.Sample({}, flows.active);
+  }
+
   w.Family("metrics_collection_errors_total", "counter", "Scrapes that could not read some dataplane memory.");
   w.Sample({}, s.collection_errors);
   return w.Take();
@@ -273,6 +292,11 @@ constexpr uint64_t kHeartbeatFreshNs = 3'000'000'000ull;
 void MetricsRegistry::SetServicePortNames(ServicePortNames names) {
   std::lock_guard lock(mutex_);
   names_ = std::move(names);
+}
+
+void MetricsRegistry::SetFlowSource(std::function<std::optional<FlowCollectorMetrics>()> source) {
+  std::lock_guard lock(mutex_);
+  flow_source_ = std::move(source);
 }
 
 void MetricsRegistry::ObserveRegion() {
@@ -301,6 +325,7 @@ MetricsSnapshot MetricsRegistry::Snapshot(uint64_t now_ns) {
   std::lock_guard lock(mutex_);
   if (collector_ && !collector_(names_, snapshot)) ++errors_;
   snapshot.collection_errors = errors_;
+  if (flow_source_) snapshot.flows = flow_source_();
   return snapshot;
 }
 

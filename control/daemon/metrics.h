@@ -19,6 +19,8 @@
 //   lcore_busy_ratio (since the previous collection), lcore_{busy_,}cycles_total, lcore_{busy_,}loops_total {lcore}
 //   dataplane_up, dataplane_heartbeat_age_seconds, dataplane_boot_time_seconds
 //   metrics_collection_errors_total
+//   flows_total {verdict,src_namespace,src_workload,dst_namespace,dst_workload}  new connections (flow collector)
+//   flow_records_total, flow_records_dropped_total, flows_active            (when the flows region is attached)
 #pragma once
 
 #include <array>
@@ -74,6 +76,19 @@ struct SectionMetrics {
   Histogram apply_latency;
 };
 
+// New connections between two workloads with one verdict (workloads, not
+// pods; "external" and "node" rather than addresses: the label cardinality
+// stays bounded by the deployment's shape).
+struct FlowPairMetrics {
+  std::string verdict, src_namespace, src_workload, dst_namespace, dst_workload;
+  uint64_t connections = 0;
+};
+
+struct FlowCollectorMetrics {
+  std::vector<FlowPairMetrics> pairs;
+  uint64_t records = 0, records_dropped = 0, active = 0;
+};
+
 struct MetricsSnapshot {
   bool stats_available = false;  // the dataplane's stats region exists
   std::vector<PortMetrics> ports;
@@ -86,6 +101,7 @@ struct MetricsSnapshot {
   double heartbeat_age_seconds = -1;  // < 0: never seen
   double boot_time_seconds = 0;       // unix time of the dataplane's start, 0: never
   uint64_t collection_errors = 0;
+  std::optional<FlowCollectorMetrics> flows;  // nullopt: the flows region is not attached
 };
 
 // The text exposition format 0.0.4: "# HELP", "# TYPE", then samples.
@@ -149,6 +165,8 @@ class MetricsRegistry {
       : region_(region), collector_(std::move(collector)) {}
   ApplyLatencyTracker& latency() { return latency_; }
   void SetServicePortNames(ServicePortNames names);
+  // Fills MetricsSnapshot::flows on each scrape (the flow collector).
+  void SetFlowSource(std::function<std::optional<FlowCollectorMetrics>()> source);
   // Feeds the latency tracker with what the region says now.
   void ObserveRegion();
   MetricsSnapshot Snapshot(uint64_t now_ns);
@@ -161,6 +179,7 @@ class MetricsRegistry {
   std::mutex mutex_;  // names_, errors_ and the collector's state
   ServicePortNames names_;
   uint64_t errors_ = 0;
+  std::function<std::optional<FlowCollectorMetrics>()> flow_source_;
 };
 
 }  // namespace np::daemon

@@ -17,6 +17,10 @@ std::optional<Protocol> DecodeProtocol(const Field& field);
 // one letter, no leading, trailing or doubled hyphen.
 bool IsValidPortName(std::string_view name);
 
+// metav1.LabelSelector (matchLabels, matchExpressions); nullopt when absent
+// or malformed (then an error is recorded).
+std::optional<LabelSelector> DecodeLabelSelector(const Field& field);
+
 // `root` is the whole object document. nullopt when an error was recorded.
 std::optional<Service> DecodeService(const Field& root);
 std::optional<EndpointSlice> DecodeEndpointSlice(const Field& root);

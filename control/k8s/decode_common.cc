@@ -19,6 +19,17 @@ ObjectMeta DecodeMeta(const Field& metadata, bool namespaced) {
   meta.labels = metadata["labels"].StringMap();
   meta.uid = metadata["uid"].String().value_or("");
   meta.resource_version = metadata["resourceVersion"].String().value_or("");
+  for (const Field& item : metadata["ownerReferences"].Items()) {
+    item.ExpectMap({"apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion"});
+    OwnerReference owner;
+    owner.api_version = item["apiVersion"].String().value_or("");
+    owner.kind = item["kind"].String().value_or("");
+    owner.name = item["name"].String().value_or("");
+    owner.controller = item["controller"].Bool().value_or(false);
+    if (owner.kind.empty()) item["kind"].Error("required");
+    if (owner.name.empty()) item["name"].Error("required");
+    meta.owner_references.push_back(std::move(owner));
+  }
   return meta;
 }
 

@@ -157,3 +157,9 @@ std::optional<NetworkPolicy> DecodeNetworkPolicy(const Field& root) {
 }
 
 }  // namespace np::k8s
+
+namespace np::k8s {
+
+std::optional<LabelSelector> DecodeLabelSelector(const Field& field) { return DecodeSelector(field); }
+
+}  // namespace np::k8s

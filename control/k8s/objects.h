@@ -18,12 +18,22 @@ namespace np::k8s {
 enum class Protocol : uint8_t { kTCP, kUDP, kSCTP };
 const char* ProtocolName(Protocol protocol);  // "TCP", "UDP", "SCTP"
 
+// metadata.ownerReferences[]: who created the object (a pod's ReplicaSet,
+// StatefulSet, DaemonSet or Job; a ReplicaSet's Deployment).
+struct OwnerReference {
+  std::string api_version;
+  std::string kind;
+  std::string name;
+  bool controller = false;
+};
+
 struct ObjectMeta {
   std::string name;
   std::string namespace_;  // "" for cluster-scoped kinds
   std::map<std::string, std::string> labels;
   std::string uid;
   std::string resource_version;
+  std::vector<OwnerReference> owner_references;
   std::string source_file;  // the file it was loaded from (for last-good fallbacks)
 };
 

@@ -137,6 +137,22 @@ TEST(MetricsFormat, WithoutADataplaneOnlyControlPlaneFamilies) {
   EXPECT_THAT(text, Not(HasSubstr("heartbeat_age")));
 }
 
+TEST(MetricsFormat, FlowFamiliesPerWorkloadPairOnlyWhenTheFlowsRegionIsAttached) {
+  MetricsSnapshot s;
+  EXPECT_THAT(FormatMetrics(s), Not(HasSubstr("nodeplane_flow")));
+  s.flows = FlowCollectorMetrics{{FlowPairMetrics{"allowed", "voting-app", "vote", "voting-app", "redis", 12},
+                                  FlowPairMetrics{"denied", "voting-app", "vote", "voting-app", "db", 1}},
+                                 40, 3, 2};
+  const std::string text = FormatMetrics(s);
+  ExpectWellFormed(text);
+  EXPECT_THAT(text, HasSubstr("# TYPE nodeplane_flows_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("nodeplane_flows_total{verdict=\"allowed\",src_namespace=\"voting-app\","
+                              "src_workload=\"vote\",dst_namespace=\"voting-app\",dst_workload=\"redis\"} 12\n"));
+  EXPECT_THAT(text, HasSubstr("nodeplane_flow_records_total 40\n"));
+  EXPECT_THAT(text, HasSubstr("nodeplane_flow_records_dropped_total 3\n"));
+  EXPECT_THAT(text, HasSubstr("nodeplane_flows_active 2\n"));
+}
+
 TEST(MetricsFormat, Escaping) {
   EXPECT_EQ(EscapeLabelValue("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
   EXPECT_EQ(FormatSampleValue(0.1), "0.1");

@@ -110,6 +110,7 @@ np_stop_stale() {
   done
   sleep 0.2
   rm -f /dev/shm/nodeplane."$NP_INSTANCE".* 2>/dev/null || true
+  rm -f "${NP_RUN_DIR:-/run/nodeplane}/$NP_INSTANCE".{flows.jsonl,flows.jsonl.1,map.json,map.json.tmp} 2>/dev/null || true
 }
 
 # np_add_port NAME ROLE IFACE [POD_IP]: one entry of the node config.
