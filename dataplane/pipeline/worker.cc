@@ -51,6 +51,21 @@ debug::BackendReason TraceBackendReason(uint16_t service_flags, bool affinity_re
   return local_only ? debug::BackendReason::kMaglevLocal : debug::BackendReason::kMaglev;
 }
 
+// Local traffic policies: external clients of NodePort/LB/external IPs
+// with externalTrafficPolicy Local; in-cluster clients with
+// internalTrafficPolicy Local.
+bool IsExternalClient(const NodeTables& node, const PortRuntime& in, uint32_t source) {
+  return in.role == abi::PortRole::kUplink && !node.InCluster(source);
+}
+bool LocalEndpointsOnly(bool external, const abi::FrontendRecord& frontend, const abi::ServicePortRecord& sp) {
+  return external ? (sp.flags & abi::kExternalTrafficLocal) && frontend.kind != abi::FrontendKind::kClusterIP
+                  : (sp.flags & abi::kInternalTrafficLocal) != 0;
+}
+
+bool SameQuery(const policy::FlowQuery& a, const policy::FlowQuery& b) {
+  return a.src_ipv4 == b.src_ipv4 && a.dst_ipv4 == b.dst_ipv4 && a.dst_port == b.dst_port && a.protocol == b.protocol;
+}
+
 uint32_t SourceAddressFor(const NodeTables& node, const PortRuntime& port) {
   return port.role == abi::PortRole::kUplink ? node.primary_node_address() : node.info().pod_gateway_ipv4;
 }
@@ -177,8 +192,10 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
     Increment(port_counters.rx_bytes, bytes);
     if (tracked == 0) continue;
     conntrack_.LookupBurst(keys, tracked, found);
+    if (policy != nullptr) PrefetchVerdicts(node, services, *policy, in, metas, keys, found, tracked);
     const uint64_t mutations_at_lookup = table_mutations_;
     for (uint16_t i = 0; i < tracked; ++i) {
+      current_packet_ = i;
       // An earlier packet of this burst created or removed an entry: the
       // batched answer may be stale for this one.
       if (table_mutations_ != mutations_at_lookup) found[i] = conntrack_.Lookup(keys[i]);
@@ -186,6 +203,7 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
       if (debug_.trace.armed()) debug_.trace.SelectTracked(pending[i], metas[i], in.counter_slot, found[i]);
       HandleTracked(packet, keys[i], found[i]);
     }
+    prefetched_.active = false;
   }
 }
 
@@ -361,6 +379,65 @@ void Worker::LearnSender(Context& packet) {
     shared_.neighbors->Learn(source, NeighborTable::MacFromBytes(packet.data + kEthSrcOffset), in.dpdk_port, now_s_);
 }
 
+// The verdicts this burst's new connections will ask for, classified in
+// one Check call: rte_acl classifies many flows at once with SIMD, while one
+// flow per call walks the tries alone (a scalar search, latency bound). The
+// destination of a Service flow is its backend, chosen here as
+// NewServiceFlow will (Maglev is a pure function of the flow); flows whose
+// choice has side effects (session affinity) are left to the per-packet
+// path. A prefetched verdict is used only for the very query it answers,
+// so a wrong guess costs a second classification, never a wrong verdict.
+void Worker::PrefetchVerdicts(const NodeTables& node, const ServiceTables* services,
+                              const policy::PolicyTables& policy, const PortRuntime& in, const PacketMeta* metas,
+                              const ct::FlowKey* keys, const ct::LookupResult* found, uint16_t count) {
+  uint16_t queries = 0;
+  for (uint16_t i = 0; i < count; ++i) {
+    prefetched_.slot_of[i] = -1;
+    if (found[i].hit()) continue;
+    const PacketMeta& meta = metas[i];
+    const ct::FlowKey& key = keys[i];
+    policy::FlowQuery query{key.src_ip, key.dst_ip, key.dst_port, key.protocol, 0};
+    const abi::FrontendRecord* frontend =
+        services != nullptr && meta.protocol != kProtocolIcmp && (meta.has_l4 || meta.is_fragment)
+            ? services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol)
+            : nullptr;
+    if (frontend != nullptr) {
+      const abi::ServicePortRecord& sp = services->service_port(frontend->service_port_index);
+      if ((sp.flags & abi::kAffinityClientIP) || sp.backend_count == 0) continue;
+      const bool local_only = LocalEndpointsOnly(IsExternalClient(node, in, meta.src_ip), *frontend, sp);
+      const std::optional<uint32_t> picked = services->PickBackend(
+          frontend->service_port_index,
+          FlowHash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.protocol, node.info().maglev_seed),
+          local_only);
+      if (!picked) continue;
+      query.dst_ipv4 = services->backend(*picked).ipv4;
+      query.dst_port = services->backend(*picked).port;
+    } else if (!policy.Isolated(key.src_ip, abi::PolicyDirection::kEgress) &&
+               !policy.Isolated(key.dst_ip, abi::PolicyDirection::kIngress)) {
+      continue;  // not judged: nothing to classify
+    }
+    // The packets of one connection often share a burst (SYN then data or
+    // RST): the same question is asked once.
+    if (queries > 0 && SameQuery(prefetched_.queries[queries - 1], query)) {
+      prefetched_.slot_of[i] = static_cast<int16_t>(queries - 1);
+      continue;
+    }
+    prefetched_.slot_of[i] = static_cast<int16_t>(queries);
+    prefetched_.queries[queries++] = query;
+  }
+  prefetched_.active = queries > 1;  // one flow alone gains nothing from the batch
+  if (prefetched_.active) policy.Check(prefetched_.queries, queries, prefetched_.verdicts);
+}
+
+bool Worker::TakePrefetchedVerdict(const policy::FlowQuery& query, policy::FlowVerdict* verdict) {
+  if (!prefetched_.active) return false;
+  const int16_t slot = prefetched_.slot_of[current_packet_];
+  if (slot < 0 || !SameQuery(prefetched_.queries[slot], query)) return false;
+  prefetched_.slot_of[current_packet_] = -1;  // one answer per packet
+  *verdict = prefetched_.verdicts[slot];
+  return true;
+}
+
 // One flow's verdict. Cheap when no NetworkPolicy applies to either end.
 bool Worker::PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port) {
   flow_would_deny_ = false;
@@ -371,7 +448,7 @@ bool Worker::PolicyAllows(Context& packet, uint32_t source, uint32_t destination
   }
   const policy::FlowQuery query{source, destination, destination_port, packet.meta.protocol, 0};
   policy::FlowVerdict& verdict = flow_verdict_;
-  packet.policy->Check(&query, 1, &verdict);
+  if (!TakePrefetchedVerdict(query, &verdict)) packet.policy->Check(&query, 1, &verdict);
   if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Policy(&query, &verdict);
   if (verdict.allowed) {
     if (verdict.reason == policy::Reason::kAllowedByRule) CountPolicyAllowed(verdict);
@@ -519,12 +596,8 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
     return Drop(packet.mbuf, DropReason::kSourceRangeDenied);
   if (sp.backend_count == 0) return RejectNoEndpoints(packet, sp_index);
 
-  // Local traffic policies: external clients of NodePort/LB/external IPs
-  // with externalTrafficPolicy Local; in-cluster clients with
-  // internalTrafficPolicy Local.
-  const bool external = packet.in.role == abi::PortRole::kUplink && !node.InCluster(meta.src_ip);
-  const bool local_only = external ? (sp.flags & abi::kExternalTrafficLocal) && frontend.kind != abi::FrontendKind::kClusterIP
-                                   : (sp.flags & abi::kInternalTrafficLocal) != 0;
+  const bool external = IsExternalClient(node, packet.in, meta.src_ip);
+  const bool local_only = LocalEndpointsOnly(external, frontend, sp);
   const uint32_t seed = node.info().maglev_seed;
   std::optional<uint32_t> picked;
   bool affinity_remembered = false;  // for the trace: why this backend

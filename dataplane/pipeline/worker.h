@@ -83,6 +83,10 @@ class Worker {
   void HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupResult found);
   void LearnSender(Context& packet);
   bool PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port);
+  void PrefetchVerdicts(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables& policy,
+                        const PortRuntime& in, const PacketMeta* metas, const ct::FlowKey* keys,
+                        const ct::LookupResult* found, uint16_t count);
+  bool TakePrefetchedVerdict(const policy::FlowQuery& query, policy::FlowVerdict* verdict);
   bool PolicyAudited(const policy::PolicyTables& policy, const policy::FlowQuery& query,
                      const policy::FlowVerdict& verdict) const;
   bool RevalidatePolicy(Context& packet, uint32_t entry);
@@ -132,6 +136,16 @@ class Worker {
   bool policy_audit_node_ = false;   // kNodePolicyAudit: every denial passes as "would deny"
   policy::FlowVerdict flow_verdict_{};  // the newest PolicyAllows verdict
   bool flow_would_deny_ = false;        // ... denied, but audit mode let it pass
+  // Policy verdicts of a burst's new connections, classified together
+  // (PrefetchVerdicts); valid while `active`, for the packet `current_packet_`.
+  struct PrefetchedVerdicts {
+    bool active = false;
+    int16_t slot_of[kBurstSize];  // per pending packet: its query, or -1
+    policy::FlowQuery queries[kBurstSize];
+    policy::FlowVerdict verdicts[kBurstSize];
+  };
+  PrefetchedVerdicts prefetched_;
+  uint16_t current_packet_ = 0;
   TxBatch tx_[kMaxDpdkPorts];
   DebugTap debug_;  // npctl trace/capture hooks: one load per burst when disarmed
 };

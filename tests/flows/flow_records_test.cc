@@ -335,6 +335,50 @@ TEST_F(FlowRecords, ADeniedConnectionIsRecordedWithItsIdentitiesAndNoRule) {
   EXPECT_NE(denied.policy_generation, 0u);
 }
 
+// The worker classifies a burst's new connections in one call (Service
+// flows on the backend Maglev will pick): the verdicts, records and rule
+// counters are those the same connections get one packet at a time.
+TEST_F(FlowRecords, ABurstOfNewConnectionsGetsTheVerdictsTheyGetOneByOne) {
+  const std::vector<test::Bytes> frames = {
+      Tcp(Ip("192.168.100.50"), Ip("10.244.1.12"), 50001, 8080, kTcpSyn),  // world -> web: denied
+      Tcp(Ip("192.168.100.50"), Ip("10.96.0.10"), 50002, 80, kTcpSyn),     // world -> web's ClusterIP: denied
+      Tcp(Ip("192.168.100.51"), Ip("10.244.1.12"), 50003, 9090, kTcpSyn),  // wrong port: denied
+      Tcp(Ip("192.168.100.52"), Ip("10.244.1.11"), 50004, 5000, kTcpSyn),  // to the client, not isolated
+      Tcp(Ip("10.244.1.11"), Ip("10.96.0.10"), 50005, 80, kTcpSyn),        // the client through the ClusterIP
+      Tcp(Ip("10.244.1.11"), Ip("10.244.1.12"), 50006, 8080, kTcpSyn),     // the client directly
+  };
+  auto run = [&](bool one_burst) {
+    const uint64_t denied_before = dataplane_->counters().policy_denied_packets.load();
+    const harness::RingPort* uplink = dataplane_->PortNamed("uplink");
+    std::vector<rte_mbuf*> mbufs;
+    for (const test::Bytes& frame : frames) {
+      rte_mbuf* mbuf = rte_pktmbuf_alloc(dataplane_->shared().pool);
+      std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frame.size())), frame.data(), frame.size());
+      mbufs.push_back(mbuf);
+    }
+    if (one_burst) {
+      dataplane_->Process(0, dataplane_->SlotOf(*uplink), mbufs.data(), static_cast<uint16_t>(mbufs.size()));
+    } else {
+      for (rte_mbuf*& mbuf : mbufs) dataplane_->Process(0, dataplane_->SlotOf(*uplink), &mbuf, 1);
+    }
+    std::vector<std::string> outcome;
+    for (const FlowRecord& record : Records(0))
+      outcome.push_back(std::to_string(record.event) + "/" + std::to_string(record.verdict) + " " +
+                        std::to_string(record.original_src_port) + " ingress rule " + std::to_string(record.ingress_rule));
+    outcome.push_back("podb " + std::to_string(Transmitted("podb")) + ", poda " + std::to_string(Transmitted("poda")));
+    outcome.push_back("denied " + std::to_string(dataplane_->counters().policy_denied_packets.load() - denied_before));
+    SweepAll(now_s_ + 1000000);
+    Records(0);
+    Records(1);
+    return outcome;
+  };
+  const std::vector<std::string> one_by_one = run(false);
+  const std::vector<std::string> burst = run(true);
+  EXPECT_EQ(burst, one_by_one);
+  EXPECT_EQ(one_by_one.back(), "denied 3");
+  EXPECT_EQ(one_by_one[one_by_one.size() - 2], "podb 2, poda 1");
+}
+
 TEST_F(FlowRecords, InAuditModeADeniedConnectionPassesAndIsRecordedAsWouldDeny) {
   ASSERT_TRUE(dataplane_->PublishServices(directory_ / "audited")) << dataplane_->error();
   const stats::LcoreCounters& counters = dataplane_->counters();
