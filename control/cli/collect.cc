@@ -56,8 +56,12 @@ StatusView CollectStatus(const std::string& instance, const TablesRegion& region
   view.ports = CollectPorts(header);
   for (uint32_t block = 0; block < BlockCount(header); ++block) {
     const stats::LcoreCounters& lcore = header.lcores[block];
+    const double cycles_per_us = header.tsc_hz == 0 ? 0.0 : static_cast<double>(header.tsc_hz) / 1e6;
+    auto microseconds = [&](uint64_t cycles) { return cycles_per_us == 0 ? 0.0 : static_cast<double>(cycles) / cycles_per_us; };
     view.lcores.push_back(LcoreStatus{header.worker_lcores[block].load(std::memory_order_relaxed), Load(lcore.loops),
-                                      Load(lcore.busy_loops), Load(lcore.busy_cycles), Load(lcore.total_cycles)});
+                                      Load(lcore.busy_loops), Load(lcore.busy_cycles), Load(lcore.total_cycles),
+                                      microseconds(Load(lcore.longest_loop_cycles)),
+                                      microseconds(Load(lcore.longest_swap_loop_cycles))});
   }
   return view;
 }

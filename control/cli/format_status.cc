@@ -84,6 +84,8 @@ std::string FormatStatus(const StatusView& status, OutputFormat format) {
           .Field("busyCycles", lcore.busy_cycles)
           .Field("totalCycles", lcore.total_cycles);
       json.Key("busyRatio").Double(BusyRatio(lcore));
+      json.Key("longestLoopMicroseconds").Double(lcore.longest_loop_us);
+      json.Key("longestSwapLoopMicroseconds").Double(lcore.longest_swap_loop_us);
       json.EndObject();
     }
     json.EndArray().EndObject();
@@ -119,11 +121,13 @@ std::string FormatStatus(const StatusView& status, OutputFormat format) {
   for (const PortStatus& port : status.ports) ports.AddRow({port.name, port.link_up ? "up" : "down"});
   out += ports.Render();
   out += "\n";
-  TextTable lcores({"LCORE", "LOOPS", "BUSY"});
+  TextTable lcores({"LCORE", "LOOPS", "BUSY", "LONGEST LOOP", "LONGEST SWAP LOOP"});
   for (const LcoreStatus& lcore : status.lcores) {
-    char busy[16];
+    char busy[16], longest[32], swap[32];
     std::snprintf(busy, sizeof(busy), "%.1f%%", 100.0 * BusyRatio(lcore));
-    lcores.AddRow({std::to_string(lcore.lcore), std::to_string(lcore.loops), busy});
+    std::snprintf(longest, sizeof(longest), "%.1f us", lcore.longest_loop_us);
+    std::snprintf(swap, sizeof(swap), "%.1f us", lcore.longest_swap_loop_us);
+    lcores.AddRow({std::to_string(lcore.lcore), std::to_string(lcore.loops), busy, longest, swap});
   }
   out += lcores.Render();
   return out;

@@ -36,6 +36,8 @@ struct PortStatus {
 struct LcoreStatus {
   uint32_t lcore = 0;
   uint64_t loops = 0, busy_loops = 0, busy_cycles = 0, total_cycles = 0;
+  double longest_loop_us = 0;       // the worst stall a worker saw
+  double longest_swap_loop_us = 0;  // ... in a loop that met a new table snapshot
 };
 
 struct StatusView {
