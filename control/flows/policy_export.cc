@@ -7,17 +7,6 @@
 namespace np::flows {
 namespace {
 
-// Scalars are quoted the way YAML's double-quoted style escapes them, so any
-// label value reads back as the same string.
-std::string Quote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 struct PortKey {
   uint16_t port;
   std::string protocol;
@@ -36,7 +25,7 @@ void WriteLabels(std::string& out, const std::map<std::string, std::string>& lab
     return;
   }
   out += "\n" + indent + "matchLabels:\n";
-  for (const auto& [key, value] : labels) out += indent + "  " + Quote(key) + ": " + Quote(value) + "\n";
+  for (const auto& [key, value] : labels) out += indent + "  " + DoubleQuote(key) + ": " + DoubleQuote(value) + "\n";
 }
 
 // One "- podSelector/namespaceSelector" or "- ipBlock" list item at `indent`.
@@ -48,7 +37,7 @@ void WritePeer(std::string& out, const FlowPeer& peer, const std::string& indent
   out += indent + "- podSelector:";
   WriteLabels(out, peer.pod_labels, indent + "    ");
   out += indent + "  namespaceSelector:\n" + indent + "    matchLabels:\n" + indent +
-         "      kubernetes.io/metadata.name: " + Quote(peer.namespace_) + "\n";
+         "      kubernetes.io/metadata.name: " + DoubleQuote(peer.namespace_) + "\n";
 }
 
 void WritePorts(std::string& out, const std::set<PortKey>& ports, const std::string& indent) {
