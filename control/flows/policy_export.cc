@@ -16,6 +16,18 @@ struct PortKey {
 // Peers of one policy, each with the ports observed with it.
 using PeerPorts = std::map<std::string, std::pair<FlowPeer, std::set<PortKey>>>;
 
+// Subjects of the directional policies (key: FlowPeer::Key()), each with its peers.
+using PeersBySubject = std::map<std::string, std::pair<FlowPeer, PeerPorts>>;
+
+// Notes that `subject` exchanged traffic with `peer` on `port`.
+void AddPeerPort(PeersBySubject& by_subject, const FlowPeer& subject, const FlowPeer& peer, const PortKey& port) {
+  auto& [subject_entry, peers] = by_subject[subject.Key()];
+  subject_entry = subject;
+  auto& [peer_entry, ports] = peers[peer.Key()];
+  peer_entry = peer;
+  ports.insert(port);
+}
+
 bool IsPod(const FlowPeer& peer) { return peer.kind == "pod"; }
 bool Exportable(const FlowPeer& peer) { return peer.kind == "pod" || peer.kind == "external"; }
 
@@ -96,8 +108,8 @@ std::string ClientIntents(const FlowPeer& client, const std::set<std::string>& c
 
 ExportedManifests ExportPolicies(const TrafficMapFile& map) {
   ExportedManifests out;
-  std::map<std::string, std::pair<FlowPeer, PeerPorts>> ingress_by_server;  // key: server Key()
-  std::map<std::string, std::pair<FlowPeer, PeerPorts>> egress_by_client;
+  PeersBySubject ingress_by_server;  // key: server Key()
+  PeersBySubject egress_by_client;
   std::map<std::string, std::pair<FlowPeer, std::set<std::string>>> intents;
   std::set<std::string> namespaces;
   for (const MapEdge& edge : map.edges) {
@@ -115,19 +127,11 @@ ExportedManifests ExportPolicies(const TrafficMapFile& map) {
     const PortKey port{edge.port, edge.protocol};
     if (IsPod(edge.server)) {
       namespaces.insert(edge.server.namespace_);
-      auto& [server, peers] = ingress_by_server[edge.server.Key()];
-      server = edge.server;
-      auto& [peer, ports] = peers[edge.client.Key()];
-      peer = edge.client;
-      ports.insert(port);
+      AddPeerPort(ingress_by_server, edge.server, edge.client, port);
     }
     if (IsPod(edge.client)) {
       namespaces.insert(edge.client.namespace_);
-      auto& [client, peers] = egress_by_client[edge.client.Key()];
-      client = edge.client;
-      auto& [peer, ports] = peers[edge.server.Key()];
-      peer = edge.server;
-      ports.insert(port);
+      AddPeerPort(egress_by_client, edge.client, edge.server, port);
       auto& [intent_client, calls] = intents[edge.client.Key()];
       intent_client = edge.client;
       if (IsPod(edge.server))
