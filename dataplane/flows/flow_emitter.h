@@ -72,16 +72,11 @@ class FlowEmitter {
   void Denied(const DeniedFlow& flow, const FlowPolicy& policy);
 
  private:
-  // False (and the drop counted, as PushRecord would) when the ring is full:
-  // a collector that fell behind costs the producer no record building.
-  bool HasRoom() const {
-    if (ring_->head.load(std::memory_order_relaxed) - ring_->tail.load(std::memory_order_acquire) < kRingRecords)
-      return true;
-    ring_->dropped.store(ring_->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return false;
-  }
   void FromEntry(const ct::Table& table, uint32_t entry, FlowEvent event, FlowRecord& record);
 
+  // Each record is built only once ring_->HasRoom() said yes (a full ring
+  // counts the drop there): a collector that fell behind costs the producer
+  // no record building.
   Ring* ring_ = nullptr;
   uint8_t producer_ = 0;
   bool enabled_ = false;

@@ -167,7 +167,7 @@ class FlowRecords : public ::testing::Test {
   // Everything producer `ring` wrote since the last call (0: worker 0, 1: loader).
   std::vector<FlowRecord> Records(uint32_t ring) {
     std::vector<FlowRecord> records(flows::kRingRecords);
-    const uint32_t count = flows::PopRecords(dataplane_->flows().ring(ring), records.data(), flows::kRingRecords);
+    const uint32_t count = dataplane_->flows().ring(ring).Pop(records.data(), flows::kRingRecords);
     records.resize(count);
     return records;
   }

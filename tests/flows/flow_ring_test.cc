@@ -26,17 +26,17 @@ FlowRecord RecordNumbered(uint64_t number) {
 
 TEST(FlowRing, AFullRingDropsAndCountsWithoutWaiting) {
   auto ring = std::make_unique<Ring>();
-  for (uint64_t i = 0; i < kRingRecords; ++i) ASSERT_TRUE(PushRecord(*ring, RecordNumbered(i + 1)));
-  EXPECT_FALSE(PushRecord(*ring, RecordNumbered(999999)));
-  EXPECT_FALSE(PushRecord(*ring, RecordNumbered(999999)));
+  for (uint64_t i = 0; i < kRingRecords; ++i) ASSERT_TRUE(ring->Push(RecordNumbered(i + 1)));
+  EXPECT_FALSE(ring->Push(RecordNumbered(999999)));
+  EXPECT_FALSE(ring->Push(RecordNumbered(999999)));
   EXPECT_EQ(ring->written.load(), kRingRecords);
   EXPECT_EQ(ring->dropped.load(), 2u);
   // The records that made it are intact and in order; the refused ones left no trace.
   FlowRecord out[64];
-  ASSERT_EQ(PopRecords(*ring, out, 64), 64u);
+  ASSERT_EQ(ring->Pop(out, 64), 64u);
   for (uint64_t i = 0; i < 64; ++i) EXPECT_EQ(out[i].flow_id, i + 1);
   // Room again once the consumer moved its tail.
-  EXPECT_TRUE(PushRecord(*ring, RecordNumbered(kRingRecords + 1)));
+  EXPECT_TRUE(ring->Push(RecordNumbered(kRingRecords + 1)));
 }
 
 TEST(FlowRing, TheConsumerSeesRecordsInOrderAcrossTheWrap) {
@@ -47,19 +47,19 @@ TEST(FlowRing, TheConsumerSeesRecordsInOrderAcrossTheWrap) {
   while (next_expected <= total) {
     // Producer ahead of the consumer by a varying amount, never more than the ring.
     for (int i = 0; i < 700 && next_pushed <= total; ++i)
-      if (PushRecord(*ring, RecordNumbered(next_pushed))) ++next_pushed;
-    const uint32_t count = PopRecords(*ring, out, 500);
+      if (ring->Push(RecordNumbered(next_pushed))) ++next_pushed;
+    const uint32_t count = ring->Pop(out, 500);
     for (uint32_t i = 0; i < count; ++i) ASSERT_EQ(out[i].flow_id, next_expected++);
   }
   EXPECT_EQ(ring->dropped.load(), 0u);
   EXPECT_EQ(ring->written.load(), total);
-  EXPECT_EQ(PopRecords(*ring, out, 500), 0u);
+  EXPECT_EQ(ring->Pop(out, 500), 0u);
 }
 
 TEST(FlowRing, AnEmptyRingYieldsNothing) {
   auto ring = std::make_unique<Ring>();
   FlowRecord out[4];
-  EXPECT_EQ(PopRecords(*ring, out, 4), 0u);
+  EXPECT_EQ(ring->Pop(out, 4), 0u);
   EXPECT_EQ(ring->tail.load(), 0u);
 }
 
@@ -85,7 +85,7 @@ TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
   emitter.Start(*table, inserted.entry, FlowPolicy{Verdict::kAllowed, kNoRule, 4, 300, 301, 9});
   emitter.End(*table, inserted.entry, EndReason::kTcpReused);
   FlowRecord out[2];
-  ASSERT_EQ(PopRecords(*ring, out, 2), 2u);
+  ASSERT_EQ(ring->Pop(out, 2), 2u);
   EXPECT_EQ(out[0].event, static_cast<uint8_t>(FlowEvent::kStart));
   EXPECT_EQ(out[0].flow_id, table->FlowId(inserted.entry));
   EXPECT_EQ(out[0].start_ns, 123u);
@@ -99,7 +99,7 @@ TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
   EXPECT_EQ(out[1].event, static_cast<uint8_t>(FlowEvent::kEnd));
   EXPECT_EQ(out[1].end_reason, static_cast<uint8_t>(EndReason::kTcpReused));
 
-  while (PushRecord(*ring, FlowRecord{})) {
+  while (ring->Push(FlowRecord{})) {
   }
   const uint64_t dropped = ring->dropped.load();
   emitter.Start(*table, inserted.entry, FlowPolicy{});
@@ -118,13 +118,13 @@ TEST(FlowRegion, CreateFillsTheHeaderAndOpenChecksIt) {
   EXPECT_EQ(header.producer_count, 3u);
   EXPECT_EQ(header.ring_records, kRingRecords);
   EXPECT_NE(header.boot_epoch, 0u);
-  ASSERT_TRUE(PushRecord(created->main_ring(), RecordNumbered(42)));
+  ASSERT_TRUE(created->main_ring().Push(RecordNumbered(42)));
 
   auto opened = FlowRegion::Open(instance);
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   EXPECT_EQ(opened->header().boot_epoch, header.boot_epoch);
   FlowRecord out[1];
-  ASSERT_EQ(PopRecords(opened->ring(2), out, 1), 1u);
+  ASSERT_EQ(opened->ring(2).Pop(out, 1), 1u);
   EXPECT_EQ(out[0].flow_id, 42u);
 
   // A restart is a new epoch, with empty rings.
