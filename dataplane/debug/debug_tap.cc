@@ -1,9 +1,9 @@
 #include "dataplane/debug/debug_tap.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include "common/shm_region.h"  // RealtimeNanoseconds
 
 namespace np {
 
@@ -194,9 +194,7 @@ void PacketCapture::Arm(uint32_t now_s) {
   rx_slot_ = (control.direction & debug::kCaptureRx) ? control.port_slot : kNone;
   tx_slot_ = (control.direction & debug::kCaptureTx) ? control.port_slot : kNone;
   snaplen_ = std::min(control.snaplen, debug::kCaptureBytes);
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  time_ns_ = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+  time_ns_ = RealtimeNanoseconds();
 }
 
 void PacketCapture::Copy(rte_mbuf* const* packets, uint16_t count, uint8_t direction) {

@@ -16,11 +16,10 @@
 // DPDK-free, so unit tests drive it on plain memory.
 #pragma once
 
-#include <time.h>
-
 #include <cstdint>
 
 #include "common/flow_abi.h"
+#include "common/shm_region.h"  // RealtimeNanoseconds
 #include "dataplane/conntrack/table.h"
 
 namespace np::flows {
@@ -58,11 +57,7 @@ class FlowEmitter {
   // Once per burst: records of one burst share one clock read.
   void BeginBurst() { now_ns_ = 0; }
   uint64_t NowNs() {
-    if (now_ns_ == 0) {
-      timespec now{};
-      clock_gettime(CLOCK_REALTIME, &now);
-      now_ns_ = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
-    }
+    if (now_ns_ == 0) now_ns_ = RealtimeNanoseconds();
     return now_ns_;
   }
 
