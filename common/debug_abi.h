@@ -22,8 +22,9 @@
 // it. The consumer publishes the new tail (release), the only thing it
 // writes in a ring. Layout and logic: common/spsc_ring.h (Reserve/Commit to
 // fill a slot in place, Drain to read). Only one npctl trace and one npctl
-// capture at a time per dataplane: npctl refuses to arm a block that is already armed, unless
-// its lease (expiry_s, renewed by the npctl that armed it) has lapsed.
+// capture at a time per dataplane: npctl refuses to arm a block that is
+// already armed, unless its lease (expiry_s, renewed by the npctl that armed
+// it) has lapsed.
 // A control block is written only while its bit is clear (or lapsed), and
 // published by the release store of its sequence: a worker that sees the
 // new sequence (acquire) sees the whole request.
