@@ -6,9 +6,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/flow_abi.h"
 #include "common/shm_file.h"
+#include "common/spsc_ring.h"
 #include "dataplane/conntrack/table.h"
 #include "dataplane/flows/flow_emitter.h"
 #include "dataplane/flows/flow_region.h"
@@ -106,6 +108,30 @@ TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
   emitter.Denied(DeniedFlow{original, reply, 7, ct::kNatDnat, 60}, FlowPolicy{});
   EXPECT_EQ(ring->dropped.load(), dropped + 2);
   EXPECT_EQ(ring->head.load() - ring->tail.load(), kRingRecords);
+}
+
+// The other half of common/spsc_ring.h, as the debug rings use it: fill a
+// slot in place (Reserve/Commit), read everything (Drain), across the wrap.
+TEST(SpscRing, ReserveCommitAndDrainKeepOrderAndCountLikePushAndPop) {
+  auto ring = std::make_unique<SpscRing<uint64_t, 8>>();
+  uint64_t next = 1;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 5; ++i) {
+      uint64_t* slot = ring->Reserve();
+      ASSERT_NE(slot, nullptr);
+      *slot = next++;
+      ring->Commit();
+    }
+    std::vector<uint64_t> seen;
+    EXPECT_EQ(ring->Drain([&](const uint64_t& value) { seen.push_back(value); }), 5u);
+    ASSERT_EQ(seen.size(), 5u);
+    for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], next - 5 + i);
+  }
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(ring->Push(0));
+  EXPECT_EQ(ring->Reserve(), nullptr);
+  EXPECT_FALSE(ring->HasRoom());
+  EXPECT_EQ(ring->dropped.load(), 2u);
+  EXPECT_EQ(ring->written.load(), 15u + 8u);
 }
 
 TEST(FlowRegion, CreateFillsTheHeaderAndOpenChecksIt) {
