@@ -20,15 +20,19 @@
 // Rings: single producer (one worker) / single consumer (npctl), never
 // blocking: a worker that finds its ring full drops the record and counts
 // it. The consumer publishes the new tail (release), the only thing it
-// writes in a ring. Only one npctl trace and one npctl capture at a time
-// per dataplane: npctl refuses to arm a block that is already armed, unless
-// its lease (expiry_s, renewed by the npctl that armed it) has lapsed.
+// writes in a ring. Layout and logic: common/spsc_ring.h (Reserve/Commit to
+// fill a slot in place, Drain to read). Only one npctl trace and one npctl
+// capture at a time per dataplane: npctl refuses to arm a block that is
+// already armed, unless its lease (expiry_s, renewed by the npctl that armed
+// it) has lapsed.
 // A control block is written only while its bit is clear (or lapsed), and
 // published by the release store of its sequence: a worker that sees the
 // new sequence (acquire) sees the whole request.
 //
 // Versioning like the tables: kDebugVersionMajor must match; minor versions
-// only add fields in reserved space or new step kinds.
+// only add fields in reserved space or new step kinds. Major 2: the rings
+// became common/spsc_ring.h's (`dropped` moved from offset 128 to 136,
+// `written` at 128).
 #pragma once
 
 #include <atomic>
@@ -36,12 +40,13 @@
 #include <cstring>
 #include <type_traits>
 
+#include "common/spsc_ring.h"
 #include "common/stats_abi.h"
 
 namespace np::debug {
 
 inline constexpr uint32_t kDebugMagic = 0x47444e4eu;  // "NNDG"
-inline constexpr uint16_t kDebugVersionMajor = 1;
+inline constexpr uint16_t kDebugVersionMajor = 2;
 inline constexpr uint16_t kDebugVersionMinor = 0;
 inline constexpr uint32_t kMaxWorkers = stats::kMaxLcores;
 inline constexpr uint32_t kTraceRingSteps = 1024;      // per worker; a power of two
@@ -124,15 +129,7 @@ struct TraceStep {
 };
 static_assert(sizeof(TraceStep) == 64);
 
-struct alignas(64) TraceRing {
-  std::atomic<uint64_t> head;  // steps written so far (producer)
-  uint8_t pad0[56];
-  std::atomic<uint64_t> tail;  // steps consumed so far (consumer)
-  uint8_t pad1[56];
-  std::atomic<uint64_t> dropped;  // steps refused because the ring was full (producer)
-  uint8_t pad2[56];
-  TraceStep steps[kTraceRingSteps];
-};
+using TraceRing = SpscRing<TraceStep, kTraceRingSteps>;  // common/spsc_ring.h
 
 // ---- capture -------------------------------------------------------------
 
@@ -162,15 +159,8 @@ struct CaptureRecord {
 };
 static_assert(sizeof(CaptureRecord) == 512);
 
-struct alignas(64) CaptureRing {
-  std::atomic<uint64_t> head;
-  uint8_t pad0[56];
-  std::atomic<uint64_t> tail;
-  uint8_t pad1[56];
-  std::atomic<uint64_t> dropped;  // packets not captured because the ring was full
-  uint8_t pad2[56];
-  CaptureRecord records[kCaptureRingPackets];
-};
+// dropped: packets not captured because the ring was full.
+using CaptureRing = SpscRing<CaptureRecord, kCaptureRingPackets>;
 
 struct DebugHeader {
   uint32_t magic;
@@ -193,33 +183,5 @@ struct DebugHeader {
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::is_trivially_destructible_v<DebugHeader>);
 static_assert(sizeof(DebugHeader) < 10u * 1024 * 1024, "the file is mostly sparse, but keep it small");
-
-// ---- ring access (templates over the two ring types) ---------------------
-
-// Producer side: the slot to fill, or nullptr (counted as dropped) when full.
-// Publish with Commit once the slot is written.
-template <typename Ring, typename Record, uint32_t kSlots>
-Record* ReserveSlot(Ring& ring, Record (&records)[kSlots]) {
-  const uint64_t head = ring.head.load(std::memory_order_relaxed);
-  if (head - ring.tail.load(std::memory_order_acquire) >= kSlots) {
-    ring.dropped.store(ring.dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  return &records[head & (kSlots - 1)];
-}
-template <typename Ring>
-void Commit(Ring& ring) {
-  ring.head.store(ring.head.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-}
-
-// Consumer side: calls fn(record) for everything written, then frees it.
-template <typename Ring, typename Record, uint32_t kSlots, typename Fn>
-uint32_t Drain(Ring& ring, Record (&records)[kSlots], Fn&& fn) {
-  const uint64_t tail = ring.tail.load(std::memory_order_relaxed);
-  const uint64_t head = ring.head.load(std::memory_order_acquire);
-  for (uint64_t i = tail; i < head; ++i) fn(records[i & (kSlots - 1)]);
-  ring.tail.store(head, std::memory_order_release);
-  return static_cast<uint32_t>(head - tail);
-}
 
 }  // namespace np::debug

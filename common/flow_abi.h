@@ -8,16 +8,19 @@
 // counts it (Ring::dropped); the worker carries on. The consumer is the
 // control plane's flow collector; it reads records between `tail` and
 // `head` and then publishes the new tail (release), which is the only
-// thing it writes.
+// thing it writes. The ring's layout and logic are common/spsc_ring.h's
+// (Ring::Push, Ring::Pop).
 //
 // Versioning like the tables: kFlowsVersionMajor must match; minor versions
 // only add fields in reserved space or new record events.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "common/spsc_ring.h"
 #include "common/stats_abi.h"
 
 namespace np::flows {
@@ -85,16 +88,10 @@ struct FlowRecord {
 };
 static_assert(sizeof(FlowRecord) == 128);
 
-struct alignas(64) Ring {
-  std::atomic<uint64_t> head;  // records written so far (producer)
-  uint8_t pad0[56];
-  std::atomic<uint64_t> tail;  // records consumed so far (consumer)
-  uint8_t pad1[56];
-  std::atomic<uint64_t> written;  // records accepted (producer)
-  std::atomic<uint64_t> dropped;  // records refused because the ring was full (producer)
-  uint8_t pad2[48];
-  FlowRecord records[kRingRecords];
-};
+// One producer's ring (common/spsc_ring.h): records in `slots`,
+// `written`/`dropped` counted by the producer.
+using Ring = SpscRing<FlowRecord, kRingRecords>;
+static_assert(sizeof(Ring) == 192 + kRingRecords * sizeof(FlowRecord));
 
 struct FlowsHeader {
   uint32_t magic;
@@ -107,32 +104,6 @@ struct FlowsHeader {
   uint8_t pad[32];
   Ring rings[kMaxProducers];
 };
-
-// Producer side: one thread per ring. Returns false (and counts) when full.
-inline bool PushRecord(Ring& ring, const FlowRecord& record) {
-  const uint64_t head = ring.head.load(std::memory_order_relaxed);
-  const uint64_t tail = ring.tail.load(std::memory_order_acquire);
-  if (head - tail >= kRingRecords) {
-    ring.dropped.store(ring.dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return false;
-  }
-  std::memcpy(&ring.records[head & (kRingRecords - 1)], &record, sizeof(record));
-  ring.head.store(head + 1, std::memory_order_release);
-  ring.written.store(ring.written.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  return true;
-}
-
-// Consumer side: one thread for all rings. Copies up to `max` records.
-inline uint32_t PopRecords(Ring& ring, FlowRecord* out, uint32_t max) {
-  const uint64_t tail = ring.tail.load(std::memory_order_relaxed);
-  const uint64_t head = ring.head.load(std::memory_order_acquire);
-  uint32_t count = 0;
-  while (count < max && tail + count < head) {
-    std::memcpy(&out[count], &ring.records[(tail + count) & (kRingRecords - 1)], sizeof(FlowRecord));
-    ++count;
-  }
-  ring.tail.store(tail + count, std::memory_order_release);
-  return count;
-}
+static_assert(offsetof(FlowsHeader, rings) == 64);
 
 }  // namespace np::flows

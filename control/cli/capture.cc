@@ -26,7 +26,7 @@ Result<uint32_t> ArmCapture(debug::DebugHeader& header, const CaptureRequest& re
   const uint32_t sequence = control.sequence.load(std::memory_order_relaxed) + 1;
   control.sequence.store(sequence, std::memory_order_release);
   for (uint32_t worker = 0; worker < header.worker_count; ++worker)  // an earlier session's leftovers
-    debug::Drain(header.capture_rings[worker], header.capture_rings[worker].records, [](const debug::CaptureRecord&) {});
+    header.capture_rings[worker].Drain([](const debug::CaptureRecord&) {});
   header.armed.fetch_or(debug::kCaptureArmed, std::memory_order_release);
   return sequence;
 }
@@ -44,7 +44,7 @@ uint64_t DrainCapture(debug::DebugHeader& header, uint32_t sequence,
   uint64_t dropped = 0;
   for (uint32_t worker = 0; worker < header.worker_count; ++worker) {
     debug::CaptureRing& ring = header.capture_rings[worker];
-    debug::Drain(ring, ring.records, [&](const debug::CaptureRecord& record) {
+    ring.Drain([&](const debug::CaptureRecord& record) {
       if (record.sequence == sequence) fn(record);
     });
     dropped += ring.dropped.load(std::memory_order_relaxed);

@@ -16,6 +16,7 @@
 namespace np::cli {
 namespace {
 
+using flows::DoubleQuote;
 using flows::FlowLogEntry;
 using flows::FlowPeer;
 using flows::MapEdge;
@@ -43,15 +44,6 @@ std::string State(const FlowLogEntry& entry) {
 }
 
 std::string Endpoint(const std::string& ip, uint16_t port) { return ip + ":" + std::to_string(port); }
-
-std::string DotQuote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
 }  // namespace
 
@@ -215,20 +207,20 @@ std::string FormatMapDot(const flows::TrafficMapFile& map, const FlowFilter& fil
       "  edge [fontname=\"Helvetica\", fontsize=10];\n";
   for (const auto& [ns, peers] : by_namespace) {
     const std::string indent = ns.empty() ? "  " : "    ";
-    if (!ns.empty()) out += "  subgraph " + DotQuote("cluster_" + ns) + " {\n    label=" + DotQuote(ns) + ";\n";
+    if (!ns.empty()) out += "  subgraph " + DoubleQuote("cluster_" + ns) + " {\n    label=" + DoubleQuote(ns) + ";\n";
     for (const auto& [label, peer] : peers) {
       std::string text = peer->kind == "pod" ? peer->workload + "\\n" + peer->workload_kind : label;
       std::string attributes = "label=\"" + text + "\"";
       if (peer->kind != "pod") attributes += ", shape=ellipse";
-      out += indent + DotQuote(label) + " [" + attributes + "];\n";
+      out += indent + DoubleQuote(label) + " [" + attributes + "];\n";
     }
     if (!ns.empty()) out += "  }\n";
   }
   for (const MapEdge* edge : edges) {
     std::string attributes =
-        "label=" + DotQuote(std::to_string(edge->port) + "/" + edge->protocol + " x" + std::to_string(edge->connections));
+        "label=" + DoubleQuote(std::to_string(edge->port) + "/" + edge->protocol + " x" + std::to_string(edge->connections));
     if (!edge->Passed()) attributes += ", color=red, fontcolor=red, style=dashed";
-    out += "  " + DotQuote(edge->client.Label()) + " -> " + DotQuote(edge->server.Label()) + " [" + attributes + "];\n";
+    out += "  " + DoubleQuote(edge->client.Label()) + " -> " + DoubleQuote(edge->server.Label()) + " [" + attributes + "];\n";
   }
   return out + "}\n";
 }

@@ -258,7 +258,7 @@ Result<uint32_t> ArmTrace(debug::DebugHeader& header, const TraceRequest& reques
   control.sequence.store(sequence, std::memory_order_release);
   // Steps of an earlier trace nobody read: skip them.
   for (uint32_t worker = 0; worker < header.worker_count; ++worker)
-    debug::Drain(header.trace_rings[worker], header.trace_rings[worker].steps, [](const TraceStep&) {});
+    header.trace_rings[worker].Drain([](const TraceStep&) {});
   header.armed.fetch_or(debug::kTraceArmed, std::memory_order_release);
   return sequence;
 }
@@ -273,7 +273,7 @@ uint64_t CollectTrace(debug::DebugHeader& header, uint32_t sequence, std::map<ui
   uint64_t dropped = 0;
   for (uint32_t worker = 0; worker < header.worker_count; ++worker) {
     debug::TraceRing& ring = header.trace_rings[worker];
-    debug::Drain(ring, ring.steps, [&](const TraceStep& step) {
+    ring.Drain([&](const TraceStep& step) {
       if (step.sequence != sequence) return;
       TracedPacket& packet = packets[step.packet];
       packet.number = step.packet;

@@ -286,7 +286,7 @@ uint64_t FlowCollector::Poll(uint64_t now_ns) {
       Ring& ring = header.rings[index];
       // Bounded per round: one busy producer cannot starve the others.
       for (uint32_t round = 0; round < kRingRecords / kBatch; ++round) {
-        const uint32_t count = PopRecords(ring, batch.data(), kBatch);
+        const uint32_t count = ring.Pop(batch.data(), kBatch);
         for (uint32_t i = 0; i < count; ++i) Process(batch[i], *resolver);
         read += count;
         if (count < kBatch) break;

@@ -217,6 +217,15 @@ Result<TrafficMapFile> ParseTrafficMapJson(std::string_view text) {
   return map;
 }
 
+std::string DoubleQuote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
 std::filesystem::path FlowLogPath(const std::filesystem::path& run_dir, const std::string& instance) {
   return run_dir / (instance + ".flows.jsonl");
 }

@@ -91,6 +91,11 @@ struct TrafficMapFile {
 std::string FormatTrafficMapJson(const TrafficMapFile& map);
 Result<TrafficMapFile> ParseTrafficMapJson(std::string_view text);
 
+// `text` in double quotes, with `"` and `\` escaped by a backslash: a
+// YAML double-quoted scalar (map export's label values read back as the
+// same string) and a Graphviz DOT ID (npctl map -o dot) alike.
+std::string DoubleQuote(std::string_view text);
+
 std::filesystem::path FlowLogPath(const std::filesystem::path& run_dir, const std::string& instance);
 std::filesystem::path TrafficMapPath(const std::filesystem::path& run_dir, const std::string& instance);
 

@@ -7,17 +7,6 @@
 namespace np::flows {
 namespace {
 
-// Scalars are quoted the way YAML's double-quoted style escapes them, so any
-// label value reads back as the same string.
-std::string Quote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 struct PortKey {
   uint16_t port;
   std::string protocol;
@@ -26,6 +15,18 @@ struct PortKey {
 
 // Peers of one policy, each with the ports observed with it.
 using PeerPorts = std::map<std::string, std::pair<FlowPeer, std::set<PortKey>>>;
+
+// Subjects of the directional policies (key: FlowPeer::Key()), each with its peers.
+using PeersBySubject = std::map<std::string, std::pair<FlowPeer, PeerPorts>>;
+
+// Notes that `subject` exchanged traffic with `peer` on `port`.
+void AddPeerPort(PeersBySubject& by_subject, const FlowPeer& subject, const FlowPeer& peer, const PortKey& port) {
+  auto& [subject_entry, peers] = by_subject[subject.Key()];
+  subject_entry = subject;
+  auto& [peer_entry, ports] = peers[peer.Key()];
+  peer_entry = peer;
+  ports.insert(port);
+}
 
 bool IsPod(const FlowPeer& peer) { return peer.kind == "pod"; }
 bool Exportable(const FlowPeer& peer) { return peer.kind == "pod" || peer.kind == "external"; }
@@ -36,7 +37,7 @@ void WriteLabels(std::string& out, const std::map<std::string, std::string>& lab
     return;
   }
   out += "\n" + indent + "matchLabels:\n";
-  for (const auto& [key, value] : labels) out += indent + "  " + Quote(key) + ": " + Quote(value) + "\n";
+  for (const auto& [key, value] : labels) out += indent + "  " + DoubleQuote(key) + ": " + DoubleQuote(value) + "\n";
 }
 
 // One "- podSelector/namespaceSelector" or "- ipBlock" list item at `indent`.
@@ -48,7 +49,7 @@ void WritePeer(std::string& out, const FlowPeer& peer, const std::string& indent
   out += indent + "- podSelector:";
   WriteLabels(out, peer.pod_labels, indent + "    ");
   out += indent + "  namespaceSelector:\n" + indent + "    matchLabels:\n" + indent +
-         "      kubernetes.io/metadata.name: " + Quote(peer.namespace_) + "\n";
+         "      kubernetes.io/metadata.name: " + DoubleQuote(peer.namespace_) + "\n";
 }
 
 void WritePorts(std::string& out, const std::set<PortKey>& ports, const std::string& indent) {
@@ -107,8 +108,8 @@ std::string ClientIntents(const FlowPeer& client, const std::set<std::string>& c
 
 ExportedManifests ExportPolicies(const TrafficMapFile& map) {
   ExportedManifests out;
-  std::map<std::string, std::pair<FlowPeer, PeerPorts>> ingress_by_server;  // key: server Key()
-  std::map<std::string, std::pair<FlowPeer, PeerPorts>> egress_by_client;
+  PeersBySubject ingress_by_server;  // key: server Key()
+  PeersBySubject egress_by_client;
   std::map<std::string, std::pair<FlowPeer, std::set<std::string>>> intents;
   std::set<std::string> namespaces;
   for (const MapEdge& edge : map.edges) {
@@ -126,19 +127,11 @@ ExportedManifests ExportPolicies(const TrafficMapFile& map) {
     const PortKey port{edge.port, edge.protocol};
     if (IsPod(edge.server)) {
       namespaces.insert(edge.server.namespace_);
-      auto& [server, peers] = ingress_by_server[edge.server.Key()];
-      server = edge.server;
-      auto& [peer, ports] = peers[edge.client.Key()];
-      peer = edge.client;
-      ports.insert(port);
+      AddPeerPort(ingress_by_server, edge.server, edge.client, port);
     }
     if (IsPod(edge.client)) {
       namespaces.insert(edge.client.namespace_);
-      auto& [client, peers] = egress_by_client[edge.client.Key()];
-      client = edge.client;
-      auto& [peer, ports] = peers[edge.server.Key()];
-      peer = edge.server;
-      ports.insert(port);
+      AddPeerPort(egress_by_client, edge.client, edge.server, port);
       auto& [intent_client, calls] = intents[edge.client.Key()];
       intent_client = edge.client;
       if (IsPod(edge.server))

@@ -1,9 +1,9 @@
 #include "dataplane/debug/debug_tap.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include "common/shm_region.h"  // RealtimeNanoseconds
 
 namespace np {
 
@@ -80,7 +80,7 @@ debug::TraceStep* TraceRecorder::Begin(StepKind kind) {
       Commit();
     }
   }
-  debug::TraceStep* step = debug::ReserveSlot(*ring_, ring_->steps);
+  debug::TraceStep* step = ring_->Reserve();
   if (step == nullptr) return nullptr;
   std::memset(step, 0, sizeof(*step));
   step->sequence = sequence_;
@@ -89,7 +89,7 @@ debug::TraceStep* TraceRecorder::Begin(StepKind kind) {
   return step;
 }
 
-void TraceRecorder::Commit() { debug::Commit(*ring_); }
+void TraceRecorder::Commit() { ring_->Commit(); }
 
 void TraceRecorder::Arp(const ArpMeta& arp, uint32_t slot) {
   if (debug::TraceStep* step = Begin(StepKind::kArp)) {
@@ -194,14 +194,12 @@ void PacketCapture::Arm(uint32_t now_s) {
   rx_slot_ = (control.direction & debug::kCaptureRx) ? control.port_slot : kNone;
   tx_slot_ = (control.direction & debug::kCaptureTx) ? control.port_slot : kNone;
   snaplen_ = std::min(control.snaplen, debug::kCaptureBytes);
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  time_ns_ = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+  time_ns_ = RealtimeNanoseconds();
 }
 
 void PacketCapture::Copy(rte_mbuf* const* packets, uint16_t count, uint8_t direction) {
   for (uint16_t i = 0; i < count; ++i) {
-    debug::CaptureRecord* record = debug::ReserveSlot(*ring_, ring_->records);
+    debug::CaptureRecord* record = ring_->Reserve();
     if (record == nullptr) continue;  // counted as dropped; the worker never waits
     const rte_mbuf* mbuf = packets[i];
     const uint32_t length = rte_pktmbuf_pkt_len(mbuf);
@@ -215,7 +213,7 @@ void PacketCapture::Copy(rte_mbuf* const* packets, uint16_t count, uint8_t direc
     const void* bytes = rte_pktmbuf_read(mbuf, 0, captured, record->data);
     if (bytes != record->data) std::memcpy(record->data, bytes, captured);
     record->captured = static_cast<uint16_t>(captured);
-    debug::Commit(*ring_);
+    ring_->Commit();
   }
 }
 

@@ -49,34 +49,34 @@ void FlowEmitter::FromEntry(const ct::Table& table, uint32_t entry_index, FlowEv
 }
 
 void FlowEmitter::Start(const ct::Table& table, uint32_t entry, const FlowPolicy& policy) {
-  if (!enabled_ || !HasRoom()) return;
+  if (!enabled_ || !ring_->HasRoom()) return;
   FlowRecord record{};
   FromEntry(table, entry, FlowEvent::kStart, record);
   SetPolicy(policy, record);
-  PushRecord(*ring_, record);
+  ring_->Push(record);
 }
 
 void FlowEmitter::Update(const ct::Table& table, uint32_t entry) {
-  if (!enabled_ || !HasRoom()) return;
+  if (!enabled_ || !ring_->HasRoom()) return;
   FlowRecord record{};
   FromEntry(table, entry, FlowEvent::kUpdate, record);
   record.egress_rule = kNoRule;
   record.ingress_rule = kNoRule;
-  PushRecord(*ring_, record);
+  ring_->Push(record);
 }
 
 void FlowEmitter::End(const ct::Table& table, uint32_t entry, EndReason reason) {
-  if (!enabled_ || !HasRoom()) return;
+  if (!enabled_ || !ring_->HasRoom()) return;
   FlowRecord record{};
   FromEntry(table, entry, FlowEvent::kEnd, record);
   record.end_reason = static_cast<uint8_t>(reason);
   record.egress_rule = kNoRule;
   record.ingress_rule = kNoRule;
-  PushRecord(*ring_, record);
+  ring_->Push(record);
 }
 
 void FlowEmitter::Denied(const DeniedFlow& flow, const FlowPolicy& policy) {
-  if (!enabled_ || !HasRoom()) return;
+  if (!enabled_ || !ring_->HasRoom()) return;
   FlowRecord record{};
   record.flow_id = 0;
   record.time_ns = NowNs();
@@ -89,7 +89,7 @@ void FlowEmitter::Denied(const DeniedFlow& flow, const FlowPolicy& policy) {
   record.packets[0] = 1;
   record.bytes[0] = flow.bytes;
   SetPolicy(policy, record);
-  PushRecord(*ring_, record);
+  ring_->Push(record);
 }
 
 }  // namespace np::flows

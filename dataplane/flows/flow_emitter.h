@@ -16,11 +16,10 @@
 // DPDK-free, so unit tests drive it on plain memory.
 #pragma once
 
-#include <time.h>
-
 #include <cstdint>
 
 #include "common/flow_abi.h"
+#include "common/shm_region.h"  // RealtimeNanoseconds
 #include "dataplane/conntrack/table.h"
 
 namespace np::flows {
@@ -58,11 +57,7 @@ class FlowEmitter {
   // Once per burst: records of one burst share one clock read.
   void BeginBurst() { now_ns_ = 0; }
   uint64_t NowNs() {
-    if (now_ns_ == 0) {
-      timespec now{};
-      clock_gettime(CLOCK_REALTIME, &now);
-      now_ns_ = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
-    }
+    if (now_ns_ == 0) now_ns_ = RealtimeNanoseconds();
     return now_ns_;
   }
 
@@ -72,16 +67,11 @@ class FlowEmitter {
   void Denied(const DeniedFlow& flow, const FlowPolicy& policy);
 
  private:
-  // False (and the drop counted, as PushRecord would) when the ring is full:
-  // a collector that fell behind costs the producer no record building.
-  bool HasRoom() const {
-    if (ring_->head.load(std::memory_order_relaxed) - ring_->tail.load(std::memory_order_acquire) < kRingRecords)
-      return true;
-    ring_->dropped.store(ring_->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return false;
-  }
   void FromEntry(const ct::Table& table, uint32_t entry, FlowEvent event, FlowRecord& record);
 
+  // Each record is built only once ring_->HasRoom() said yes (a full ring
+  // counts the drop there): a collector that fell behind costs the producer
+  // no record building.
   Ring* ring_ = nullptr;
   uint8_t producer_ = 0;
   bool enabled_ = false;

@@ -1,6 +1,6 @@
 #include "dataplane/flows/flow_region.h"
 
-#include <time.h>
+#include "common/shm_region.h"  // RealtimeNanoseconds
 
 namespace np::flows {
 
@@ -16,9 +16,7 @@ Result<FlowRegion> FlowRegion::Create(const std::string& instance, uint32_t prod
   // The new file is zero-filled: write only the header fields, so that the
   // rings' pages stay unallocated until a producer uses them.
   auto& header = *reinterpret_cast<FlowsHeader*>(file->data());
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  header.boot_epoch = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+  header.boot_epoch = RealtimeNanoseconds();
   header.version_major = kFlowsVersionMajor;
   header.version_minor = kFlowsVersionMinor;
   header.producer_count = producer_count;

@@ -1,7 +1,6 @@
 #include "dataplane/runtime/debug_region.h"
 
-#include <time.h>
-
+#include "common/shm_region.h"  // RealtimeNanoseconds
 
 namespace np {
 
@@ -19,9 +18,7 @@ Result<DebugRegion> DebugRegion::Create(const std::string& instance, uint32_t wo
   // trace or capture fills them (value-initialising the whole header would
   // touch every page).
   auto* header = reinterpret_cast<debug::DebugHeader*>(file->data());
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  header->boot_epoch = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+  header->boot_epoch = RealtimeNanoseconds();
   header->worker_count = worker_count;
   header->version_major = debug::kDebugVersionMajor;
   header->version_minor = debug::kDebugVersionMinor;

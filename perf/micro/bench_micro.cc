@@ -356,7 +356,7 @@ void BM_FlowRecordStart(benchmark::State& state) {
   std::vector<flows::FlowRecord> drained(flows::kRingRecords);
   const flows::FlowPolicy policy{flows::Verdict::kAllowed, flows::kNoRule, 3, 256, 257, 1};
   if (!consumer_keeps_up)
-    while (flows::PushRecord(*ring, flows::FlowRecord{})) {
+    while (ring->Push(flows::FlowRecord{})) {
     }
   PacketClock clock(state);
   clock.Start();
@@ -368,7 +368,7 @@ void BM_FlowRecordStart(benchmark::State& state) {
     if (consumer_keeps_up && ring->head.load() - ring->tail.load() > flows::kRingRecords - kBurst) {
       clock.Pause();
       state.PauseTiming();
-      flows::PopRecords(*ring, drained.data(), flows::kRingRecords);
+      ring->Pop(drained.data(), flows::kRingRecords);
       state.ResumeTiming();
       clock.Resume();
     }

@@ -1,5 +1,5 @@
 // The flow collector (control/flows/collector.h) against a flows region this
-// test creates and fills with PushRecord, as the dataplane would: joining
+// test creates and fills with Ring::Push, as the dataplane would: joining
 // start/end by flow id, identities, the traffic map, ring wrap and drops, a
 // dataplane restart (new boot epoch), and the files npctl reads.
 #include "control/flows/collector.h"
@@ -108,7 +108,7 @@ class FlowCollectorTest : public ::testing::Test {
 TEST_F(FlowCollectorTest, JoinsStartAndEndByFlowIdWithWorkloadIdentities) {
   std::unique_ptr<FlowCollector> owned = MakeCollector();
   FlowCollector& collector = *owned;
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 42, 40000, 100 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, 42, 40000, 100 * kSecond)));
   EXPECT_EQ(collector.Poll(101 * kSecond), 1u);
   EXPECT_EQ(collector.Metrics().active, 1u);
   EXPECT_EQ(header().consumer_heartbeat_ns.load(), 101 * kSecond);
@@ -116,7 +116,7 @@ TEST_F(FlowCollectorTest, JoinsStartAndEndByFlowIdWithWorkloadIdentities) {
   FlowRecord end = VoteToRedis(FlowEvent::kEnd, 42, 40000, 105 * kSecond);
   end.end_reason = static_cast<uint8_t>(EndReason::kExpired);
   end.packets[0] = 10;
-  ASSERT_TRUE(PushRecord(header().rings[1], end));  // the main lcore's ring reports the end
+  ASSERT_TRUE(header().rings[1].Push(end));  // the main lcore's ring reports the end
   EXPECT_EQ(collector.Poll(106 * kSecond), 1u);
   EXPECT_EQ(collector.Metrics().active, 0u);
 
@@ -162,14 +162,14 @@ TEST_F(FlowCollectorTest, ExternalClientsAreCidrsAndDenialsAreEdgesThatDidNotPas
   user.reply_src_ip = Ip("10.244.1.10");
   user.reply_src_port = 80;
   user.service_port_id = kNoServicePort;
-  ASSERT_TRUE(PushRecord(header().rings[0], user));
+  ASSERT_TRUE(header().rings[0].Push(user));
   FlowRecord denied = VoteToRedis(FlowEvent::kDenied, 0, 40001, 100 * kSecond);
   denied.original_dst_ip = Ip("10.244.1.15");
   denied.original_dst_port = 5432;
   denied.reply_src_ip = 0;  // no conntrack entry, no reply tuple
   denied.verdict = static_cast<uint8_t>(Verdict::kDenied);
   denied.service_port_id = kNoServicePort;
-  ASSERT_TRUE(PushRecord(header().rings[0], denied));
+  ASSERT_TRUE(header().rings[0].Push(denied));
   collector.Poll(101 * kSecond);
   const TrafficMapFile map = collector.Map();
   ASSERT_EQ(map.edges.size(), 2u);
@@ -191,12 +191,12 @@ TEST_F(FlowCollectorTest, RetriesOfADeniedConnectionAreOneAttempt) {
   denied.verdict = static_cast<uint8_t>(Verdict::kDenied);
   for (uint64_t retry_s : {100, 101, 103, 107}) {  // SYN retransmits: same tuple
     denied.time_ns = retry_s * kSecond;
-    ASSERT_TRUE(PushRecord(header().rings[0], denied));
+    ASSERT_TRUE(header().rings[0].Push(denied));
   }
   denied.time_ns = 130 * kSecond;  // past the retry window: a new attempt
-  ASSERT_TRUE(PushRecord(header().rings[0], denied));
+  ASSERT_TRUE(header().rings[0].Push(denied));
   denied.original_src_port = 40002;  // another connection
-  ASSERT_TRUE(PushRecord(header().rings[0], denied));
+  ASSERT_TRUE(header().rings[0].Push(denied));
   collector.Poll(131 * kSecond);
   ASSERT_EQ(collector.Map().edges.size(), 1u);
   EXPECT_EQ(collector.Map().edges[0].connections, 3u);
@@ -209,8 +209,8 @@ TEST_F(FlowCollectorTest, ManyConnectionsOfOneWorkloadPairAreOneEdgeAcrossRingWr
   uint64_t flow_id = 1;
   for (int round = 0; round < 3; ++round) {  // 3 x 6000 records: the ring (8192) wraps
     for (int i = 0; i < 3000; ++i, ++flow_id) {
-      ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, flow_id, 1024 + flow_id % 60000, 100 * kSecond)));
-      ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kEnd, flow_id, 1024 + flow_id % 60000, 101 * kSecond)));
+      ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, flow_id, 1024 + flow_id % 60000, 100 * kSecond)));
+      ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kEnd, flow_id, 1024 + flow_id % 60000, 101 * kSecond)));
     }
     collector.Poll((110 + round) * kSecond);
   }
@@ -226,7 +226,7 @@ TEST_F(FlowCollectorTest, RecordsAFullRingRefusedAreCountedAsDropped) {
   std::unique_ptr<FlowCollector> owned = MakeCollector();
   FlowCollector& collector = *owned;
   for (uint32_t i = 0; i < kRingRecords + 10; ++i)
-    PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, i + 1, 2000, 100 * kSecond));
+    header().rings[0].Push(VoteToRedis(FlowEvent::kStart, i + 1, 2000, 100 * kSecond));
   collector.Poll(101 * kSecond);
   EXPECT_EQ(collector.Metrics().records, kRingRecords);
   EXPECT_EQ(collector.Metrics().records_dropped, 10u);
@@ -236,12 +236,12 @@ TEST_F(FlowCollectorTest, RecordsAFullRingRefusedAreCountedAsDropped) {
 TEST_F(FlowCollectorTest, ReattachesWhenTheDataplaneRestartsWithANewBootEpoch) {
   std::unique_ptr<FlowCollector> owned = MakeCollector();
   FlowCollector& collector = *owned;
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
   collector.Poll(100 * kSecond);
   EXPECT_EQ(collector.Metrics().active, 1u);
 
   CreateRegion(/*boot_epoch=*/2);  // a new file: the old mapping would never see new records
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3001, 102 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, 1, 3001, 102 * kSecond)));
   collector.Poll(102 * kSecond);
   EXPECT_EQ(collector.Metrics().active, 1u);  // the old boot's connection is forgotten, the new one tracked
   EXPECT_EQ(collector.Map().edges.at(0).connections, 2u);
@@ -260,14 +260,14 @@ TEST_F(FlowCollectorTest, ReattachesWhenTheDataplaneRestartsWithANewBootEpoch) {
 TEST_F(FlowCollectorTest, ARestartedCollectorKeepsTheMapItWrote) {
   {
     std::unique_ptr<FlowCollector> first = MakeCollector();
-    ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+    ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
     first->Poll(100 * kSecond);
   }
   std::unique_ptr<FlowCollector> second = MakeCollector();
   ASSERT_EQ(second->Map().edges.size(), 1u);
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 2, 3001, 101 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, 2, 3001, 101 * kSecond)));
   // The end of the connection the first collector counted: not a new one.
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kEnd, 1, 3000, 101 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kEnd, 1, 3000, 101 * kSecond)));
   second->Poll(101 * kSecond);
   ASSERT_EQ(second->Map().edges.size(), 1u);
   EXPECT_EQ(second->Map().edges[0].connections, 2u);
@@ -275,7 +275,7 @@ TEST_F(FlowCollectorTest, ARestartedCollectorKeepsTheMapItWrote) {
 
 TEST_F(FlowCollectorTest, NothingIsReadBeforeTheFirstResolver) {
   FlowCollector collector(FlowCollectorOptions{instance_, run_dir_});
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
   EXPECT_EQ(collector.Poll(100 * kSecond), 0u);
   collector.SetResolver(resolver_);
   EXPECT_EQ(collector.Poll(100 * kSecond), 1u);
@@ -287,15 +287,15 @@ TEST_F(FlowCollectorTest, ARemovedFlowLogIsRecreatedAndAFullOneRotated) {
   options.log_max_bytes = 1000;  // two lines or so
   FlowCollector collector(options);
   collector.SetResolver(resolver_);
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
   collector.Poll(100 * kSecond);
   std::filesystem::remove(FlowLogPath(run_dir_, instance_));
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kEnd, 1, 3000, 101 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kEnd, 1, 3000, 101 * kSecond)));
   collector.Poll(101 * kSecond);
   ASSERT_EQ(LogEvents().size(), 1u);
   EXPECT_EQ(LogEvents()[0].event, "end");
   for (uint64_t id = 2; id < 6; ++id)
-    ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, id, 3000 + id, 102 * kSecond)));
+    ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, id, 3000 + id, 102 * kSecond)));
   collector.Poll(102 * kSecond);
   EXPECT_TRUE(std::filesystem::exists(FlowLogPath(run_dir_, instance_).string() + ".1"));
   EXPECT_EQ(LogEvents().size(), 5u);  // the rotated file is read first, then the current one (none yet)
@@ -310,7 +310,7 @@ TEST_F(FlowCollectorTest, TheCollectorThreadDrainsWhileAProducerPushesAndMetrics
     std::thread producer([&] {
       for (uint64_t id = 1; id <= kFlows; ++id) {
         FlowRecord record = VoteToRedis(FlowEvent::kStart, id, static_cast<uint16_t>(1024 + id % 60000), 100 * kSecond);
-        while (!PushRecord(header().rings[0], record)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        while (!header().rings[0].Push(record)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     });
     for (int i = 0; i < 50 && collector.Metrics().records < kFlows; ++i) {
@@ -330,7 +330,7 @@ TEST_F(FlowCollectorTest, TheCollectorThreadDrainsWhileAProducerPushesAndMetrics
 TEST_F(FlowCollectorTest, ARegionOfAnotherAbiMajorIsNotReadAndSaysWhy) {
   header().version_major = kFlowsVersionMajor + 1;
   std::unique_ptr<FlowCollector> owned = MakeCollector();
-  ASSERT_TRUE(PushRecord(header().rings[0], VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
+  ASSERT_TRUE(header().rings[0].Push(VoteToRedis(FlowEvent::kStart, 1, 3000, 100 * kSecond)));
   EXPECT_EQ(owned->Poll(100 * kSecond), 0u);
   EXPECT_EQ(owned->Poll(102 * kSecond), 0u);
   const std::vector<std::string> log = owned->TakeLog();

@@ -6,12 +6,10 @@
 // twice in a process): each test uses its own client ports and drains the
 // rings first.
 #include <gtest/gtest.h>
-#include <rte_eal.h>
 #include <rte_mbuf.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -24,7 +22,9 @@
 #include "dataplane/flows/flow_region.h"
 #include "dataplane/flows/sweep_reporter.h"
 #include "dataplane/runtime/loader.h"
+#include "tests/flows/flows_fixture.h"
 #include "tests/harness/in_process_dataplane.h"
+#include "tests/harness/test_eal.h"
 #include "tests/packet/packet_builder.h"
 
 namespace np {
@@ -38,58 +38,9 @@ using flows::Verdict;
 using test::Ip;
 using test::PacketBuilder;
 
-constexpr const char* kNodeYaml = R"(apiVersion: nodeplane.io/v1alpha1
-kind: NodeConfig
-node:
-  name: node-a
-  addresses: [192.168.100.10]
-  podCIDR: 10.244.1.0/24
-  clusterCIDR: 10.244.0.0/16
-  serviceCIDR: 10.96.0.0/12
-dataplane:
-  conntrackCapacity: 4096
-  maglevSeed: 7
-ports:
-  - name: uplink
-    role: uplink
-    devargs: net_ring_uplink
-  - name: poda
-    role: pod
-    devargs: net_ring_poda
-    podIP: 10.244.1.11
-    podMAC: "02:00:00:00:00:11"
-  - name: podb
-    role: pod
-    devargs: net_ring_podb
-    podIP: 10.244.1.12
-    podMAC: "02:00:00:00:00:12"
-)";
-
-// A client pod, a web pod behind a ClusterIP, and a policy admitting only
-// the client to the web pod on TCP 8080.
-constexpr const char* kManifests = R"(apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  type: ClusterIP
-  clusterIP: 10.96.0.10
-  clusterIPs: [10.96.0.10]
-  ports: [{name: http, port: 80, protocol: TCP, targetPort: 8080}]
-  selector: {app: web}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-abcde
-  namespace: default
-  labels: {kubernetes.io/service-name: web}
-addressType: IPv4
-endpoints:
-- addresses: [10.244.1.12]
-  conditions: {ready: true, serving: true, terminating: false}
-  nodeName: node-a
-ports: [{name: http, port: 8080, protocol: TCP}]
----
+// A client pod, a web pod behind a ClusterIP (test::kWebService), and a
+// policy admitting only the client to the web pod on TCP 8080.
+const std::string kManifests = std::string(test::kWebService) + R"(---
 apiVersion: v1
 kind: Pod
 metadata: {name: poda, namespace: default, labels: {app: client}}
@@ -160,14 +111,8 @@ spec:
 )";
 
 void EnsureEal() {
-  static const bool started = [] {
-    const std::string prefix = "np-flows-test-" + std::to_string(getpid());
-    std::vector<std::string> args = {"flow_records_test", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                                     "--file-prefix", prefix, "-l", "0", "--log-level", "*:error"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    return rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
-  }();
+  static const bool started =
+      harness::InitTestEal("flow_records_test", "np-flows-test-" + std::to_string(getpid()));
   ASSERT_TRUE(started) << "rte_eal_init failed";
 }
 
@@ -180,7 +125,7 @@ class FlowRecords : public ::testing::Test {
     fs::create_directories(directory_ / "client-isolated");
     fs::create_directories(directory_ / "dns-here");
     fs::create_directories(directory_ / "dns-moved");
-    std::ofstream(directory_ / "node.yaml") << kNodeYaml;
+    std::ofstream(directory_ / "node.yaml") << test::FlowsNodeYaml("maglevSeed: 7");
     std::ofstream(directory_ / "manifests" / "all.yaml") << kManifests;
     std::ofstream(directory_ / "audited" / "all.yaml") << kManifests << kAuditedNamespace;
     std::ofstream(directory_ / "client-isolated" / "all.yaml") << kManifests << kClientIsolated;
@@ -207,17 +152,7 @@ class FlowRecords : public ::testing::Test {
     Records(1);
   }
 
-  // Sends one frame into `port` through worker 0.
-  void Send(const std::string& port, const test::Bytes& frame) {
-    const harness::RingPort* ring_port = dataplane_->PortNamed(port);
-    ASSERT_NE(ring_port, nullptr);
-    rte_mbuf* mbuf = rte_pktmbuf_alloc(dataplane_->shared().pool);
-    ASSERT_NE(mbuf, nullptr);
-    char* data = rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frame.size()));
-    ASSERT_NE(data, nullptr);
-    std::memcpy(data, frame.data(), frame.size());
-    dataplane_->Process(0, dataplane_->SlotOf(*ring_port), &mbuf, 1);
-  }
+  void Send(const std::string& port, const test::Bytes& frame) { test::SendFrame(*dataplane_, port, frame); }
 
   // How many frames `port` transmitted (then freed).
   uint32_t Transmitted(const std::string& port) {
@@ -232,7 +167,7 @@ class FlowRecords : public ::testing::Test {
   // Everything producer `ring` wrote since the last call (0: worker 0, 1: loader).
   std::vector<FlowRecord> Records(uint32_t ring) {
     std::vector<FlowRecord> records(flows::kRingRecords);
-    const uint32_t count = flows::PopRecords(dataplane_->flows().ring(ring), records.data(), flows::kRingRecords);
+    const uint32_t count = dataplane_->flows().ring(ring).Pop(records.data(), flows::kRingRecords);
     records.resize(count);
     return records;
   }

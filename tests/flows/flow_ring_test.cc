@@ -6,9 +6,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/flow_abi.h"
 #include "common/shm_file.h"
+#include "common/spsc_ring.h"
 #include "dataplane/conntrack/table.h"
 #include "dataplane/flows/flow_emitter.h"
 #include "dataplane/flows/flow_region.h"
@@ -26,17 +28,17 @@ FlowRecord RecordNumbered(uint64_t number) {
 
 TEST(FlowRing, AFullRingDropsAndCountsWithoutWaiting) {
   auto ring = std::make_unique<Ring>();
-  for (uint64_t i = 0; i < kRingRecords; ++i) ASSERT_TRUE(PushRecord(*ring, RecordNumbered(i + 1)));
-  EXPECT_FALSE(PushRecord(*ring, RecordNumbered(999999)));
-  EXPECT_FALSE(PushRecord(*ring, RecordNumbered(999999)));
+  for (uint64_t i = 0; i < kRingRecords; ++i) ASSERT_TRUE(ring->Push(RecordNumbered(i + 1)));
+  EXPECT_FALSE(ring->Push(RecordNumbered(999999)));
+  EXPECT_FALSE(ring->Push(RecordNumbered(999999)));
   EXPECT_EQ(ring->written.load(), kRingRecords);
   EXPECT_EQ(ring->dropped.load(), 2u);
   // The records that made it are intact and in order; the refused ones left no trace.
   FlowRecord out[64];
-  ASSERT_EQ(PopRecords(*ring, out, 64), 64u);
+  ASSERT_EQ(ring->Pop(out, 64), 64u);
   for (uint64_t i = 0; i < 64; ++i) EXPECT_EQ(out[i].flow_id, i + 1);
   // Room again once the consumer moved its tail.
-  EXPECT_TRUE(PushRecord(*ring, RecordNumbered(kRingRecords + 1)));
+  EXPECT_TRUE(ring->Push(RecordNumbered(kRingRecords + 1)));
 }
 
 TEST(FlowRing, TheConsumerSeesRecordsInOrderAcrossTheWrap) {
@@ -47,19 +49,19 @@ TEST(FlowRing, TheConsumerSeesRecordsInOrderAcrossTheWrap) {
   while (next_expected <= total) {
     // Producer ahead of the consumer by a varying amount, never more than the ring.
     for (int i = 0; i < 700 && next_pushed <= total; ++i)
-      if (PushRecord(*ring, RecordNumbered(next_pushed))) ++next_pushed;
-    const uint32_t count = PopRecords(*ring, out, 500);
+      if (ring->Push(RecordNumbered(next_pushed))) ++next_pushed;
+    const uint32_t count = ring->Pop(out, 500);
     for (uint32_t i = 0; i < count; ++i) ASSERT_EQ(out[i].flow_id, next_expected++);
   }
   EXPECT_EQ(ring->dropped.load(), 0u);
   EXPECT_EQ(ring->written.load(), total);
-  EXPECT_EQ(PopRecords(*ring, out, 500), 0u);
+  EXPECT_EQ(ring->Pop(out, 500), 0u);
 }
 
 TEST(FlowRing, AnEmptyRingYieldsNothing) {
   auto ring = std::make_unique<Ring>();
   FlowRecord out[4];
-  EXPECT_EQ(PopRecords(*ring, out, 4), 0u);
+  EXPECT_EQ(ring->Pop(out, 4), 0u);
   EXPECT_EQ(ring->tail.load(), 0u);
 }
 
@@ -85,7 +87,7 @@ TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
   emitter.Start(*table, inserted.entry, FlowPolicy{Verdict::kAllowed, kNoRule, 4, 300, 301, 9});
   emitter.End(*table, inserted.entry, EndReason::kTcpReused);
   FlowRecord out[2];
-  ASSERT_EQ(PopRecords(*ring, out, 2), 2u);
+  ASSERT_EQ(ring->Pop(out, 2), 2u);
   EXPECT_EQ(out[0].event, static_cast<uint8_t>(FlowEvent::kStart));
   EXPECT_EQ(out[0].flow_id, table->FlowId(inserted.entry));
   EXPECT_EQ(out[0].start_ns, 123u);
@@ -99,13 +101,37 @@ TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
   EXPECT_EQ(out[1].event, static_cast<uint8_t>(FlowEvent::kEnd));
   EXPECT_EQ(out[1].end_reason, static_cast<uint8_t>(EndReason::kTcpReused));
 
-  while (PushRecord(*ring, FlowRecord{})) {
+  while (ring->Push(FlowRecord{})) {
   }
   const uint64_t dropped = ring->dropped.load();
   emitter.Start(*table, inserted.entry, FlowPolicy{});
   emitter.Denied(DeniedFlow{original, reply, 7, ct::kNatDnat, 60}, FlowPolicy{});
   EXPECT_EQ(ring->dropped.load(), dropped + 2);
   EXPECT_EQ(ring->head.load() - ring->tail.load(), kRingRecords);
+}
+
+// The other half of common/spsc_ring.h, as the debug rings use it: fill a
+// slot in place (Reserve/Commit), read everything (Drain), across the wrap.
+TEST(SpscRing, ReserveCommitAndDrainKeepOrderAndCountLikePushAndPop) {
+  auto ring = std::make_unique<SpscRing<uint64_t, 8>>();
+  uint64_t next = 1;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 5; ++i) {
+      uint64_t* slot = ring->Reserve();
+      ASSERT_NE(slot, nullptr);
+      *slot = next++;
+      ring->Commit();
+    }
+    std::vector<uint64_t> seen;
+    EXPECT_EQ(ring->Drain([&](const uint64_t& value) { seen.push_back(value); }), 5u);
+    ASSERT_EQ(seen.size(), 5u);
+    for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], next - 5 + i);
+  }
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(ring->Push(0));
+  EXPECT_EQ(ring->Reserve(), nullptr);
+  EXPECT_FALSE(ring->HasRoom());
+  EXPECT_EQ(ring->dropped.load(), 2u);
+  EXPECT_EQ(ring->written.load(), 15u + 8u);
 }
 
 TEST(FlowRegion, CreateFillsTheHeaderAndOpenChecksIt) {
@@ -118,13 +144,13 @@ TEST(FlowRegion, CreateFillsTheHeaderAndOpenChecksIt) {
   EXPECT_EQ(header.producer_count, 3u);
   EXPECT_EQ(header.ring_records, kRingRecords);
   EXPECT_NE(header.boot_epoch, 0u);
-  ASSERT_TRUE(PushRecord(created->main_ring(), RecordNumbered(42)));
+  ASSERT_TRUE(created->main_ring().Push(RecordNumbered(42)));
 
   auto opened = FlowRegion::Open(instance);
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   EXPECT_EQ(opened->header().boot_epoch, header.boot_epoch);
   FlowRecord out[1];
-  ASSERT_EQ(PopRecords(opened->ring(2), out, 1), 1u);
+  ASSERT_EQ(opened->ring(2).Pop(out, 1), 1u);
   EXPECT_EQ(out[0].flow_id, 42u);
 
   // A restart is a new epoch, with empty rings.

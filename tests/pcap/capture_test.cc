@@ -3,94 +3,29 @@
 // through the same functions npctl uses (control/cli/capture.h), the rings
 // drained into pcap files that libpcap reads back.
 #include <gtest/gtest.h>
-#include <pcap/pcap.h>
-#include <rte_eal.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "control/cli/capture.h"
-#include "common/stats_abi.h"
 #include "dataplane/runtime/debug_region.h"
-#include "dataplane/runtime/stats_region.h"
-#include "tests/harness/in_process_dataplane.h"
+#include "tests/pcap/harness_fixture.h"
 
 namespace np {
 namespace {
 
 namespace fs = std::filesystem;
-using Packet = std::vector<uint8_t>;
+using test::Packet;
+using test::ReadPcap;
 
-const fs::path kCase = fs::path(NP_PCAP_CASES) / "003_nodeport_dnat_snat_and_reply";
+const fs::path& kCase = test::kNodePortCase;
 
-std::vector<Packet> ReadPcap(const fs::path& path) {
-  char error[PCAP_ERRBUF_SIZE];
-  pcap_t* handle = pcap_open_offline(path.c_str(), error);
-  EXPECT_NE(handle, nullptr) << path << ": " << error;
-  std::vector<Packet> packets;
-  if (handle == nullptr) return packets;
-  pcap_pkthdr* header = nullptr;
-  const u_char* bytes = nullptr;
-  while (pcap_next_ex(handle, &header, &bytes) == 1) packets.emplace_back(bytes, bytes + header->caplen);
-  pcap_close(handle);
-  return packets;
-}
-
-class CaptureTest : public ::testing::Test {
+class CaptureTest : public test::NodePortCaseTest {
  protected:
-  static void SetUpTestSuite() {
-    const std::string prefix = "np-capture-test-" + std::to_string(getpid());
-    std::vector<std::string> args = {"capture_test", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                                     "--file-prefix", prefix, "-l", "0", "--log-level", "*:error"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-    harness::InProcessOptions options;
-    options.mbufs = 8191;
-    options.ring_size = 2048;
-    options.instance_prefix = "captest";
-    dataplane_ = new harness::InProcessDataplane(options);
-    ASSERT_TRUE(dataplane_->Setup(kCase / "node.yaml")) << dataplane_->error();
-    ASSERT_TRUE(dataplane_->PublishServices(kCase / "manifests")) << dataplane_->error();
-    dataplane_->DrainAndFree();
-  }
-  static void TearDownTestSuite() {
-    delete dataplane_;
-    dataplane_ = nullptr;
-  }
-
-  // Sends every packet of a case pcap on `port`, `repeat` times.
-  static void Send(const std::string& port, const std::string& file, int repeat = 1) {
-    const harness::RingPort* ring_port = dataplane_->PortNamed(port);
-    ASSERT_NE(ring_port, nullptr);
-    const std::vector<Packet> packets = ReadPcap(kCase / file);
-    for (int i = 0; i < repeat; ++i) {
-      for (const Packet& packet : packets) {
-        rte_mbuf* mbuf = rte_pktmbuf_alloc(dataplane_->shared().pool);
-        ASSERT_NE(mbuf, nullptr);
-        std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(packet.size())), packet.data(), packet.size());
-        dataplane_->Process(0, dataplane_->SlotOf(*ring_port), &mbuf, 1);
-      }
-      if (i % 256 == 255) dataplane_->DrainAndFree();
-    }
-  }
-
-  static uint32_t SlotNamed(const std::string& name) {
-    const stats::StatsHeader& stats = dataplane_->stats().header();
-    for (uint32_t slot = 0; slot < stats::kMaxPorts; ++slot)
-      if (stats.ports[slot].in_use.load() != 0 && name == stats.ports[slot].name) return slot;
-    ADD_FAILURE() << "no port " << name;
-    return 0;
-  }
-
-  static harness::InProcessDataplane* dataplane_;
+  static void SetUpTestSuite() { Start("capture-test", "captest"); }
 };
-
-harness::InProcessDataplane* CaptureTest::dataplane_ = nullptr;
 
 TEST_F(CaptureTest, PodPortShowsTheSynAfterDnatAndTheFilterKeepsOnlyIt) {
   debug::DebugHeader& header = dataplane_->debug().header();

@@ -2,42 +2,17 @@
 // parser, the packet limit, ARP steps, JSON output and a full trace ring,
 // through the in-process dataplane with case 003's node and NodePort service.
 #include <gtest/gtest.h>
-#include <pcap/pcap.h>
-#include <rte_eal.h>
-#include <unistd.h>
 
-#include <cstring>
-#include <filesystem>
 #include <map>
 #include <string>
-#include <vector>
 
 #include "common/stats_abi.h"
 #include "control/cli/trace.h"
 #include "dataplane/runtime/debug_region.h"
-#include "dataplane/runtime/stats_region.h"
-#include "tests/harness/in_process_dataplane.h"
+#include "tests/pcap/harness_fixture.h"
 
 namespace np {
 namespace {
-
-namespace fs = std::filesystem;
-using Packet = std::vector<uint8_t>;
-
-const fs::path kCase = fs::path(NP_PCAP_CASES) / "003_nodeport_dnat_snat_and_reply";
-
-std::vector<Packet> ReadPcap(const fs::path& path) {
-  char error[PCAP_ERRBUF_SIZE];
-  pcap_t* handle = pcap_open_offline(path.c_str(), error);
-  EXPECT_NE(handle, nullptr) << path << ": " << error;
-  std::vector<Packet> packets;
-  if (handle == nullptr) return packets;
-  pcap_pkthdr* header = nullptr;
-  const u_char* bytes = nullptr;
-  while (pcap_next_ex(handle, &header, &bytes) == 1) packets.emplace_back(bytes, bytes + header->caplen);
-  pcap_close(handle);
-  return packets;
-}
 
 TEST(TraceFilter, BadInputIsAClearError) {
   EXPECT_FALSE(cli::ParseTraceFilter("", "", ""));
@@ -54,44 +29,9 @@ TEST(TraceFilter, BadInputIsAClearError) {
   EXPECT_EQ(good->filter.protocol, 17);
 }
 
-class TraceTest : public ::testing::Test {
+class TraceTest : public test::NodePortCaseTest {
  protected:
-  static void SetUpTestSuite() {
-    const std::string prefix = "np-trace-test-" + std::to_string(getpid());
-    std::vector<std::string> args = {"trace_test", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                                     "--file-prefix", prefix, "-l", "0", "--log-level", "*:error"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-    harness::InProcessOptions options;
-    options.mbufs = 8191;
-    options.ring_size = 2048;
-    options.instance_prefix = "trctest";
-    dataplane_ = new harness::InProcessDataplane(options);
-    ASSERT_TRUE(dataplane_->Setup(kCase / "node.yaml")) << dataplane_->error();
-    ASSERT_TRUE(dataplane_->PublishServices(kCase / "manifests")) << dataplane_->error();
-    dataplane_->DrainAndFree();
-  }
-  static void TearDownTestSuite() {
-    delete dataplane_;
-    dataplane_ = nullptr;
-  }
-
-  static void Send(const std::string& port, const std::string& file, int repeat = 1) {
-    const harness::RingPort* ring_port = dataplane_->PortNamed(port);
-    ASSERT_NE(ring_port, nullptr);
-    const std::vector<Packet> packets = ReadPcap(kCase / file);
-    for (int i = 0; i < repeat; ++i) {
-      for (const Packet& packet : packets) {
-        rte_mbuf* mbuf = rte_pktmbuf_alloc(dataplane_->shared().pool);
-        ASSERT_NE(mbuf, nullptr);
-        std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(packet.size())), packet.data(), packet.size());
-        dataplane_->Process(0, dataplane_->SlotOf(*ring_port), &mbuf, 1);
-      }
-      if (i % 256 == 255) dataplane_->DrainAndFree();
-    }
-    dataplane_->DrainAndFree();
-  }
+  static void SetUpTestSuite() { Start("trace-test", "trctest"); }
 
   // Arms, runs `traffic`, collects and disarms; returns the packets traced.
   template <typename Fn>
@@ -116,11 +56,7 @@ class TraceTest : public ::testing::Test {
   static std::string Text(const std::map<uint32_t, cli::TracedPacket>& packets) {
     return cli::FormatTraceText(packets, cli::TraceNamesFromStats(dataplane_->stats().header()));
   }
-
-  static harness::InProcessDataplane* dataplane_;
 };
-
-harness::InProcessDataplane* TraceTest::dataplane_ = nullptr;
 
 TEST_F(TraceTest, ArpForTheGatewayIsTracedAndAnswered) {
   const auto packets = Trace("10.244.1.12", "", 10, [] { Send("podb", "podb_arp.pcap"); });
@@ -153,10 +89,7 @@ TEST_F(TraceTest, JsonHasTheSameSteps) {
 
 TEST_F(TraceTest, AFullRingLosesStepsWithoutStallingTheWorker) {
   Send("podb", "podb_arp.pcap");
-  uint32_t podb_slot = stats::kMaxPorts;
-  for (const auto& [slot, name] : cli::TraceNamesFromStats(dataplane_->stats().header()).ports)
-    if (name == "podb") podb_slot = slot;
-  ASSERT_LT(podb_slot, stats::kMaxPorts);
+  const uint32_t podb_slot = SlotNamed("podb");
   const uint64_t forwarded_before = dataplane_->counters(0).ports[podb_slot].tx_packets.load();
   constexpr int kPackets = 600;  // three steps or more each: more than kTraceRingSteps
   uint64_t lost = 0;
