@@ -21,6 +21,9 @@ enum Field : uint32_t { kProtocol, kSubject, kPeer, kPeerAddress, kDstPort, kSpa
 RTE_ACL_RULE_DEF(PolicyAclRule, kFieldCount);
 
 // Byte offsets of the two layouts (acl_classifier.h), in AclKey::bytes.
+// Field definitions must be listed in key order: rte_acl derives the input
+// groups and the trie's level order from the order of the definitions
+// (field_index only says which rule field each one reads).
 struct WideKey {
   uint8_t protocol;
   uint8_t pad0[3];
@@ -34,10 +37,10 @@ struct NarrowKey {
   uint8_t protocol;
   uint8_t pad0[3];
   uint16_t subject;    // big-endian
-  uint16_t peer;       // big-endian
-  uint32_t peer_ipv4;  // big-endian
   uint16_t dst_port;   // big-endian
+  uint16_t peer;       // big-endian
   uint16_t spare;
+  uint32_t peer_ipv4;  // big-endian
 };
 static_assert(sizeof(WideKey) <= sizeof(AclKey) && sizeof(NarrowKey) <= sizeof(AclKey));
 
@@ -52,10 +55,10 @@ constexpr rte_acl_field_def kWideFieldDefs[kFieldCount] = {
 constexpr rte_acl_field_def kNarrowFieldDefs[kFieldCount] = {
     {RTE_ACL_FIELD_TYPE_BITMASK, sizeof(uint8_t), kProtocol, 0, offsetof(NarrowKey, protocol)},
     {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSubject, 1, offsetof(NarrowKey, subject)},
-    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kPeer, 1, offsetof(NarrowKey, peer)},
-    {RTE_ACL_FIELD_TYPE_MASK, sizeof(uint32_t), kPeerAddress, 2, offsetof(NarrowKey, peer_ipv4)},
-    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kDstPort, 3, offsetof(NarrowKey, dst_port)},
-    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSpare, 3, offsetof(NarrowKey, spare)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kDstPort, 1, offsetof(NarrowKey, dst_port)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kPeer, 2, offsetof(NarrowKey, peer)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSpare, 2, offsetof(NarrowKey, spare)},
+    {RTE_ACL_FIELD_TYPE_MASK, sizeof(uint32_t), kPeerAddress, 3, offsetof(NarrowKey, peer_ipv4)},
 };
 
 // True when every identity a key or a rule can hold fits in 16 bits.
@@ -130,9 +133,8 @@ Result<ContextPtr> BuildContext(const std::vector<PolicyAclRule>& rules, char di
 void AclContexts::MakeKey(AclKey& key, uint8_t protocol, uint32_t subject, uint32_t peer, uint32_t peer_ipv4,
                           uint16_t dst_port) const {
   if (narrow_) {
-    NarrowKey k{protocol, {0, 0, 0}, rte_cpu_to_be_16(static_cast<uint16_t>(subject)),
-                rte_cpu_to_be_16(static_cast<uint16_t>(peer)), rte_cpu_to_be_32(peer_ipv4),
-                rte_cpu_to_be_16(dst_port), 0};
+    NarrowKey k{protocol, {0, 0, 0}, rte_cpu_to_be_16(static_cast<uint16_t>(subject)), rte_cpu_to_be_16(dst_port),
+                rte_cpu_to_be_16(static_cast<uint16_t>(peer)), 0, rte_cpu_to_be_32(peer_ipv4)};
     std::memcpy(key.bytes, &k, sizeof(k));
   } else {
     WideKey k{protocol, {0, 0, 0}, rte_cpu_to_be_32(subject), rte_cpu_to_be_32(peer), rte_cpu_to_be_32(peer_ipv4),

@@ -5,20 +5,25 @@
 // sets, IP entries) fits in 16 bits, which is the normal case (ids are
 // allocated densely from kFirstPodIdentity):
 //
-//   narrow (16 bytes, 13 bytes walked)     wide (20 bytes, 17 bytes walked)
-//   field        bytes type     input     bytes type     input  rule value
-//   protocol     1     BITMASK  0         1     BITMASK  0      proto/0xff, or 0/0 for "any"
-//   subject      2     RANGE    1         4     RANGE    1      identity range (the selected pod)
-//   peer         2     RANGE    1         4     RANGE    2      identity range, or full range for "any"
-//   peer address 4     MASK     2         4     MASK     3      CIDR prefix/len, or 0/0 for "any"
-//   dst port     2     RANGE    3         2     RANGE    4      port_min..port_max
-//   (spare)      2     RANGE    3         2     RANGE    4      always 0..65535 (completes the 4-byte group)
+//   narrow (16 bytes, 13 walked)         wide (20 bytes, 17 walked)
+//   field        bytes type    input       bytes type    input  rule value
+//   protocol     1     BITMASK 0           1     BITMASK 0      proto/0xff, or 0/0 for "any"
+//   subject      2     RANGE   1           4     RANGE   1      identity range (the selected pod)
+//   dst port     2     RANGE   1           2     RANGE   4      port_min..port_max
+//   peer         2     RANGE   2           4     RANGE   2      identity range, or full range for "any"
+//   (spare)      2     RANGE   2           2     RANGE   4      always full range (completes a 4-byte group)
+//   peer address 4     MASK    3           4     MASK    3      CIDR prefix/len, or 0/0 for "any"
 //
 // rte_acl walks one trie level per input byte (every byte of every 4-byte
-// input group), so the narrow layout saves 4 levels per lookup and the
-// nodes of the identities' always-zero high bytes; with tens of thousands
-// of rules the trie no longer fits in L2 and each level is a likely miss
-// (perf/acl/README.md).
+// input group), so the narrow layout saves 4 levels per lookup. Its order
+// matters more: subject then port first, because those two split the rules
+// into small disjoint sets (a pod's own policies, then the port they open):
+// most new flows of a large cluster are denied and leave the rules' paths
+// for rte_acl's shared no-match node within 5 bytes, and wildcard peers or
+// addresses are no longer copied under every distinct port. Measured at 10k
+// policies (23k rules, np-bench-acl): the original order (subject, peer,
+// address, port) needed 29 MB for the ingress trie and 1.5 s to build; this
+// one 6 MB and 0.5 s, and the walk got cheaper (perf/acl/README.md).
 //
 // Ingress keys: subject = destination identity, peer = source identity and
 // address. Egress keys: subject = source identity, peer = destination
