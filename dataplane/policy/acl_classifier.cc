@@ -28,10 +28,10 @@ struct WideKey {
   uint8_t protocol;
   uint8_t pad0[3];
   uint32_t subject;    // big-endian
-  uint32_t peer;       // big-endian
-  uint32_t peer_ipv4;  // big-endian
   uint16_t dst_port;   // big-endian
   uint16_t spare;
+  uint32_t peer;       // big-endian
+  uint32_t peer_ipv4;  // big-endian
 };
 struct NarrowKey {
   uint8_t protocol;
@@ -47,10 +47,10 @@ static_assert(sizeof(WideKey) <= sizeof(AclKey) && sizeof(NarrowKey) <= sizeof(A
 constexpr rte_acl_field_def kWideFieldDefs[kFieldCount] = {
     {RTE_ACL_FIELD_TYPE_BITMASK, sizeof(uint8_t), kProtocol, 0, offsetof(WideKey, protocol)},
     {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint32_t), kSubject, 1, offsetof(WideKey, subject)},
-    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint32_t), kPeer, 2, offsetof(WideKey, peer)},
-    {RTE_ACL_FIELD_TYPE_MASK, sizeof(uint32_t), kPeerAddress, 3, offsetof(WideKey, peer_ipv4)},
-    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kDstPort, 4, offsetof(WideKey, dst_port)},
-    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSpare, 4, offsetof(WideKey, spare)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kDstPort, 2, offsetof(WideKey, dst_port)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSpare, 2, offsetof(WideKey, spare)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint32_t), kPeer, 3, offsetof(WideKey, peer)},
+    {RTE_ACL_FIELD_TYPE_MASK, sizeof(uint32_t), kPeerAddress, 4, offsetof(WideKey, peer_ipv4)},
 };
 constexpr rte_acl_field_def kNarrowFieldDefs[kFieldCount] = {
     {RTE_ACL_FIELD_TYPE_BITMASK, sizeof(uint8_t), kProtocol, 0, offsetof(NarrowKey, protocol)},
@@ -137,8 +137,8 @@ void AclContexts::MakeKey(AclKey& key, uint8_t protocol, uint32_t subject, uint3
                 rte_cpu_to_be_16(static_cast<uint16_t>(peer)), 0, rte_cpu_to_be_32(peer_ipv4)};
     std::memcpy(key.bytes, &k, sizeof(k));
   } else {
-    WideKey k{protocol, {0, 0, 0}, rte_cpu_to_be_32(subject), rte_cpu_to_be_32(peer), rte_cpu_to_be_32(peer_ipv4),
-              rte_cpu_to_be_16(dst_port), 0};
+    WideKey k{protocol, {0, 0, 0}, rte_cpu_to_be_32(subject), rte_cpu_to_be_16(dst_port), 0,
+              rte_cpu_to_be_32(peer), rte_cpu_to_be_32(peer_ipv4)};
     std::memcpy(key.bytes, &k, sizeof(k));
   }
 }

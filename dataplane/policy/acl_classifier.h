@@ -9,10 +9,10 @@
 //   field        bytes type    input       bytes type    input  rule value
 //   protocol     1     BITMASK 0           1     BITMASK 0      proto/0xff, or 0/0 for "any"
 //   subject      2     RANGE   1           4     RANGE   1      identity range (the selected pod)
-//   dst port     2     RANGE   1           2     RANGE   4      port_min..port_max
-//   peer         2     RANGE   2           4     RANGE   2      identity range, or full range for "any"
-//   (spare)      2     RANGE   2           2     RANGE   4      always full range (completes a 4-byte group)
-//   peer address 4     MASK    3           4     MASK    3      CIDR prefix/len, or 0/0 for "any"
+//   dst port     2     RANGE   1           2     RANGE   2      port_min..port_max
+//   peer         2     RANGE   2           4     RANGE   3      identity range, or full range for "any"
+//   (spare)      2     RANGE   2           2     RANGE   2      always full range (completes a 4-byte group)
+//   peer address 4     MASK    3           4     MASK    4      CIDR prefix/len, or 0/0 for "any"
 //
 // rte_acl walks one trie level per input byte (every byte of every 4-byte
 // input group), so the narrow layout saves 4 levels per lookup. Its order
