@@ -62,13 +62,13 @@ void PolicyTables::CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdic
     }
     if ((src.ip_flags & abi::kIpLocalPod) && (src.identity_flags & abi::kIdentityIsolatedEgress)) {
       const uint32_t slot = judged[kEg]++;
-      MakeAclKey(keys[kEg][slot], flow.protocol, src.identity, dst.identity, flow.dst_ipv4, flow.dst_port);
+      acl_->MakeKey(keys[kEg][slot], flow.protocol, src.identity, dst.identity, flow.dst_ipv4, flow.dst_port);
       key_ptrs[kEg][slot] = reinterpret_cast<const uint8_t*>(&keys[kEg][slot]);
       flow_of[kEg][slot] = i;
     }
     if ((dst.ip_flags & abi::kIpLocalPod) && (dst.identity_flags & abi::kIdentityIsolatedIngress)) {
       const uint32_t slot = judged[kIn]++;
-      MakeAclKey(keys[kIn][slot], flow.protocol, dst.identity, src.identity, flow.src_ipv4, flow.dst_port);
+      acl_->MakeKey(keys[kIn][slot], flow.protocol, dst.identity, src.identity, flow.src_ipv4, flow.dst_port);
       key_ptrs[kIn][slot] = reinterpret_cast<const uint8_t*>(&keys[kIn][slot]);
       flow_of[kIn][slot] = i;
     }

@@ -1,7 +1,7 @@
 // NetworkPolicy classification cost per packet, rte_acl build time and
 // memory, versus the number of policies (Google Benchmark).
 //
-//   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [benchmark flags]
+//   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [--acl-log] [benchmark flags]
 //
 // For each size P the generator below (GenerateCluster, documented in
 // perf/acl/README.md) writes a cluster of namespaces, pods and P
@@ -352,6 +352,7 @@ class Recorder : public benchmark::ConsoleReporter {
 int main(int argc, char** argv) {
   std::vector<uint32_t> sizes = {100, 1000, 10000, 50000, 100000};
   std::string eal_mb = "8192";
+  bool acl_log = false;  // rte_acl's build log (tries, nodes, memory) on stderr
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -366,6 +367,8 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--eal-mb" && i + 1 < argc) {
       eal_mb = argv[++i];
+    } else if (arg == "--acl-log") {
+      acl_log = true;
     } else {
       rest.push_back(argv[i]);
     }
@@ -380,6 +383,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   rte_openlog_stream(stderr);
+  if (acl_log) rte_log_set_level_pattern("lib.acl", RTE_LOG_DEBUG);
 
   std::vector<std::unique_ptr<World>> worlds;
   for (uint32_t size : sizes) {

@@ -469,5 +469,53 @@ TEST_F(PolicyClassifier, LargeBurstMatchesSingleChecks) {
   EXPECT_LT(allowed, queries.size());
 }
 
+// Identities beyond 16 bits switch the classifier to its wide key layout:
+// the same image with every pod identity moved past 0xffff must give the
+// same verdicts and the same rules (acl_classifier.h, the two layouts).
+TEST_F(PolicyClassifier, WideIdentitiesGiveTheSameVerdicts) {
+  PolicyWorld world(kBase + Policy("prod", "p", R"(  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: a}}}, {podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 80, endPort: 90}]
+  - from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.244.1.22/32]}}]
+  egress:
+  - to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.244.1.22/32]}}]
+    ports: [{port: 85}])"));
+  ASSERT_TRUE(world.tables().acl().narrow_identities());
+  PolicyImage shifted = world.tables().image();
+  constexpr uint32_t kShift = 0x10000;
+  auto shift = [](uint32_t id) { return id >= abi::kFirstPodIdentity ? id + kShift : id; };
+  for (abi::IdentityRecord& identity : shifted.identities) identity.id = shift(identity.id);
+  for (abi::IdentityRef& ref : shifted.identity_refs) ref = shift(ref);
+  for (abi::IpIdentityRecord& entry : shifted.ip_entries) entry.identity = shift(entry.identity);
+  auto wide = PolicyTables::Build(std::move(shifted));
+  ASSERT_TRUE(wide.ok()) << wide.error().message;
+  ASSERT_FALSE((*wide)->acl().narrow_identities());
+
+  const std::vector<std::string> pods = {"10.244.1.20", "10.244.1.21", "10.244.1.22", "10.244.1.23",
+                                         "10.244.1.30", "10.244.1.40", "10.1.2.3", "8.8.8.8"};
+  std::vector<FlowQuery> queries;
+  for (const std::string& src : pods)
+    for (const std::string& dst : pods)
+      for (uint16_t port : {79, 80, 85, 90, 91})
+        for (uint8_t protocol : {kTcp, kUdp}) queries.push_back({Ip(src), Ip(dst), port, protocol, 0});
+  std::vector<FlowVerdict> narrow_verdicts(queries.size()), wide_verdicts(queries.size());
+  const uint32_t count = static_cast<uint32_t>(queries.size());
+  world.tables().Check(queries.data(), count, narrow_verdicts.data());
+  (*wide)->Check(queries.data(), count, wide_verdicts.data());
+  size_t allowed = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    EXPECT_EQ(narrow_verdicts[i].allowed, wide_verdicts[i].allowed) << i;
+    EXPECT_EQ(narrow_verdicts[i].reason, wide_verdicts[i].reason) << i;
+    EXPECT_EQ(narrow_verdicts[i].ingress_rule, wide_verdicts[i].ingress_rule) << i;
+    EXPECT_EQ(narrow_verdicts[i].egress_rule, wide_verdicts[i].egress_rule) << i;
+    EXPECT_EQ(shift(narrow_verdicts[i].src_identity), wide_verdicts[i].src_identity) << i;
+    allowed += narrow_verdicts[i].allowed;
+  }
+  EXPECT_GT(allowed, 0u);
+  EXPECT_LT(allowed, queries.size());
+}
+
 }  // namespace
 }  // namespace np::policy
