@@ -297,16 +297,9 @@ bool Worker::PrepareIpv4(Context& packet, ct::FlowKey& key) {
 void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupResult found) {
   PacketMeta& meta = packet.meta;
   const PortRuntime& in = packet.in;
-  if (found.hit() && meta.protocol == kProtocolTcp && found.direction == ct::Direction::kOriginal &&
-      (meta.tcp_flags & (ct::tcp_flags::kSyn | ct::tcp_flags::kAck)) == ct::tcp_flags::kSyn) {
-    // A new SYN on a closed connection's tuple (the client reuses its port,
-    // or a churn of short connections): a new connection, with a fresh
-    // backend choice, as Linux's conntrack does.
-    const auto state = static_cast<ct::TcpState>(conntrack_.At(found.entry).tcp_state.load(std::memory_order_relaxed));
-    if (state == ct::TcpState::kTimeWait || state == ct::TcpState::kClose) {
-      RemoveTracked(found.entry, flows::EndReason::kTcpReused);
-      found = ct::LookupResult{};
-    }
+  if (ReopensClosedConnection(meta, found)) {
+    RemoveTracked(found.entry, flows::EndReason::kTcpReused);
+    found = ct::LookupResult{};
   }
   if (found.hit()) {
     ct::Entry& entry = conntrack_.At(found.entry);
@@ -379,6 +372,17 @@ void Worker::LearnSender(Context& packet) {
     shared_.neighbors->Learn(source, NeighborTable::MacFromBytes(packet.data + kEthSrcOffset), in.dpdk_port, now_s_);
 }
 
+// A new SYN on a closed connection's tuple (the client reuses its port, or
+// a churn of short connections): a new connection, with a fresh backend
+// choice, as Linux's conntrack does.
+bool Worker::ReopensClosedConnection(const PacketMeta& meta, ct::LookupResult found) const {
+  if (!found.hit() || meta.protocol != kProtocolTcp || found.direction != ct::Direction::kOriginal ||
+      (meta.tcp_flags & (ct::tcp_flags::kSyn | ct::tcp_flags::kAck)) != ct::tcp_flags::kSyn)
+    return false;
+  const auto state = static_cast<ct::TcpState>(conntrack_.At(found.entry).tcp_state.load(std::memory_order_relaxed));
+  return state == ct::TcpState::kTimeWait || state == ct::TcpState::kClose;
+}
+
 // The verdicts this burst's new connections will ask for, classified in
 // one Check call: rte_acl classifies many flows at once with SIMD, while one
 // flow per call walks the tries alone (a scalar search, latency bound). The
@@ -393,7 +397,7 @@ void Worker::PrefetchVerdicts(const NodeTables& node, const ServiceTables* servi
   uint16_t queries = 0;
   for (uint16_t i = 0; i < count; ++i) {
     prefetched_.slot_of[i] = -1;
-    if (found[i].hit()) continue;
+    if (found[i].hit() && !ReopensClosedConnection(metas[i], found[i])) continue;
     const PacketMeta& meta = metas[i];
     const ct::FlowKey& key = keys[i];
     policy::FlowQuery query{key.src_ip, key.dst_ip, key.dst_port, key.protocol, 0};

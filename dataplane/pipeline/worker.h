@@ -87,6 +87,7 @@ class Worker {
                         const PortRuntime& in, const PacketMeta* metas, const ct::FlowKey* keys,
                         const ct::LookupResult* found, uint16_t count);
   bool TakePrefetchedVerdict(const policy::FlowQuery& query, policy::FlowVerdict* verdict);
+  bool ReopensClosedConnection(const PacketMeta& meta, ct::LookupResult found) const;
   bool PolicyAudited(const policy::PolicyTables& policy, const policy::FlowQuery& query,
                      const policy::FlowVerdict& verdict) const;
   bool RevalidatePolicy(Context& packet, uint32_t entry);
