@@ -17,7 +17,10 @@ const char* const kDaemonUsage =
     "  --metrics-address  Prometheus metrics at http://IP:PORT/metrics (default 0.0.0.0:10249,\n"
     "                kube-proxy's metrics port); --no-metrics: none\n"
     "  --run-dir     where the control record npctl reads is written (default /run/nodeplane):\n"
-    "                <run-dir>/<instance>.control names the manifests directory for npctl apply\n"
+    "                <run-dir>/<instance>.control names the manifests directory for npctl apply;\n"
+    "                <instance>.last-good/ keeps each manifest file's last clean version (a restart\n"
+    "                keeps serving an object that is broken now); <instance>.flows.jsonl and\n"
+    "                <instance>.map.json are the flow log and the traffic map npctl reads\n"
     "  SIGHUP reloads the inputs at once (npctl apply/delete send it).\n";
 
 Result<DaemonOptions> ParseDaemonOptions(int argc, const char* const* argv) {
