@@ -522,15 +522,19 @@ status:
 MANIFEST
 }
 
-# np_namespace_manifest NAME [LABELS]: a Namespace object (kubernetes.io/metadata.name added).
+# np_namespace_manifest NAME [LABELS] [ANNOTATIONS]: a Namespace object
+# (kubernetes.io/metadata.name added). LABELS and ANNOTATIONS are YAML flow
+# map bodies ('nodeplane.io/policy-audit: "true"'); rewriting the Namespace
+# without them removes them.
 np_namespace_manifest() {
-  local name=$1 labels=${2:-}
+  local name=$1 labels=${2:-} annotations=${3:-}
   np_write_manifest "namespace-$name.yaml" <<MANIFEST
 apiVersion: v1
 kind: Namespace
 metadata:
   name: $name
   labels: {${labels:+$labels, }kubernetes.io/metadata.name: $name}
+${annotations:+  annotations: {$annotations\}}
 MANIFEST
 }
 

@@ -11,17 +11,7 @@ np_setup faud
 np_add_pod client 10.244.1.41
 np_add_pod web 10.244.1.42
 
-namespace_audit() {  # [ANNOTATIONS]: namespace "audit", annotated or not
-  np_write_manifest "namespace-audit.yaml" <<MANIFEST
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: audit
-  labels: {kubernetes.io/metadata.name: audit}
-${1:+  annotations: {$1\}}
-MANIFEST
-}
-namespace_audit 'nodeplane.io/policy-audit: "true"'
+np_namespace_manifest audit '' 'nodeplane.io/policy-audit: "true"'
 np_pod_manifest client 10.244.1.41 audit "app: client"
 np_pod_manifest web 10.244.1.42 audit "app: web" "{name: http, containerPort: 8080, protocol: TCP}"
 np_server web http web-1 8080
@@ -61,7 +51,7 @@ np_ok "npctl get policy-drops shows the would-deny connection"
 
 # The annotation goes: the same policy now denies.
 before=$(np_policy_generation)
-namespace_audit
+np_namespace_manifest audit
 np_wait_policy $((before + 1))
 np_policy_settle
 if out=$(curl_web); then np_fail "annotation removed: curl must fail, got '$out'"; fi

@@ -15,17 +15,7 @@ np_add_pod client 10.244.1.51
 np_add_pod web 10.244.1.52
 np_add_pod other 10.244.1.53
 
-namespace_shop() {  # [ANNOTATIONS]
-  np_write_manifest "namespace-shop.yaml" <<MANIFEST
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: shop
-  labels: {kubernetes.io/metadata.name: shop}
-${1:+  annotations: {$1\}}
-MANIFEST
-}
-namespace_shop 'nodeplane.io/policy-audit: "true"'
+np_namespace_manifest shop '' 'nodeplane.io/policy-audit: "true"'
 np_pod_manifest client 10.244.1.51 shop "app: client"
 np_pod_manifest web 10.244.1.52 shop "app: web" "{name: http, containerPort: 8080, protocol: TCP}"
 np_pod_manifest other 10.244.1.53 shop "app: other"
@@ -77,7 +67,7 @@ np_npctl apply -f "$export_dir/networkpolicies" --timeout 30s >"$NP_WORK/apply.t
   { cat "$NP_WORK/apply.txt" >&2; np_fail "npctl apply -f the exported policies failed"; }
 before=$(np_policy_generation)
 rm -f "$NP_MANIFESTS/40-audit-default-deny.yaml"
-namespace_shop
+np_namespace_manifest shop
 np_wait_policy $((before + 1))
 np_policy_settle
 out=$(curl_from client http://10.244.1.52:8080/) && [[ $out == name=web-1* ]] ||
