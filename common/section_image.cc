@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <map>
+#include <set>
+#include <tuple>
 
 namespace np {
 namespace {
@@ -16,6 +19,7 @@ std::string Describe(abi::SectionKind kind) {
   switch (kind) {
     case abi::SectionKind::kNode: return "node section";
     case abi::SectionKind::kServices: return "services section";
+    case abi::SectionKind::kServicesDelta: return "services delta section";
     default: return "section " + std::to_string(static_cast<uint32_t>(kind));
   }
 }
@@ -197,13 +201,11 @@ Result<NodeImage> DecodeNodeSection(const uint8_t* data, size_t size, const uint
   return image;
 }
 
-Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
-                                            const uint32_t* expected_crc) {
+namespace {
+
+// Tables 0-5 of a services or services delta section (same layout).
+Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::string& what) {
   using T = abi::ServicesTable;
-  auto parsed = ParseSection(data, size, abi::SectionKind::kServices, expected_crc,
-                             ServicesIndex(T::kCount));
-  if (!parsed) return parsed.error();
-  const SectionView& view = *parsed;
   for (const TableCheck& check : std::initializer_list<TableCheck>
        {TableCheck{ServicesIndex(T::kServicePorts), sizeof(abi::ServicePortRecord), "service ports"},
         TableCheck{ServicesIndex(T::kFrontends), sizeof(abi::FrontendRecord), "frontends"},
@@ -211,7 +213,7 @@ Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
         TableCheck{ServicesIndex(T::kMaglev), sizeof(abi::MaglevEntry), "maglev"},
         TableCheck{ServicesIndex(T::kSourceRanges), sizeof(abi::CidrRecord), "source ranges"}}) {
     if (auto status = CheckElemSize(view, check.table, check.reader_size, check.name); !status)
-      return MakeError("services section: " + status.error().message);
+      return MakeError(what + ": " + status.error().message);
   }
   ServicesImage image;
   image.generation = view.header().generation;
@@ -221,9 +223,10 @@ Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
   image.maglev = view.Copy<abi::MaglevEntry>(ServicesIndex(T::kMaglev));
   image.source_ranges = view.Copy<abi::CidrRecord>(ServicesIndex(T::kSourceRanges));
 
-  auto fail = [](size_t index, const std::string& why) {
-    return MakeError("services section: service port " + std::to_string(index) + ": " + why);
+  auto fail = [&](size_t index, const std::string& why) {
+    return MakeError(what + ": service port " + std::to_string(index) + ": " + why);
   };
+  image.service_port_names.reserve(image.service_ports.size());
   for (size_t i = 0; i < image.service_ports.size(); ++i) {
     const abi::ServicePortRecord& sp = image.service_ports[i];
     if (!view.StringInBounds(sp.name)) return fail(i, "name out of bounds");
@@ -246,11 +249,164 @@ Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
   for (size_t i = 0; i < image.frontends.size(); ++i)
     if (image.frontends[i].service_port_index >= image.service_ports.size() ||
         image.frontends[i].kind > abi::FrontendKind::kExternalIP)
-      return MakeError("services section: frontend " + std::to_string(i) + " names no service port");
+      return MakeError(what + ": frontend " + std::to_string(i) + " names no service port");
   for (size_t i = 0; i < image.source_ranges.size(); ++i)
     if (image.source_ranges[i].prefix_len > 32)
-      return MakeError("services section: source range " + std::to_string(i) + " prefix above 32");
+      return MakeError(what + ": source range " + std::to_string(i) + " prefix above 32");
   return image;
+}
+
+void SetServicesTables(SectionBuilder& builder, const ServicesImage& image) {
+  using T = abi::ServicesTable;
+  std::vector<abi::ServicePortRecord> service_ports = image.service_ports;
+  for (size_t i = 0; i < service_ports.size(); ++i)
+    service_ports[i].name =
+        builder.AddString(i < image.service_port_names.size() ? image.service_port_names[i] : "");
+  builder.SetTable(ServicesIndex(T::kServicePorts), service_ports);
+  builder.SetTable(ServicesIndex(T::kFrontends), image.frontends);
+  builder.SetTable(ServicesIndex(T::kBackends), image.backends);
+  builder.SetTable(ServicesIndex(T::kMaglev), image.maglev);
+  builder.SetTable(ServicesIndex(T::kSourceRanges), image.source_ranges);
+}
+
+uint32_t DeltaIndex(abi::ServicesDeltaTable table) { return static_cast<uint32_t>(table); }
+
+}  // namespace
+
+Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
+                                            const uint32_t* expected_crc) {
+  auto parsed = ParseSection(data, size, abi::SectionKind::kServices, expected_crc,
+                             ServicesIndex(abi::ServicesTable::kCount));
+  if (!parsed) return parsed.error();
+  return DecodeServicesTables(*parsed, "services section");
+}
+
+Result<ServicesDelta> DecodeServicesDeltaSection(const uint8_t* data, size_t size, const uint32_t* expected_crc) {
+  using T = abi::ServicesDeltaTable;
+  const std::string what = "services delta section";
+  auto parsed = ParseSection(data, size, abi::SectionKind::kServicesDelta, expected_crc, DeltaIndex(T::kCount));
+  if (!parsed) return parsed.error();
+  const SectionView& view = *parsed;
+  for (const TableCheck& check : std::initializer_list<TableCheck>
+       {TableCheck{DeltaIndex(T::kRemovedIds), sizeof(uint32_t), "removed ids"},
+        TableCheck{DeltaIndex(T::kInfo), sizeof(abi::ServicesDeltaInfo), "info"}}) {
+    if (auto status = CheckElemSize(view, check.table, check.reader_size, check.name); !status)
+      return MakeError(what + ": " + status.error().message);
+  }
+  if (view.Count(DeltaIndex(T::kInfo)) != 1) return MakeError(what + ": expected exactly one info record");
+  auto changed = DecodeServicesTables(view, what);
+  if (!changed) return changed.error();
+  ServicesDelta delta;
+  delta.generation = view.header().generation;
+  const abi::ServicesDeltaInfo info = view.Copy<abi::ServicesDeltaInfo>(DeltaIndex(T::kInfo))[0];
+  delta.base_generation = info.base_generation;
+  delta.base_service_ports = info.base_service_ports;
+  delta.changed = std::move(changed).value();
+  delta.removed_ids = view.Copy<uint32_t>(DeltaIndex(T::kRemovedIds));
+  std::vector<uint32_t> ids = delta.removed_ids;
+  for (const abi::ServicePortRecord& sp : delta.changed.service_ports) ids.push_back(sp.id);
+  std::sort(ids.begin(), ids.end());
+  if (!ids.empty() && ids.front() == 0) return MakeError(what + ": service port id 0");
+  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end())
+    return MakeError(what + ": a service port id is changed or removed twice");
+  return delta;
+}
+
+void AppendServicePort(ServicesImage& out, const ServicesImage& from, uint32_t index,
+                       const std::vector<abi::FrontendRecord>& frontends) {
+  abi::ServicePortRecord record = from.service_ports[index];
+  const uint32_t backend_first = static_cast<uint32_t>(out.backends.size());
+  out.backends.insert(out.backends.end(), from.backends.begin() + record.backend_first,
+                      from.backends.begin() + record.backend_first + record.backend_count);
+  auto copy_maglev = [&](uint32_t first, uint32_t size) {
+    const uint32_t at = static_cast<uint32_t>(out.maglev.size());
+    out.maglev.insert(out.maglev.end(), from.maglev.begin() + first, from.maglev.begin() + first + size);
+    return size == 0 ? 0u : at;
+  };
+  record.maglev_first = copy_maglev(record.maglev_first, record.maglev_size);
+  record.local_maglev_first = copy_maglev(record.local_maglev_first, record.local_maglev_size);
+  const uint32_t range_first = static_cast<uint32_t>(out.source_ranges.size());
+  out.source_ranges.insert(out.source_ranges.end(), from.source_ranges.begin() + record.source_range_first,
+                           from.source_ranges.begin() + record.source_range_first + record.source_range_count);
+  record.backend_first = backend_first;
+  record.source_range_first = range_first;
+  for (abi::FrontendRecord frontend : frontends) {
+    frontend.service_port_index = static_cast<uint32_t>(out.service_ports.size());
+    out.frontends.push_back(frontend);
+  }
+  out.service_ports.push_back(record);
+  out.service_port_names.push_back(index < from.service_port_names.size() ? from.service_port_names[index] : "");
+}
+
+ServicesImage SortedById(const ServicesImage& image) {
+  std::vector<std::vector<abi::FrontendRecord>> frontends(image.service_ports.size());
+  for (const abi::FrontendRecord& frontend : image.frontends)
+    if (frontend.service_port_index < frontends.size()) frontends[frontend.service_port_index].push_back(frontend);
+  std::vector<uint32_t> order(image.service_ports.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return image.service_ports[a].id < image.service_ports[b].id; });
+  ServicesImage out;
+  out.generation = image.generation;
+  for (uint32_t index : order) {
+    std::sort(frontends[index].begin(), frontends[index].end(), [](const abi::FrontendRecord& a, const abi::FrontendRecord& b) {
+      return std::tie(a.ipv4, a.port, a.protocol) < std::tie(b.ipv4, b.port, b.protocol);
+    });
+    AppendServicePort(out, image, index, frontends[index]);
+  }
+  return out;
+}
+
+Result<ServicesImage> ApplyServicesDelta(const ServicesImage& base, const ServicesDelta& delta) {
+  if (delta.base_generation != base.generation)
+    return MakeError("services delta applies to generation " + std::to_string(delta.base_generation) +
+                     ", the services section is at " + std::to_string(base.generation));
+  if (delta.base_service_ports != base.service_ports.size())
+    return MakeError("services delta expects " + std::to_string(delta.base_service_ports) +
+                     " service ports in its base, the base holds " + std::to_string(base.service_ports.size()));
+  std::map<uint32_t, uint32_t> changed_by_id;  // id -> index in delta.changed
+  for (uint32_t i = 0; i < delta.changed.service_ports.size(); ++i)
+    changed_by_id.emplace(delta.changed.service_ports[i].id, i);
+  std::set<uint32_t> removed(delta.removed_ids.begin(), delta.removed_ids.end());
+  std::set<uint32_t> base_ids;
+  for (const abi::ServicePortRecord& sp : base.service_ports) base_ids.insert(sp.id);
+  for (uint32_t id : removed)
+    if (base_ids.count(id) == 0)
+      return MakeError("services delta removes service port id " + std::to_string(id) + ", which its base does not hold");
+
+  // Frontends grouped by the service port they name, per image.
+  auto frontends_of = [](const ServicesImage& image) {
+    std::vector<std::vector<abi::FrontendRecord>> out(image.service_ports.size());
+    for (const abi::FrontendRecord& frontend : image.frontends) out[frontend.service_port_index].push_back(frontend);
+    return out;
+  };
+  const auto base_frontends = frontends_of(base);
+  const auto delta_frontends = frontends_of(delta.changed);
+
+  ServicesImage out;
+  out.generation = base.generation;
+  auto append = [&](const ServicesImage& from, uint32_t index, const std::vector<abi::FrontendRecord>& frontends) {
+    AppendServicePort(out, from, index, frontends);
+  };
+  for (uint32_t i = 0; i < base.service_ports.size(); ++i) {
+    const uint32_t id = base.service_ports[i].id;
+    if (removed.count(id)) continue;
+    if (auto it = changed_by_id.find(id); it != changed_by_id.end())
+      append(delta.changed, it->second, delta_frontends[it->second]);
+    else
+      append(base, i, base_frontends[i]);
+  }
+  for (uint32_t i = 0; i < delta.changed.service_ports.size(); ++i)
+    if (base_ids.count(delta.changed.service_ports[i].id) == 0) append(delta.changed, i, delta_frontends[i]);
+
+  std::set<std::tuple<uint32_t, uint16_t, uint8_t>> keys;
+  for (const abi::FrontendRecord& frontend : out.frontends)
+    if (!keys.emplace(frontend.ipv4, frontend.port, frontend.protocol).second)
+      return MakeError("services delta: frontend " + std::to_string(frontend.ipv4 >> 24) + "." +
+                       std::to_string((frontend.ipv4 >> 16) & 0xff) + "." + std::to_string((frontend.ipv4 >> 8) & 0xff) +
+                       "." + std::to_string(frontend.ipv4 & 0xff) + ":" + std::to_string(frontend.port) +
+                       " belongs to two service ports");
+  return out;
 }
 
 std::vector<uint8_t> EncodeNodeSection(const NodeImage& image) {
@@ -270,19 +426,20 @@ std::vector<uint8_t> EncodeNodeSection(const NodeImage& image) {
 }
 
 std::vector<uint8_t> EncodeServicesSection(const ServicesImage& image) {
-  using T = abi::ServicesTable;
-  SectionBuilder builder(abi::SectionKind::kServices, ServicesIndex(T::kCount),
-                         ServicesIndex(T::kStrings));
-  std::vector<abi::ServicePortRecord> service_ports = image.service_ports;
-  for (size_t i = 0; i < service_ports.size(); ++i)
-    service_ports[i].name =
-        builder.AddString(i < image.service_port_names.size() ? image.service_port_names[i] : "");
-  builder.SetTable(ServicesIndex(T::kServicePorts), service_ports);
-  builder.SetTable(ServicesIndex(T::kFrontends), image.frontends);
-  builder.SetTable(ServicesIndex(T::kBackends), image.backends);
-  builder.SetTable(ServicesIndex(T::kMaglev), image.maglev);
-  builder.SetTable(ServicesIndex(T::kSourceRanges), image.source_ranges);
+  SectionBuilder builder(abi::SectionKind::kServices, ServicesIndex(abi::ServicesTable::kCount),
+                         ServicesIndex(abi::ServicesTable::kStrings));
+  SetServicesTables(builder, image);
   return builder.Finish(image.generation);
+}
+
+std::vector<uint8_t> EncodeServicesDeltaSection(const ServicesDelta& delta) {
+  using T = abi::ServicesDeltaTable;
+  SectionBuilder builder(abi::SectionKind::kServicesDelta, DeltaIndex(T::kCount), DeltaIndex(T::kStrings));
+  SetServicesTables(builder, delta.changed);
+  builder.SetTable(DeltaIndex(T::kRemovedIds), delta.removed_ids);
+  builder.SetTable(DeltaIndex(T::kInfo),
+                   std::vector<abi::ServicesDeltaInfo>{{delta.base_generation, delta.base_service_ports, 0}});
+  return builder.Finish(delta.generation);
 }
 
 }  // namespace np

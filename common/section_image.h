@@ -98,12 +98,40 @@ struct ServicesImage {
   std::vector<abi::CidrRecord> source_ranges;
 };
 
+// A decoded services delta (shm_abi.h, ServicesDeltaTable): `changed` holds
+// the replaced or added service ports in the services image layout.
+struct ServicesDelta {
+  uint64_t generation = 0;       // of the delta section
+  uint64_t base_generation = 0;  // the services generation it applies to
+  uint32_t base_service_ports = 0;
+  ServicesImage changed;
+  std::vector<uint32_t> removed_ids;
+};
+
 Result<NodeImage> DecodeNodeSection(const uint8_t* data, size_t size, const uint32_t* expected_crc);
 Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
                                             const uint32_t* expected_crc);
+// Ids are unique, non-zero, and no id is both changed and removed.
+Result<ServicesDelta> DecodeServicesDeltaSection(const uint8_t* data, size_t size, const uint32_t* expected_crc);
+
+// The services state a base and its delta describe, as one image: service
+// ports kept in the base's order, changed ones replaced in place, added ones
+// appended in the delta's order. Fails when the delta does not fit the base
+// (a frontend owned twice). O(base + delta): for
+// readers that want the whole state (npctl, a restarted control plane, tests).
+Result<ServicesImage> ApplyServicesDelta(const ServicesImage& base, const ServicesDelta& delta);
+
+// Appends service port `index` of `from` (its backends, Maglev tables,
+// source ranges re-based) with `frontends` pointing at it.
+void AppendServicePort(ServicesImage& out, const ServicesImage& from, uint32_t index,
+                       const std::vector<abi::FrontendRecord>& frontends);
+// The same state in a canonical order (ports by id, frontends by address):
+// two images describe the same services iff their sorted encodings are equal.
+ServicesImage SortedById(const ServicesImage& image);
 
 // Encoders used by the control plane (and by tests to make images).
 std::vector<uint8_t> EncodeNodeSection(const NodeImage& image);
 std::vector<uint8_t> EncodeServicesSection(const ServicesImage& image);
+std::vector<uint8_t> EncodeServicesDeltaSection(const ServicesDelta& delta);
 
 }  // namespace np

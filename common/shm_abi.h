@@ -39,24 +39,27 @@ namespace np::abi {
 inline constexpr uint32_t kRegionMagic = 0x314c504eu;   // "NPL1"
 inline constexpr uint32_t kSectionMagic = 0x4345534eu;  // "NSEC"
 inline constexpr uint16_t kAbiMajor = 1;
-inline constexpr uint16_t kAbiMinor = 2;  // 1: SectionKind::kPolicy; 2: NodeInfo::flags, kIdentityPolicyAudit
+inline constexpr uint16_t kAbiMinor = 3;  // 1: SectionKind::kPolicy; 2: NodeInfo::flags, kIdentityPolicyAudit;
+                                          // 3: SectionKind::kServicesDelta
 
 enum class SectionKind : uint32_t {
   kNode = 0,      // node identity, ports, routes, tunables
   kServices = 1,  // service ports, frontends, backends, Maglev tables
   kPolicy = 2,    // NetworkPolicy: identities, IP -> identity, rules (policy_image.h)
-  kCount = 3,
+  kServicesDelta = 3,  // service ports changed since a services generation (see ServicesDeltaTable)
+  kCount = 4,
 };
 inline constexpr uint32_t kMaxSections = 8;
 // Every section the control plane publishes, in publication order (node
 // first: services and policy refer to node addresses).
 inline constexpr SectionKind kPublishedSections[] = {SectionKind::kNode, SectionKind::kServices,
-                                                     SectionKind::kPolicy};
+                                                     SectionKind::kServicesDelta, SectionKind::kPolicy};
 inline constexpr const char* SectionKindName(SectionKind kind) {
   switch (kind) {
     case SectionKind::kNode: return "node";
     case SectionKind::kServices: return "services";
     case SectionKind::kPolicy: return "policy";
+    case SectionKind::kServicesDelta: return "services-delta";
     default: return "section";
   }
 }
@@ -271,6 +274,31 @@ struct CidrRecord {
   uint32_t prefix;
   uint8_t prefix_len;
   uint8_t reserved[3];
+};
+
+// --- services delta section (SectionKind::kServicesDelta, minor 3) ----------
+// A single endpoint change must not rewrite, re-validate or rebuild every
+// Service, so the services state is published as a base plus an overlay:
+//
+//   state = the services section at generation base_generation, with every
+//           service port of this delta replacing the one with the same id
+//           (or added), and every id in kRemovedIds removed.
+//
+// The delta is cumulative: each one lists everything that differs from its
+// base, so a reader needs the base and the newest delta only (a delta never
+// depends on an earlier delta). The control plane republishes a full
+// services section (a new base) when the delta grows large. Tables 0-5 have
+// the services section's layout: frontends name service ports of this delta
+// (service_port_index), backends and Maglev entries are this delta's.
+enum class ServicesDeltaTable : uint32_t {
+  kServicePorts = 0, kFrontends = 1, kBackends = 2, kMaglev = 3, kSourceRanges = 4, kStrings = 5,
+  kRemovedIds = 6, kInfo = 7, kCount = 8,
+};
+
+struct ServicesDeltaInfo {
+  uint64_t base_generation;  // the services section generation this delta applies to
+  uint32_t base_service_ports;  // how many service ports the base holds (a cross-check)
+  uint32_t reserved;
 };
 
 

@@ -63,6 +63,8 @@ RegionLayout DefaultRegionLayout() {
   // 256 MiB holds ~60k Services of 4 endpoints (~4.3 KB each, Maglev tables included).
   layout.slot_capacity[static_cast<uint32_t>(abi::SectionKind::kServices)] = 256u << 20;
   layout.slot_capacity[static_cast<uint32_t>(abi::SectionKind::kPolicy)] = 64u << 20;
+  // A delta larger than a few MiB is republished as a full services section.
+  layout.slot_capacity[static_cast<uint32_t>(abi::SectionKind::kServicesDelta)] = 64u << 20;
   return layout;
 }
 

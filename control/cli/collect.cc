@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "control/daemon/section_publisher.h"
+#include "control/daemon/services_sync.h"
 
 namespace np::cli {
 namespace {
@@ -31,9 +32,10 @@ Result<TablesRegion> OpenTablesRegion(const std::string& instance) {
 Result<ServicesImage> ReadPublishedServices(const TablesRegion& region) {
   if (region.PublishedGeneration(abi::SectionKind::kServices) == 0)
     return MakeError("no services section has been published yet (is nodeplane-control running?)");
-  std::optional<std::vector<uint8_t>> bytes = daemon::ReadPublishedImage(region, abi::SectionKind::kServices);
-  if (!bytes) return MakeError("could not copy the published services section (it kept changing); try again");
-  return DecodeServicesSection(bytes->data(), bytes->size(), nullptr);
+  // The published base with the published delta on top (services_sync.h).
+  std::optional<ServicesImage> state = daemon::ReadPublishedServicesState(region);
+  if (!state) return MakeError("could not copy the published services section (it kept changing or is corrupted); try again");
+  return std::move(*state);
 }
 
 StatusView CollectStatus(const std::string& instance, const TablesRegion& region, const StatsRegion* stats) {

@@ -1,5 +1,6 @@
 #include "control/compile/services_compiler.h"
 
+#include <cstring>
 #include <set>
 #include <tuple>
 
@@ -33,15 +34,6 @@ struct Candidate {
   bool local = false;
 };
 using Address = std::pair<uint32_t, uint16_t>;  // ip, port
-
-std::map<NamespacedName, std::vector<const EndpointSlice*>> SlicesByService(const k8s::ClusterState& state) {
-  std::map<NamespacedName, std::vector<const EndpointSlice*>> slices;
-  for (const auto& [id, slice] : state.endpoint_slices) {
-    const std::string service = slice.ServiceName();
-    if (!service.empty()) slices[{id.namespace_, service}].push_back(&slice);
-  }
-  return slices;
-}
 
 std::map<Address, Candidate> MergeEndpoints(const std::vector<const EndpointSlice*>& slices,
                                             const ServicePort& service_port, const std::string& node_name) {
@@ -77,27 +69,17 @@ std::set<Address> ChooseEndpoints(const std::map<Address, Candidate>& candidates
   return ready.empty() ? fallback : ready;
 }
 
-class Compiler {
+bool SameBytesOf(const void* a, const void* b, size_t size) { return size == 0 || std::memcmp(a, b, size) == 0; }
+template <class T>
+bool SameVector(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && SameBytesOf(a.data(), b.data(), a.size() * sizeof(T));
+}
+
+// Compiles one Service (or one Pod's hostPorts) into port drafts.
+class FragmentCompiler {
  public:
-  Compiler(const k8s::ClusterState& state, const NodeImage& node) : state_(state), node_(node) {}
+  FragmentCompiler(const NodeImage& node, MaglevCache* maglev_cache) : node_(node), maglev_cache_(maglev_cache) {}
 
-  ServicesCompilation Run(const ServicesCompileOptions& options) {
-    maglev_cache_ = options.maglev_cache;
-    const auto slices = SlicesByService(state_);
-    static const std::vector<const EndpointSlice*> kNoSlices;
-    for (const auto& [id, service] : state_.services) {
-      if (!Programmable(id, service)) continue;
-      auto found = slices.find(id);
-      for (const ServicePort& port : service.ports)
-        AddServicePort(id, service, port, found == slices.end() ? kNoSlices : found->second);
-    }
-    for (const auto& [id, pod] : state_.pods) AddHostPorts(id, pod);
-    AssignIds(options.previous_ids);
-    if (maglev_cache_) maglev_cache_->EndCompile();
-    return std::move(out_);
-  }
-
- private:
   // kube-proxy's ShouldSkipService, plus: IPv4 only for now.
   bool Programmable(const NamespacedName& id, const Service& service) {
     if (service.type == k8s::ServiceType::kExternalName || service.headless || service.cluster_ips.empty())
@@ -108,98 +90,14 @@ class Compiler {
     return false;
   }
 
-  void Warn(const NamespacedName& id, const std::string& port, const std::string& message) {
-    out_.warnings.push_back("Service " + id.ToString() + (port.empty() ? "" : ": port " + port) + ": " + message);
-  }
-
-  void AddFrontend(uint32_t ip, uint16_t port, uint8_t protocol, abi::FrontendKind kind, const std::string& owner,
-                   const NamespacedName& id, const std::string& port_label) {
-    auto [it, inserted] = frontend_owner_.try_emplace(std::make_tuple(ip, port, protocol), owner);
-    if (!inserted) {
-      Warn(id, port_label, "frontend " + k8s::Ipv4ToString(ip) + ":" + std::to_string(port) +
-                               " already belongs to " + it->second + "; skipped");
-      return;
-    }
-    out_.image.frontends.push_back(abi::FrontendRecord{ip, port, protocol, kind,
-                                                       static_cast<uint32_t>(out_.image.service_ports.size())});
-  }
-
-  void AddFrontends(const NamespacedName& id, const Service& service, const ServicePort& port,
-                    const std::string& name, const std::string& port_label) {
-    const uint8_t protocol = IpProtocol(port.protocol);
-    for (const IpAddress& ip : service.cluster_ips)
-      if (ip.is_v4()) AddFrontend(ip.v4, port.port, protocol, abi::FrontendKind::kClusterIP, name, id, port_label);
-    const bool node_port_type =
-        service.type == k8s::ServiceType::kNodePort || service.type == k8s::ServiceType::kLoadBalancer;
-    if (node_port_type && port.node_port == 0) Warn(id, port_label, "no nodePort allocated; NodePort frontends skipped");
-    if (node_port_type && port.node_port != 0)
-      for (uint32_t i = 0; i < node_.info.node_ipv4_count && i < abi::kMaxNodeAddresses; ++i)
-        AddFrontend(node_.info.node_ipv4[i], port.node_port, protocol, abi::FrontendKind::kNodePort, name, id, port_label);
-    if (service.type == k8s::ServiceType::kLoadBalancer)
-      for (const IpAddress& ip : service.load_balancer_ingress_ips)
-        if (ip.is_v4()) AddFrontend(ip.v4, port.port, protocol, abi::FrontendKind::kLoadBalancer, name, id, port_label);
-    for (const IpAddress& ip : service.external_ips)
-      if (ip.is_v4()) AddFrontend(ip.v4, port.port, protocol, abi::FrontendKind::kExternalIP, name, id, port_label);
-  }
-
-  void AddSourceRanges(const NamespacedName& id, const Service& service, const std::string& port_label,
-                       abi::ServicePortRecord& record) {
-    if (service.type != k8s::ServiceType::kLoadBalancer) return;  // the API applies them to LBs only
-    record.source_range_first = static_cast<uint32_t>(out_.image.source_ranges.size());
-    for (const k8s::IpCidr& cidr : service.load_balancer_source_ranges)
-      if (cidr.is_v4()) out_.image.source_ranges.push_back(abi::CidrRecord{cidr.address.v4, cidr.prefix_len, {}});
-    record.source_range_count = static_cast<uint32_t>(out_.image.source_ranges.size()) - record.source_range_first;
-    if (record.source_range_count == 0 && !service.load_balancer_source_ranges.empty())
-      Warn(id, port_label, "loadBalancerSourceRanges has no IPv4 range; IPv4 clients are not restricted");
-  }
-
-  // Appends a Maglev table over `members` (indices relative to backend_first).
-  std::pair<uint32_t, uint32_t> AddMaglev(const std::vector<uint32_t>& members, const std::vector<std::string>& keys) {
-    if (members.empty()) return {0, 0};
-    std::vector<std::string> member_keys;
-    for (uint32_t member : members) member_keys.push_back(keys[member]);
-    const uint32_t size = MaglevTableSize(static_cast<uint32_t>(members.size()));
-    const uint32_t first = static_cast<uint32_t>(out_.image.maglev.size());
-    const uint32_t seed = node_.info.maglev_seed;
-    std::vector<uint32_t> built;
-    const std::vector<uint32_t>& table =
-        maglev_cache_ ? maglev_cache_->Table(member_keys, size, seed) : (built = BuildMaglevTable(member_keys, size, seed));
-    for (uint32_t slot : table) out_.image.maglev.push_back(members[slot]);
-    return {first, size};
-  }
-
-  void AddBackends(const ServicePort& port, const std::vector<const EndpointSlice*>& slices,
-                   abi::ServicePortRecord& record) {
-    const std::map<Address, Candidate> candidates = MergeEndpoints(slices, port, node_.node_name);
-    const std::set<Address> cluster = ChooseEndpoints(candidates, false);
-    const std::set<Address> local = ChooseEndpoints(candidates, true);
-    std::set<Address> all = cluster;
-    all.insert(local.begin(), local.end());
-
-    record.backend_first = static_cast<uint32_t>(out_.image.backends.size());
-    record.backend_count = static_cast<uint32_t>(all.size());
-    std::vector<std::string> keys;
-    std::vector<uint32_t> cluster_members, local_members;
-    for (const Address& address : all) {
-      const Candidate& candidate = candidates.at(address);
-      uint8_t flags = 0;
-      if (candidate.local) flags |= abi::kBackendLocal;
-      if (!candidate.ready && candidate.terminating) flags |= abi::kBackendTerminating;
-      const uint32_t index = static_cast<uint32_t>(keys.size());
-      if (cluster.count(address)) cluster_members.push_back(index);
-      if (local.count(address)) local_members.push_back(index);
-      keys.push_back(k8s::Ipv4ToString(address.first) + ":" + std::to_string(address.second));
-      out_.image.backends.push_back(abi::BackendRecord{address.first, address.second, flags, 0});
-    }
-    std::tie(record.maglev_first, record.maglev_size) = AddMaglev(cluster_members, keys);
-    std::tie(record.local_maglev_first, record.local_maglev_size) = AddMaglev(local_members, keys);
-  }
-
   void AddServicePort(const NamespacedName& id, const Service& service, const ServicePort& port,
                       const std::vector<const EndpointSlice*>& slices) {
-    const std::string port_label = port.name.empty() ? std::to_string(port.port) : port.name;
-    const std::string name = id.ToString() + ":" + port_label;
-    abi::ServicePortRecord record{};
+    Draft draft;
+    draft.port_label = port.name.empty() ? std::to_string(port.port) : port.name;
+    draft.port.name = id.ToString() + ":" + draft.port_label;
+    draft.id_key = draft.port.name + "/" + k8s::ProtocolName(port.protocol);
+    draft.owner = id;
+    abi::ServicePortRecord& record = draft.port.record;
     record.protocol = IpProtocol(port.protocol);
     if (service.affinity_client_ip) {
       record.flags |= abi::kAffinityClientIP;
@@ -212,13 +110,10 @@ class Compiler {
       record.health_check_node_port = service.health_check_node_port;
     }
     if (service.internal_traffic_policy == k8s::TrafficPolicy::kLocal) record.flags |= abi::kInternalTrafficLocal;
-
-    AddFrontends(id, service, port, name, port_label);
-    AddSourceRanges(id, service, port_label, record);
-    AddBackends(port, slices, record);
-    out_.image.service_ports.push_back(record);
-    out_.image.service_port_names.push_back(name);
-    id_keys_.push_back(name + "/" + k8s::ProtocolName(port.protocol));
+    AddFrontends(id, service, port, draft);
+    AddSourceRanges(id, service, draft);
+    AddBackends(port, slices, draft.port);
+    drafts.push_back(std::move(draft));
   }
 
   // hostPort (the CNI portmap plugin's job): node IPs:hostPort DNAT to the
@@ -231,61 +126,159 @@ class Compiler {
     for (const k8s::Container& container : pod.containers) {
       for (const k8s::ContainerPort& port : container.ports) {
         if (port.host_port == 0) continue;
+        Draft draft;
         const uint8_t protocol = IpProtocol(port.protocol);
-        const std::string port_label = "hostPort/" + std::to_string(port.host_port);
-        const std::string name = "pod " + id.ToString() + ":" + port_label;
+        draft.port_label = "hostPort/" + std::to_string(port.host_port);
+        draft.port.name = id.ToString() + ":" + draft.port_label;
+        draft.id_key = "pod/" + id.ToString() + ":" + draft.port_label + "/" + k8s::ProtocolName(port.protocol);
+        draft.owner = id;
         for (uint32_t i = 0; i < node_.info.node_ipv4_count && i < abi::kMaxNodeAddresses; ++i)
-          AddFrontend(node_.info.node_ipv4[i], port.host_port, protocol, abi::FrontendKind::kNodePort, name, id,
-                      port_label);
-        abi::ServicePortRecord record{};
+          draft.port.frontends.push_back(
+              abi::FrontendRecord{node_.info.node_ipv4[i], port.host_port, protocol, abi::FrontendKind::kNodePort, 0});
+        abi::ServicePortRecord& record = draft.port.record;
         record.protocol = protocol;
         record.flags = abi::kExternalTrafficLocal;
-        record.backend_first = static_cast<uint32_t>(out_.image.backends.size());
         record.backend_count = 1;
-        out_.image.backends.push_back(
-            abi::BackendRecord{pod.pod_ip->v4, port.container_port, abi::kBackendLocal, 0});
+        draft.port.backends.push_back(abi::BackendRecord{pod.pod_ip->v4, port.container_port, abi::kBackendLocal, 0});
         const std::vector<std::string> keys = {k8s::Ipv4ToString(pod.pod_ip->v4) + ":" +
                                                std::to_string(port.container_port)};
-        std::tie(record.maglev_first, record.maglev_size) = AddMaglev({0}, keys);
-        std::tie(record.local_maglev_first, record.local_maglev_size) = AddMaglev({0}, keys);
-        out_.image.service_ports.push_back(record);
-        out_.image.service_port_names.push_back(id.ToString() + ":" + port_label);
-        id_keys_.push_back("pod/" + id.ToString() + ":" + port_label + "/" + k8s::ProtocolName(port.protocol));
+        record.maglev_size = AddMaglev({0}, keys, draft.port.maglev);
+        record.local_maglev_first = record.maglev_size;
+        record.local_maglev_size = AddMaglev({0}, keys, draft.port.maglev);
+        drafts.push_back(std::move(draft));
       }
     }
   }
 
-  // Previous IDs first (they are live in conntrack), then hashes in name
-  // order; a collision re-hashes "key#1", "key#2", ... until free.
-  void AssignIds(const std::map<std::string, uint32_t>& previous_ids) {
-    std::set<uint32_t> taken;
-    std::vector<bool> assigned(id_keys_.size(), false);
-    for (size_t i = 0; i < id_keys_.size(); ++i) {
-      auto it = previous_ids.find(out_.image.service_port_names[i]);
-      if (it == previous_ids.end() || it->second == 0 || !taken.insert(it->second).second) continue;
-      out_.image.service_ports[i].id = it->second;
-      assigned[i] = true;
-    }
-    std::vector<size_t> order;
-    for (size_t i = 0; i < id_keys_.size(); ++i)
-      if (!assigned[i]) order.push_back(i);
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return id_keys_[a] < id_keys_[b]; });
-    for (size_t i : order) {
-      uint32_t id = ServicePortHashId(id_keys_[i]);
-      for (uint32_t attempt = 1; taken.count(id); ++attempt)
-        id = ServicePortHashId(id_keys_[i] + "#" + std::to_string(attempt));
-      taken.insert(id);
-      out_.image.service_ports[i].id = id;
-    }
+  struct Draft {
+    CompiledServicePort port;
+    std::string id_key;
+    std::string port_label;
+    NamespacedName owner;
+  };
+  std::vector<Draft> drafts;
+  std::vector<std::string> warnings;
+
+ private:
+  void Warn(const NamespacedName& id, const std::string& port, const std::string& message) {
+    warnings.push_back("Service " + id.ToString() + (port.empty() ? "" : ": port " + port) + ": " + message);
   }
 
-  const k8s::ClusterState& state_;
+  void AddFrontends(const NamespacedName& id, const Service& service, const ServicePort& port, Draft& draft) {
+    const uint8_t protocol = IpProtocol(port.protocol);
+    auto add = [&](uint32_t ip, uint16_t number, abi::FrontendKind kind) {
+      draft.port.frontends.push_back(abi::FrontendRecord{ip, number, protocol, kind, 0});
+    };
+    for (const IpAddress& ip : service.cluster_ips)
+      if (ip.is_v4()) add(ip.v4, port.port, abi::FrontendKind::kClusterIP);
+    const bool node_port_type =
+        service.type == k8s::ServiceType::kNodePort || service.type == k8s::ServiceType::kLoadBalancer;
+    if (node_port_type && port.node_port == 0) Warn(id, draft.port_label, "no nodePort allocated; NodePort frontends skipped");
+    if (node_port_type && port.node_port != 0)
+      for (uint32_t i = 0; i < node_.info.node_ipv4_count && i < abi::kMaxNodeAddresses; ++i)
+        add(node_.info.node_ipv4[i], port.node_port, abi::FrontendKind::kNodePort);
+    if (service.type == k8s::ServiceType::kLoadBalancer)
+      for (const IpAddress& ip : service.load_balancer_ingress_ips)
+        if (ip.is_v4()) add(ip.v4, port.port, abi::FrontendKind::kLoadBalancer);
+    for (const IpAddress& ip : service.external_ips)
+      if (ip.is_v4()) add(ip.v4, port.port, abi::FrontendKind::kExternalIP);
+  }
+
+  void AddSourceRanges(const NamespacedName& id, const Service& service, Draft& draft) {
+    if (service.type != k8s::ServiceType::kLoadBalancer) return;  // the API applies them to LBs only
+    for (const k8s::IpCidr& cidr : service.load_balancer_source_ranges)
+      if (cidr.is_v4()) draft.port.source_ranges.push_back(abi::CidrRecord{cidr.address.v4, cidr.prefix_len, {}});
+    draft.port.record.source_range_count = static_cast<uint32_t>(draft.port.source_ranges.size());
+    if (draft.port.source_ranges.empty() && !service.load_balancer_source_ranges.empty())
+      Warn(id, draft.port_label, "loadBalancerSourceRanges has no IPv4 range; IPv4 clients are not restricted");
+  }
+
+  // Appends a Maglev table over `members` (indices into the port's backends); returns its size.
+  uint32_t AddMaglev(const std::vector<uint32_t>& members, const std::vector<std::string>& keys,
+                     std::vector<abi::MaglevEntry>& out) {
+    if (members.empty()) return 0;
+    std::vector<std::string> member_keys;
+    for (uint32_t member : members) member_keys.push_back(keys[member]);
+    const uint32_t size = MaglevTableSize(static_cast<uint32_t>(members.size()));
+    const uint32_t seed = node_.info.maglev_seed;
+    std::vector<uint32_t> built;
+    const std::vector<uint32_t>& table =
+        maglev_cache_ ? maglev_cache_->Table(member_keys, size, seed) : (built = BuildMaglevTable(member_keys, size, seed));
+    for (uint32_t slot : table) out.push_back(members[slot]);
+    return size;
+  }
+
+  void AddBackends(const ServicePort& port, const std::vector<const EndpointSlice*>& slices, CompiledServicePort& out) {
+    const std::map<Address, Candidate> candidates = MergeEndpoints(slices, port, node_.node_name);
+    const std::set<Address> cluster = ChooseEndpoints(candidates, false);
+    const std::set<Address> local = ChooseEndpoints(candidates, true);
+    std::set<Address> all = cluster;
+    all.insert(local.begin(), local.end());
+
+    out.record.backend_count = static_cast<uint32_t>(all.size());
+    std::vector<std::string> keys;
+    std::vector<uint32_t> cluster_members, local_members;
+    for (const Address& address : all) {
+      const Candidate& candidate = candidates.at(address);
+      uint8_t flags = 0;
+      if (candidate.local) flags |= abi::kBackendLocal;
+      if (!candidate.ready && candidate.terminating) flags |= abi::kBackendTerminating;
+      const uint32_t index = static_cast<uint32_t>(keys.size());
+      if (cluster.count(address)) cluster_members.push_back(index);
+      if (local.count(address)) local_members.push_back(index);
+      keys.push_back(k8s::Ipv4ToString(address.first) + ":" + std::to_string(address.second));
+      out.backends.push_back(abi::BackendRecord{address.first, address.second, flags, 0});
+    }
+    out.record.maglev_size = AddMaglev(cluster_members, keys, out.maglev);
+    out.record.local_maglev_first = out.record.maglev_size;
+    out.record.local_maglev_size = AddMaglev(local_members, keys, out.maglev);
+  }
+
   const NodeImage& node_;
-  MaglevCache* maglev_cache_ = nullptr;
-  ServicesCompilation out_;
-  std::vector<std::string> id_keys_;  // per service port: "ns/name:port/PROTO"
-  std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> frontend_owner_;
+  MaglevCache* maglev_cache_;
 };
+
+std::tuple<uint32_t, uint16_t, uint8_t> FrontendTuple(const abi::FrontendRecord& frontend) {
+  return {frontend.ipv4, frontend.port, frontend.protocol};
+}
+
+// Appends `port` to `image` with its tables re-based into the image's.
+void AppendPort(ServicesImage& image, const CompiledServicePort& port) {
+  abi::ServicePortRecord record = port.record;
+  record.backend_first = static_cast<uint32_t>(image.backends.size());
+  image.backends.insert(image.backends.end(), port.backends.begin(), port.backends.end());
+  const uint32_t maglev_at = static_cast<uint32_t>(image.maglev.size());
+  image.maglev.insert(image.maglev.end(), port.maglev.begin(), port.maglev.end());
+  record.maglev_first = record.maglev_size == 0 ? 0 : maglev_at;
+  record.local_maglev_first = record.local_maglev_size == 0 ? 0 : maglev_at + record.maglev_size;
+  record.source_range_first = static_cast<uint32_t>(image.source_ranges.size());
+  image.source_ranges.insert(image.source_ranges.end(), port.source_ranges.begin(), port.source_ranges.end());
+  for (abi::FrontendRecord frontend : port.frontends) {
+    frontend.service_port_index = static_cast<uint32_t>(image.service_ports.size());
+    image.frontends.push_back(frontend);
+  }
+  image.service_ports.push_back(record);
+  image.service_port_names.push_back(port.name);
+}
+
+template <class Map>
+void DiffKeys(const Map& before, const Map& after, std::set<NamespacedName>& out) {
+  auto b = before.begin();
+  auto a = after.begin();
+  while (b != before.end() || a != after.end()) {
+    if (a == after.end() || (b != before.end() && b->first < a->first)) {
+      out.insert(b->first);
+      ++b;
+    } else if (b == before.end() || a->first < b->first) {
+      out.insert(a->first);
+      ++a;
+    } else {
+      if (!(b->second == a->second)) out.insert(a->first);
+      ++a;
+      ++b;
+    }
+  }
+}
 
 }  // namespace
 
@@ -303,7 +296,344 @@ std::map<std::string, uint32_t> ServicePortIds(const ServicesImage& image) {
 
 ServicesCompilation CompileServices(const k8s::ClusterState& state, const NodeImage& node,
                                     const ServicesCompileOptions& options) {
-  return Compiler(state, node).Run(options);
+  ServicesModel model;
+  model.Rebuild(state, node, options);
+  return model.Compilation();
 }
 
+ServicesChanges DiffServiceInputs(const k8s::ClusterState& before, const k8s::ClusterState& after) {
+  ServicesChanges changes;
+  DiffKeys(before.services, after.services, changes.services);
+  DiffKeys(before.endpoint_slices, after.endpoint_slices, changes.endpoint_slices);
+  DiffKeys(before.pods, after.pods, changes.pods);
+  return changes;
+}
+
+bool CompiledServicePort::operator==(const CompiledServicePort& other) const {
+  const abi::ServicePortRecord& a = record;
+  const abi::ServicePortRecord& b = other.record;
+  const bool same_record = a.id == b.id && a.protocol == b.protocol && a.flags == b.flags &&
+                           a.affinity_timeout_s == b.affinity_timeout_s && a.backend_count == b.backend_count &&
+                           a.maglev_size == b.maglev_size && a.local_maglev_size == b.local_maglev_size &&
+                           a.source_range_count == b.source_range_count &&
+                           a.health_check_node_port == b.health_check_node_port;
+  return same_record && name == other.name && SameVector(frontends, other.frontends) &&
+         SameVector(backends, other.backends) && maglev == other.maglev &&
+         SameVector(source_ranges, other.source_ranges);
+}
+
+void ServicesModel::IndexSlices(const k8s::ClusterState& state) {
+  slice_service_.clear();
+  service_slices_.clear();
+  for (const auto& [id, slice] : state.endpoint_slices) {
+    const std::string service = slice.ServiceName();
+    if (service.empty()) continue;
+    slice_service_[id] = NamespacedName{id.namespace_, service};
+    service_slices_[NamespacedName{id.namespace_, service}].insert(id);
+  }
+}
+
+ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& state, const OwnerKey& owner) {
+  FragmentCompiler compiler(node_, maglev_cache_);
+  if (owner.first == 0) {
+    auto service = state.services.find(owner.second);
+    if (service != state.services.end() && compiler.Programmable(owner.second, service->second)) {
+      std::vector<const EndpointSlice*> slices;
+      if (auto found = service_slices_.find(owner.second); found != service_slices_.end())
+        for (const NamespacedName& slice_id : found->second)
+          if (auto slice = state.endpoint_slices.find(slice_id); slice != state.endpoint_slices.end())
+            slices.push_back(&slice->second);
+      for (const ServicePort& port : service->second.ports)
+        compiler.AddServicePort(owner.second, service->second, port, slices);
+    }
+  } else if (auto pod = state.pods.find(owner.second); pod != state.pods.end()) {
+    compiler.AddHostPorts(owner.second, pod->second);
+  }
+  Fragment fragment;
+  for (FragmentCompiler::Draft& draft : compiler.drafts)
+    fragment.drafts.push_back(PortDraft{std::move(draft.port), std::move(draft.id_key), std::move(draft.port_label),
+                                        draft.owner});
+  fragment.warnings = std::move(compiler.warnings);
+  return fragment;
+}
+
+uint32_t ServicesModel::NewId(const std::string& id_key) {
+  uint32_t id = ServicePortHashId(id_key);
+  for (uint32_t attempt = 1; taken_ids_.count(id); ++attempt) id = ServicePortHashId(id_key + "#" + std::to_string(attempt));
+  taken_ids_.insert(id);
+  return id;
+}
+
+void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& node, const ServicesCompileOptions& options) {
+  built_ = true;
+  node_ = node;
+  maglev_cache_ = options.maglev_cache;
+  ids_ = options.previous_ids;
+  IndexSlices(state);
+  fragments_.clear();
+  for (const auto& [id, service] : state.services) {
+    Fragment fragment = CompileOwner(state, OwnerKey{0, id});
+    if (!fragment.drafts.empty() || !fragment.warnings.empty()) fragments_.emplace(OwnerKey{0, id}, std::move(fragment));
+  }
+  for (const auto& [id, pod] : state.pods) {
+    Fragment fragment = CompileOwner(state, OwnerKey{1, id});
+    if (!fragment.drafts.empty()) fragments_.emplace(OwnerKey{1, id}, std::move(fragment));
+  }
+  AssembleAll();
+  if (maglev_cache_) maglev_cache_->EndCompile();
+  last_warnings_ = Warnings();
+}
+
+// Frontends go to the first Service (in name order, Services before hostPorts)
+// that wants them; IDs: previous ones first (they are live in conntrack), then
+// hashes in id-key order; a collision re-hashes "key#1", "key#2", ...
+void ServicesModel::AssembleAll() {
+  const std::map<std::string, uint32_t> previous_ids = std::move(ids_);
+  std::map<std::string, std::shared_ptr<const CompiledServicePort>> previous_ports = std::move(ports_);
+  ids_.clear();
+  ports_.clear();
+  by_id_.clear();
+  taken_ids_.clear();
+  frontend_owner_.clear();
+  contested_frontends_ = 0;
+  std::vector<std::pair<PortDraft*, Fragment*>> drafts;
+  for (auto& [owner, fragment] : fragments_) {
+    fragment.conflict_warnings.clear();
+    fragment.port_names.clear();
+    for (PortDraft& draft : fragment.drafts) drafts.emplace_back(&draft, &fragment);
+  }
+  std::vector<std::vector<abi::FrontendRecord>> kept(drafts.size());
+  for (size_t i = 0; i < drafts.size(); ++i) {
+    PortDraft& draft = *drafts[i].first;
+    for (const abi::FrontendRecord& frontend : draft.port.frontends) {
+      auto [it, inserted] = frontend_owner_.try_emplace(FrontendTuple(frontend), draft.port.name);
+      if (inserted) {
+        kept[i].push_back(frontend);
+        continue;
+      }
+      ++contested_frontends_;
+      drafts[i].second->conflict_warnings.push_back(
+          "Service " + draft.owner.ToString() + ": port " + draft.port_label + ": frontend " +
+          k8s::Ipv4ToString(frontend.ipv4) + ":" + std::to_string(frontend.port) + " already belongs to " + it->second +
+          "; skipped");
+    }
+  }
+  std::vector<uint32_t> ids(drafts.size(), 0);
+  std::vector<size_t> fresh;
+  for (size_t i = 0; i < drafts.size(); ++i) {
+    auto it = previous_ids.find(drafts[i].first->port.name);
+    if (it != previous_ids.end() && it->second != 0 && taken_ids_.insert(it->second).second)
+      ids[i] = it->second;
+    else
+      fresh.push_back(i);
+  }
+  std::sort(fresh.begin(), fresh.end(),
+            [&](size_t a, size_t b) { return drafts[a].first->id_key < drafts[b].first->id_key; });
+  for (size_t i : fresh) ids[i] = NewId(drafts[i].first->id_key);
+  for (size_t i = 0; i < drafts.size(); ++i) {
+    auto port = std::make_shared<CompiledServicePort>(drafts[i].first->port);
+    port->record.id = ids[i];
+    port->frontends = std::move(kept[i]);
+    ids_[port->name] = ids[i];
+    drafts[i].second->port_names.push_back(port->name);
+    by_id_[ids[i]] = port;
+    ports_[port->name] = std::move(port);
+  }
+  // Dirty: what differs from before (the base may be older still: the
+  // previous dirty ids are kept).
+  for (const auto& [name, port] : previous_ports) {
+    auto now = ports_.find(name);
+    if (now == ports_.end() || !(*now->second == *port)) MarkDirty(port->record.id);
+  }
+  for (const auto& [name, port] : ports_)
+    if (!previous_ports.count(name)) MarkDirty(port->record.id);
+}
+
+bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges& changes) {
+  if (!built_) return false;
+  std::set<OwnerKey> owners;
+  for (const NamespacedName& id : changes.services) owners.insert(OwnerKey{0, id});
+  for (const NamespacedName& id : changes.pods) owners.insert(OwnerKey{1, id});
+  for (const NamespacedName& id : changes.endpoint_slices) {
+    if (auto old = slice_service_.find(id); old != slice_service_.end()) {
+      owners.insert(OwnerKey{0, old->second});
+      service_slices_[old->second].erase(id);
+      slice_service_.erase(old);
+    }
+    auto slice = state.endpoint_slices.find(id);
+    if (slice == state.endpoint_slices.end() || slice->second.ServiceName().empty()) continue;
+    const NamespacedName service{id.namespace_, slice->second.ServiceName()};
+    slice_service_[id] = service;
+    service_slices_[service].insert(id);
+    owners.insert(OwnerKey{0, service});
+  }
+  auto rebuild = [&] {
+    ServicesCompileOptions options{Ids(), maglev_cache_};
+    Rebuild(state, node_, options);
+    return false;
+  };
+  if (contested_frontends_ > 0) return rebuild();
+
+  // New fragments first: nothing changes until they are known to fit.
+  std::map<OwnerKey, Fragment> compiled;
+  for (const OwnerKey& owner : owners) compiled.emplace(owner, CompileOwner(state, owner));
+  std::set<std::string> leaving;  // port names of the recompiled owners
+  for (const OwnerKey& owner : owners)
+    if (auto old = fragments_.find(owner); old != fragments_.end())
+      leaving.insert(old->second.port_names.begin(), old->second.port_names.end());
+  std::set<std::tuple<uint32_t, uint16_t, uint8_t>> claimed;
+  for (const auto& [owner, fragment] : compiled)
+    for (const PortDraft& draft : fragment.drafts)
+      for (const abi::FrontendRecord& frontend : draft.port.frontends) {
+        auto holder = frontend_owner_.find(FrontendTuple(frontend));
+        const bool held_elsewhere = holder != frontend_owner_.end() && leaving.count(holder->second) == 0;
+        if (held_elsewhere || !claimed.insert(FrontendTuple(frontend)).second) return rebuild();
+      }
+
+  // Out with the old ports (their ids stay reserved for names that come back) ...
+  std::map<std::string, uint32_t> released_ids;
+  for (const std::string& name : leaving) {
+    auto port = ports_.find(name);
+    if (port == ports_.end()) continue;
+    for (const abi::FrontendRecord& frontend : port->second->frontends) frontend_owner_.erase(FrontendTuple(frontend));
+    released_ids[name] = port->second->record.id;
+    by_id_.erase(port->second->record.id);
+    ports_.erase(port);
+    ids_.erase(name);
+  }
+  // ... in with the new ones.
+  std::vector<std::pair<PortDraft*, Fragment*>> fresh;
+  for (auto& [owner, fragment] : compiled) {
+    for (PortDraft& draft : fragment.drafts) {
+      auto released = released_ids.find(draft.port.name);
+      if (released == released_ids.end()) {
+        fresh.emplace_back(&draft, &fragment);
+        continue;
+      }
+      auto port = std::make_shared<CompiledServicePort>(draft.port);
+      port->record.id = released->second;
+      released_ids.erase(released);
+      fragment.port_names.push_back(port->name);
+      ids_[port->name] = port->record.id;
+      MarkDirty(port->record.id);
+      by_id_[port->record.id] = port;
+      ports_[port->name] = std::move(port);
+    }
+  }
+  for (const auto& [name, id] : released_ids) {
+    taken_ids_.erase(id);
+    MarkDirty(id);
+  }
+  std::sort(fresh.begin(), fresh.end(),
+            [](const auto& a, const auto& b) { return a.first->id_key < b.first->id_key; });
+  for (auto& [draft, fragment] : fresh) {
+    auto port = std::make_shared<CompiledServicePort>(draft->port);
+    port->record.id = NewId(draft->id_key);
+    fragment->port_names.push_back(port->name);
+    ids_[port->name] = port->record.id;
+    MarkDirty(port->record.id);
+    by_id_[port->record.id] = port;
+    ports_[port->name] = std::move(port);
+  }
+  for (const auto& [owner, fragment] : compiled)
+    for (const PortDraft& draft : fragment.drafts)
+      for (const abi::FrontendRecord& frontend : draft.port.frontends)
+        frontend_owner_[FrontendTuple(frontend)] = draft.port.name;
+  last_warnings_.clear();
+  for (auto& [owner, fragment] : compiled) {
+    last_warnings_.insert(last_warnings_.end(), fragment.warnings.begin(), fragment.warnings.end());
+    // port_names follow draft order (fresh ones were appended after reused ones).
+    std::vector<std::string> ordered;
+    for (const PortDraft& draft : fragment.drafts) ordered.push_back(draft.port.name);
+    fragment.port_names = std::move(ordered);
+    if (fragment.drafts.empty() && fragment.warnings.empty())
+      fragments_.erase(owner);
+    else
+      fragments_[owner] = std::move(fragment);
+  }
+  return true;
+}
+
+ServicesCompilation ServicesModel::Compilation() const {
+  ServicesCompilation out;
+  for (const auto& [owner, fragment] : fragments_) {
+    out.warnings.insert(out.warnings.end(), fragment.warnings.begin(), fragment.warnings.end());
+    out.warnings.insert(out.warnings.end(), fragment.conflict_warnings.begin(), fragment.conflict_warnings.end());
+    for (const std::string& name : fragment.port_names) AppendPort(out.image, *ports_.at(name));
+  }
+  return out;
+}
+
+std::vector<std::string> ServicesModel::Warnings() const {
+  std::vector<std::string> warnings;
+  for (const auto& [owner, fragment] : fragments_) {
+    warnings.insert(warnings.end(), fragment.warnings.begin(), fragment.warnings.end());
+    warnings.insert(warnings.end(), fragment.conflict_warnings.begin(), fragment.conflict_warnings.end());
+  }
+  return warnings;
+}
+
+std::map<std::string, uint32_t> ServicesModel::Ids() const { return ids_; }
+
+void ServicesModel::MarkBase(uint64_t generation) {
+  has_base_ = true;
+  base_generation_ = generation;
+  base_.clear();
+  base_ = by_id_;
+  dirty_ids_.clear();
+}
+
+void ServicesModel::AdoptBase(const ServicesImage& image) {
+  has_base_ = true;
+  base_generation_ = image.generation;
+  base_.clear();
+  std::vector<std::vector<abi::FrontendRecord>> frontends(image.service_ports.size());
+  for (const abi::FrontendRecord& frontend : image.frontends)
+    if (frontend.service_port_index < frontends.size()) frontends[frontend.service_port_index].push_back(frontend);
+  for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
+    // The image's port in the model's own layout (see CompiledServicePort).
+    ServicesImage one;
+    AppendServicePort(one, image, i, frontends[i]);
+    auto port = std::make_shared<CompiledServicePort>();
+    port->name = one.service_port_names[0];
+    port->record = one.service_ports[0];
+    port->record.name = {};
+    port->record.backend_first = 0;
+    port->record.maglev_first = 0;
+    port->record.local_maglev_first = port->record.maglev_size;
+    port->record.source_range_first = 0;
+    port->backends = std::move(one.backends);
+    port->maglev = std::move(one.maglev);
+    port->source_ranges = std::move(one.source_ranges);
+    port->frontends = std::move(one.frontends);
+    for (abi::FrontendRecord& frontend : port->frontends) frontend.service_port_index = 0;
+    base_[port->record.id] = std::move(port);
+  }
+  dirty_ids_.clear();
+  for (const auto& [id, port] : base_) {
+    auto now = by_id_.find(id);
+    if (now == by_id_.end() || !(*now->second == *port)) dirty_ids_.insert(id);
+  }
+  for (const auto& [id, port] : by_id_)
+    if (!base_.count(id)) dirty_ids_.insert(id);
+}
+
+size_t ServicesModel::DeltaSize() const { return dirty_ids_.size(); }
+
+ServicesDelta ServicesModel::Delta() const {
+  ServicesDelta delta;
+  delta.base_generation = base_generation_;
+  delta.base_service_ports = static_cast<uint32_t>(base_.size());
+  for (uint32_t id : dirty_ids_) {
+    auto now = by_id_.find(id);
+    auto before = base_.find(id);
+    if (now == by_id_.end()) {
+      if (before != base_.end()) delta.removed_ids.push_back(id);
+      continue;
+    }
+    if (before != base_.end() && *before->second == *now->second) continue;
+    AppendPort(delta.changed, *now->second);
+  }
+  return delta;
+}
 }  // namespace np::compile

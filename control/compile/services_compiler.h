@@ -15,7 +15,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/section_image.h"
@@ -40,6 +43,106 @@ struct ServicesCompilation {
 
 ServicesCompilation CompileServices(const k8s::ClusterState& state, const NodeImage& node,
                                     const ServicesCompileOptions& options = {});
+
+// The objects that changed between two states, as a Kubernetes watch would
+// report them (added, modified or deleted), for ServicesModel::Update.
+struct ServicesChanges {
+  std::set<k8s::NamespacedName> services, endpoint_slices, pods;
+  bool empty() const { return services.empty() && endpoint_slices.empty() && pods.empty(); }
+};
+// By comparing the objects of both states (O(objects)): for callers that
+// get whole states (a reload of manifest files) rather than watch events.
+ServicesChanges DiffServiceInputs(const k8s::ClusterState& before, const k8s::ClusterState& after);
+
+// One compiled service port, self-contained: record.backend_first,
+// maglev_first (cluster table), local_maglev_first (= maglev_size, the
+// local table follows) and source_range_first index its own vectors.
+struct CompiledServicePort {
+  std::string name;                            // "namespace/service:port"
+  abi::ServicePortRecord record{};             // id assigned
+  std::vector<abi::FrontendRecord> frontends;  // service_port_index 0
+  std::vector<abi::BackendRecord> backends;
+  std::vector<abi::MaglevEntry> maglev;
+  std::vector<abi::CidrRecord> source_ranges;
+  bool operator==(const CompiledServicePort& other) const;
+};
+
+// The services compiler with memory: one compiled fragment per Service (and
+// per Pod with hostPorts), so that a change recompiles only the objects it
+// touches, and a base (the last full services image published) against
+// which it reports the delta. The full image it assembles is by
+// construction what CompileServices() gives for the same state.
+class ServicesModel {
+ public:
+  // Compiles everything (IDs of names in `previous_ids` kept).
+  void Rebuild(const k8s::ClusterState& state, const NodeImage& node, const ServicesCompileOptions& options);
+  // Recompiles the Services, EndpointSlices and Pods `changes` names, with
+  // `state` holding their new versions. Falls back to Rebuild (returning
+  // false) when a frontend is contested between Services: which Service
+  // wins depends on the whole state.
+  bool Update(const k8s::ClusterState& state, const ServicesChanges& changes);
+  bool built() const { return built_; }
+  const NodeImage& node() const { return node_; }
+
+  ServicesCompilation Compilation() const;  // the full image (generation 0) and warnings: O(Services)
+  size_t service_port_count() const { return ports_.size(); }
+  std::vector<std::string> Warnings() const;  // as Compilation() gives them, without assembling the image
+  // The warnings of what the last Rebuild or Update compiled (all, after a Rebuild).
+  const std::vector<std::string>& LastWarnings() const { return last_warnings_; }
+  std::map<std::string, uint32_t> Ids() const;
+
+  // The base is the state of the last full image the dataplane was given.
+  void MarkBase(uint64_t generation);
+  // Takes a full image published earlier (e.g. by a previous process) as
+  // the base: the delta is then what differs from it. O(Services).
+  void AdoptBase(const ServicesImage& image);
+  bool has_base() const { return has_base_; }
+  uint64_t base_generation() const { return base_generation_; }
+  void ForgetBase() { has_base_ = false; }
+  // Service ports that differ from the base (changed, added or removed).
+  size_t DeltaSize() const;
+  // What the dataplane needs to turn the base into the current state (generation 0).
+  ServicesDelta Delta() const;
+
+ private:
+  struct PortDraft {
+    CompiledServicePort port;  // record.id unset, frontends as wanted
+    std::string id_key;        // "ns/name:port/PROTO": hashed into the stable ID
+    std::string port_label;
+    k8s::NamespacedName owner;
+  };
+  struct Fragment {
+    std::vector<PortDraft> drafts;
+    std::vector<std::string> warnings;
+    std::vector<std::string> conflict_warnings;  // frontends another Service holds
+    std::vector<std::string> port_names;         // assembled ports, in order
+  };
+  using OwnerKey = std::pair<int, k8s::NamespacedName>;  // 0: Service, 1: Pod (hostPorts)
+
+  Fragment CompileOwner(const k8s::ClusterState& state, const OwnerKey& owner);
+  void IndexSlices(const k8s::ClusterState& state);
+  void AssembleAll();
+  void MarkDirty(uint32_t id) { dirty_ids_.insert(id); }
+  uint32_t NewId(const std::string& id_key);
+
+  bool built_ = false;
+  NodeImage node_;
+  MaglevCache* maglev_cache_ = nullptr;
+  std::map<OwnerKey, Fragment> fragments_;
+  std::map<std::string, std::shared_ptr<const CompiledServicePort>> ports_;  // by name
+  std::map<uint32_t, std::shared_ptr<const CompiledServicePort>> by_id_;
+  std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> frontend_owner_;  // -> port name
+  std::map<std::string, uint32_t> ids_;  // by port name
+  std::set<uint32_t> taken_ids_;
+  size_t contested_frontends_ = 0;
+  std::vector<std::string> last_warnings_;
+  std::map<k8s::NamespacedName, k8s::NamespacedName> slice_service_;  // slice -> its Service
+  std::map<k8s::NamespacedName, std::set<k8s::NamespacedName>> service_slices_;
+  bool has_base_ = false;
+  uint64_t base_generation_ = 0;
+  std::map<uint32_t, std::shared_ptr<const CompiledServicePort>> base_;  // by id
+  std::set<uint32_t> dirty_ids_;  // ids that may differ from the base
+};
 
 // The stable ID of a service port before collision handling:
 // FNV-1a 32 of "namespace/name:port/PROTOCOL", never 0.

@@ -149,7 +149,8 @@ int RunOnce(const DaemonOptions& options, const PipelineInputs& inputs, const Lo
   ReloadPipeline pipeline(inputs, publisher);
   const ReloadReport report = pipeline.Run();
   LogReport(report, log);
-  if (report.sections.size() != std::size(kSections)) {
+  // Node, services (a full section or a delta) and policy.
+  if (report.sections.size() != std::size(kSections) - 1) {
     log("error: nothing consistent to publish (see the errors above)");
     return 1;
   }

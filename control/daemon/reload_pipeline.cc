@@ -49,10 +49,10 @@ ReloadPipeline::ReloadPipeline(PipelineInputs inputs, SectionPublisher& publishe
     manifest_cache_.KeepLastGoodCopiesIn(inputs_.last_good_manifests);
     cluster_ = manifest_cache_.LoadLastGood().state;
   }
-  if (std::optional<std::vector<uint8_t>> bytes = ReadPublishedImage(publisher_.region(), abi::SectionKind::kServices)) {
-    Result<ServicesImage> image = DecodeServicesSection(bytes->data(), bytes->size(), nullptr);
-    if (image) service_port_ids_ = compile::ServicePortIds(*image);
-  }
+  std::map<std::string, uint32_t> service_port_ids;
+  if (std::optional<ServicesImage> image = ReadPublishedServicesState(publisher_.region()))
+    service_port_ids = compile::ServicePortIds(*image);
+  services_sync_.emplace(publisher_, std::move(service_port_ids));
   if (std::optional<std::vector<uint8_t>> bytes = ReadPublishedImage(publisher_.region(), abi::SectionKind::kPolicy)) {
     Result<PolicyImage> image = DecodePolicySection(bytes->data(), bytes->size(), nullptr);
     if (image) policy_identity_ids_ = policy::PolicyIdentityIds(*image);
@@ -69,18 +69,20 @@ void ReloadPipeline::LoadNodeConfig(ReloadReport& report) {
   if (node_config_) report.warnings.push_back(inputs_.node_config.string() + ": keeping the last good node config");
 }
 
-void ReloadPipeline::LoadManifests(ReloadReport& report) {
+compile::ServicesChanges ReloadPipeline::LoadManifestsAndDiff(ReloadReport& report) {
   Result<k8s::LoadResult> load = manifest_cache_.Load(inputs_.manifests);
   if (!load) {
     report.errors.push_back(load.error().message + " (keeping the last good objects)");
-    return;
+    return {};
   }
   for (const k8s::LoadFailure& failure : load->failures)
     for (const std::string& message : failure.messages) report.errors.push_back(message);
   report.warnings.insert(report.warnings.end(), load->warnings.begin(), load->warnings.end());
   std::vector<k8s::ObjectKey> kept;
-  cluster_ = k8s::MergeKeepingLastGood(cluster_, *load, &kept);
+  const k8s::ClusterState previous = std::move(cluster_);
+  cluster_ = k8s::MergeKeepingLastGood(previous, *load, &kept);
   for (const k8s::ObjectKey& key : kept) report.warnings.push_back("keeping the last good " + key.ToString());
+  return compile::DiffServiceInputs(previous, cluster_);
 }
 
 void ReloadPipeline::Publish(abi::SectionKind kind, std::vector<uint8_t> image, ReloadReport& report) {
@@ -96,7 +98,7 @@ ReloadReport ReloadPipeline::Run() {
   ReloadReport report;
   StageTimer parse;
   LoadNodeConfig(report);
-  LoadManifests(report);
+  const compile::ServicesChanges changes = LoadManifestsAndDiff(report);
   report.parse_ms = parse.ElapsedMs();
   // Without any good node config there is nothing consistent to compile
   // against: the dataplane keeps whatever it has.
@@ -107,11 +109,6 @@ ReloadReport ReloadPipeline::Run() {
   std::vector<abi::RouteRecord> routes = compile::CompileRoutes(cluster_, node, &report.warnings);
   node.routes.insert(node.routes.end(), routes.begin(), routes.end());
   node.generation = 0;
-  compile::ServicesCompilation services =
-      compile::CompileServices(cluster_, *node_config_, compile::ServicesCompileOptions{service_port_ids_, &maglev_cache_});
-  report.warnings.insert(report.warnings.end(), services.warnings.begin(), services.warnings.end());
-  services.image.generation = 0;
-  service_port_ids_ = compile::ServicePortIds(services.image);
   policy::PolicyCompilation policies =
       policy::CompilePolicies(cluster_, *node_config_, policy::PolicyCompileOptions{policy_identity_ids_});
   report.warnings.insert(report.warnings.end(), policies.warnings.begin(), policies.warnings.end());
@@ -119,16 +116,25 @@ ReloadReport ReloadPipeline::Run() {
   policy_identity_ids_ = policy::PolicyIdentityIds(policies.image);
   std::vector<uint8_t> node_bytes = EncodeNodeSection(node);
   std::vector<uint8_t> policy_bytes = EncodePolicySection(policies.image);
-  std::vector<uint8_t> services_bytes = EncodeServicesSection(services.image);
-  services_ = std::move(services.image);
   report.compile_ms = compile.ElapsedMs();
 
   // Node first: services refer to node addresses (NodePort frontends).
   StageTimer publish;
   Publish(abi::SectionKind::kNode, std::move(node_bytes), report);
-  Publish(abi::SectionKind::kServices, std::move(services_bytes), report);
+  const double node_publish_ms = publish.ElapsedMs();
+  Result<ServicesSync::Outcome> services =
+      services_sync_->Sync(cluster_, *node_config_, services_synced_ ? &changes : nullptr, &report.warnings);
+  if (!services) {
+    report.errors.push_back("publishing the services: " + services.error().message);
+  } else {
+    services_synced_ = true;
+    report.sections.push_back(SectionResult{services->kind, services->published, services->generation});
+    report.compile_ms += services->compile_ms + services->encode_ms;
+  }
+  StageTimer policy_publish;
   Publish(abi::SectionKind::kPolicy, std::move(policy_bytes), report);
-  report.publish_ms = publish.ElapsedMs();
+  report.publish_ms = node_publish_ms + (services ? services->publish_ms : 0) + policy_publish.ElapsedMs();
+  services_ = services_sync_->Image();
   return report;
 }
 

@@ -15,6 +15,7 @@
 #include "control/compile/maglev_cache.h"
 #include "control/config/device_check.h"
 #include "control/daemon/section_publisher.h"
+#include "control/daemon/services_sync.h"
 #include "control/k8s/cluster_state.h"
 #include "control/k8s/manifest_cache.h"
 
@@ -60,8 +61,9 @@ class ReloadPipeline {
 
  private:
   void LoadNodeConfig(ReloadReport& report);
-  void LoadManifests(ReloadReport& report);
   void Publish(abi::SectionKind kind, std::vector<uint8_t> image, ReloadReport& report);
+  // Returns the Services, EndpointSlices and Pods that changed.
+  compile::ServicesChanges LoadManifestsAndDiff(ReloadReport& report);
 
   PipelineInputs inputs_;
   SectionPublisher& publisher_;
@@ -69,8 +71,10 @@ class ReloadPipeline {
   k8s::ClusterState cluster_;
   k8s::ManifestDirectoryCache manifest_cache_;  // a reload parses only the files that changed
   std::optional<ServicesImage> services_;
-  std::map<std::string, uint32_t> service_port_ids_;
-  compile::MaglevCache maglev_cache_;  // a reload rebuilds only the tables whose backends changed
+  // Recompiles only the Services whose objects changed and publishes them
+  // as a services delta (services_sync.h).
+  std::optional<ServicesSync> services_sync_;
+  bool services_synced_ = false;
   std::map<std::string, uint32_t> policy_identity_ids_;  // stable identity numbers
 };
 

@@ -44,6 +44,9 @@ class SectionPublisher {
   bool CheckDataplaneRestart();
 
   uint64_t LastGeneration(abi::SectionKind kind) const { return state(kind).last_generation; }
+  // Whether the publisher knows what the region publishes for `kind`
+  // (false after a dataplane restart, until the next publication).
+  bool KnowsPublished(abi::SectionKind kind) const { return state(kind).published_content.has_value(); }
   // CLOCK_REALTIME just before the last publication of `kind` by this
   // publisher (0: none yet): the start of the apply latency.
   uint64_t LastPublishedAtNs(abi::SectionKind kind) const { return state(kind).published_at_ns; }

@@ -25,6 +25,8 @@ struct OwnerReference {
   std::string kind;
   std::string name;
   bool controller = false;
+
+  friend bool operator==(const OwnerReference&, const OwnerReference&) = default;
 };
 
 struct ObjectMeta {
@@ -35,6 +37,8 @@ struct ObjectMeta {
   std::string resource_version;
   std::vector<OwnerReference> owner_references;
   std::string source_file;  // the file it was loaded from (for last-good fallbacks)
+
+  friend bool operator==(const ObjectMeta&, const ObjectMeta&) = default;
 };
 
 // targetPort / containerPort references: a number or a named container port.
@@ -42,6 +46,8 @@ struct IntOrString {
   bool is_name = false;
   uint16_t number = 0;
   std::string name;
+
+  friend bool operator==(const IntOrString&, const IntOrString&) = default;
 };
 
 struct ServicePort {
@@ -50,6 +56,8 @@ struct ServicePort {
   uint16_t port = 0;
   IntOrString target_port;
   uint16_t node_port = 0;  // 0 = not allocated
+
+  friend bool operator==(const ServicePort&, const ServicePort&) = default;
 };
 
 enum class ServiceType : uint8_t { kClusterIP, kNodePort, kLoadBalancer, kExternalName };
@@ -73,6 +81,8 @@ struct Service {
   uint16_t health_check_node_port = 0;
   std::vector<IpCidr> load_balancer_source_ranges;
   std::vector<IpAddress> load_balancer_ingress_ips;  // status.loadBalancer.ingress[].ip
+
+  friend bool operator==(const Service&, const Service&) = default;
 };
 
 enum class AddressType : uint8_t { kIPv4, kIPv6, kFQDN };
@@ -81,6 +91,8 @@ struct ObjectReference {
   std::string kind;
   std::string namespace_;
   std::string name;
+
+  friend bool operator==(const ObjectReference&, const ObjectReference&) = default;
 };
 
 struct Endpoint {
@@ -97,12 +109,16 @@ struct Endpoint {
   bool IsReady() const { return ready.value_or(true); }
   bool IsServing() const { return serving.value_or(IsReady()); }
   bool IsTerminating() const { return terminating.value_or(false); }
+
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
 struct EndpointPort {
   std::string name;                 // "" matches an unnamed Service port
   std::optional<uint16_t> port;     // absent: unusable (kube-proxy skips it)
   Protocol protocol = Protocol::kTCP;
+
+  friend bool operator==(const EndpointPort&, const EndpointPort&) = default;
 };
 
 inline constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
@@ -115,6 +131,8 @@ struct EndpointSlice {
 
   // The owning Service's name (label kubernetes.io/service-name), or "".
   std::string ServiceName() const;
+
+  friend bool operator==(const EndpointSlice&, const EndpointSlice&) = default;
 };
 
 struct ContainerPort {
@@ -122,11 +140,15 @@ struct ContainerPort {
   uint16_t container_port = 0;
   Protocol protocol = Protocol::kTCP;
   uint16_t host_port = 0;
+
+  friend bool operator==(const ContainerPort&, const ContainerPort&) = default;
 };
 
 struct Container {
   std::string name;
   std::vector<ContainerPort> ports;
+
+  friend bool operator==(const Container&, const Container&) = default;
 };
 
 struct Pod {
@@ -136,6 +158,8 @@ struct Pod {
   std::optional<IpAddress> pod_ip;
   std::vector<IpAddress> pod_ips;  // podIPs (podIP first)
   std::string phase;
+
+  friend bool operator==(const Pod&, const Pod&) = default;
 };
 
 // Annotation that puts a namespace's pods in NetworkPolicy audit mode:

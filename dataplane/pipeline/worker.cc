@@ -409,13 +409,13 @@ void Worker::PrefetchVerdicts(const NodeTables& node, const ServiceTables* servi
       const abi::ServicePortRecord& sp = services->service_port(frontend->service_port_index);
       if ((sp.flags & abi::kAffinityClientIP) || sp.backend_count == 0) continue;
       const bool local_only = LocalEndpointsOnly(IsExternalClient(node, in, meta.src_ip), *frontend, sp);
-      const std::optional<uint32_t> picked = services->PickBackend(
+      const abi::BackendRecord* picked = services->PickBackend(
           frontend->service_port_index,
           FlowHash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.protocol, node.info().maglev_seed),
           local_only);
-      if (!picked) continue;
-      query.dst_ipv4 = services->backend(*picked).ipv4;
-      query.dst_port = services->backend(*picked).port;
+      if (picked == nullptr) continue;
+      query.dst_ipv4 = picked->ipv4;
+      query.dst_port = picked->port;
     } else if (!policy.Isolated(key.src_ip, abi::PolicyDirection::kEgress) &&
                !policy.Isolated(key.dst_ip, abi::PolicyDirection::kIngress)) {
       continue;  // not judged: nothing to classify
@@ -603,37 +603,29 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   const bool external = IsExternalClient(node, packet.in, meta.src_ip);
   const bool local_only = LocalEndpointsOnly(external, frontend, sp);
   const uint32_t seed = node.info().maglev_seed;
-  std::optional<uint32_t> picked;
+  const abi::BackendRecord* picked = nullptr;
   bool affinity_remembered = false;  // for the trace: why this backend
   if (sp.flags & abi::kAffinityClientIP) {
     const ct::AffinityKey affinity_key{meta.src_ip, sp.id};
     const ct::AffinityLookup remembered = shared_.affinity->Lookup(affinity_key, now_s_);
-    const bool still_valid = remembered.hit &&
-                             services.HasBackend(sp.id, remembered.backend.ip, remembered.backend.port);
-    if (still_valid) {
-      for (uint32_t b = sp.backend_first; b < sp.backend_first + sp.backend_count; ++b)
-        if (services.backend(b).ipv4 == remembered.backend.ip && services.backend(b).port == remembered.backend.port)
-          picked = b;
-      affinity_remembered = picked.has_value();
-    }
-    if (!picked) {
+    if (remembered.hit) picked = services.FindBackend(sp_index, remembered.backend.ip, remembered.backend.port);
+    affinity_remembered = picked != nullptr;
+    if (picked == nullptr) {
       picked = services.PickBackend(sp_index, ClientHash(meta.src_ip, seed), local_only);
-      if (picked) {
-        const abi::BackendRecord& chosen = services.backend(*picked);
+      if (picked != nullptr) {
         const ct::AffinityResult result = shared_.affinity->Remember(
-            affinity_key, ct::AffinityBackend{chosen.ipv4, chosen.port}, sp.affinity_timeout_s, now_s_, remembered.hit);
-        if (result.backend != ct::AffinityBackend{chosen.ipv4, chosen.port})  // another worker was first
-          for (uint32_t b = sp.backend_first; b < sp.backend_first + sp.backend_count; ++b)
-            if (services.backend(b).ipv4 == result.backend.ip && services.backend(b).port == result.backend.port)
-              picked = b;
+            affinity_key, ct::AffinityBackend{picked->ipv4, picked->port}, sp.affinity_timeout_s, now_s_, remembered.hit);
+        if (result.backend != ct::AffinityBackend{picked->ipv4, picked->port})  // another worker was first
+          if (const abi::BackendRecord* first = services.FindBackend(sp_index, result.backend.ip, result.backend.port))
+            picked = first;
       }
     }
   } else {
     picked = services.PickBackend(sp_index, FlowHash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.protocol, seed),
                                   local_only);
   }
-  if (!picked) return Drop(packet.mbuf, DropReason::kNoLocalEndpoints);
-  const abi::BackendRecord& backend = services.backend(*picked);
+  if (picked == nullptr) return Drop(packet.mbuf, DropReason::kNoLocalEndpoints);
+  const abi::BackendRecord& backend = *picked;
   if (debug_.trace.Selected(packet.mbuf))
     debug_.trace.Backend(backend.ipv4, backend.port, TraceBackendReason(sp.flags, affinity_remembered, local_only),
                          sp.id);

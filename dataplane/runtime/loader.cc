@@ -42,7 +42,24 @@ Loader::Loader(SharedState& shared, const TablesRegion& region, PortManager& por
       ports_(ports),
       stats_(stats),
       port_slots_(stats.header().ports, stats::kMaxPorts),
-      service_slots_(stats.header().service_ports, stats::kMaxServicePorts) {}
+      service_slots_(stats.header().service_ports, stats::kMaxServicePorts),
+      services_updater_(region) {
+  service_slot_hooks_.assign = [this](uint32_t id, const std::string& name) {
+    bool reused = false;
+    const uint32_t slot = service_slots_.AssignOne(id, name, &reused);
+    // A slot handed to another service port starts counting from zero.
+    if (reused)
+      for (uint32_t lcore = 0; lcore < stats::kMaxLcores; ++lcore) {
+        stats::ServiceCounters& counters = stats_.lcore(lcore).service_ports[slot];
+        counters.packets.store(0, std::memory_order_relaxed);
+        counters.bytes.store(0, std::memory_order_relaxed);
+        counters.new_connections.store(0, std::memory_order_relaxed);
+        counters.no_endpoint_rejects.store(0, std::memory_order_relaxed);
+      }
+    return slot;
+  };
+  service_slot_hooks_.release = [this](uint32_t id) { service_slots_.Release(id); };
+}
 
 Loader::~Loader() {
   delete shared_.node.exchange(nullptr);
@@ -75,19 +92,13 @@ bool Loader::Poll() {
     }
   }
   if (!has_node()) return applied;  // services wait for the node: routes and ports come first
-  if (auto claim = region_.ClaimPublished(abi::SectionKind::kServices, services_generation_)) {
-    auto image = DecodeServicesSection(claim->image.data(), claim->image.size(), &claim->checksum);
-    region_.Release(abi::SectionKind::kServices);
-    services_generation_ = claim->generation;
-    if (!image) {
-      LogError("refused services generation " + std::to_string(claim->generation) + ": " +
-               image.error().message);
-      region_.ReportRefused(abi::SectionKind::kServices, claim->generation, image.error().message);
-    } else {
-      image->generation = claim->generation;
-      ApplyServices(std::move(image).value());
-      applied = true;
-    }
+  std::string refusal;
+  if (auto update = services_updater_.Poll(shared_.services.load(std::memory_order_acquire), service_slot_hooks_,
+                                           &refusal)) {
+    ApplyServices(std::move(*update));
+    applied = true;
+  } else if (!refusal.empty()) {
+    LogError(refusal);
   }
   if (auto claim = region_.ClaimPublished(abi::SectionKind::kPolicy, policy_generation_)) {
     auto image = DecodePolicySection(claim->image.data(), claim->image.size(), &claim->checksum);
@@ -168,40 +179,29 @@ void Loader::ApplyNode(NodeImage image) {
   }
   announced_.clear();  // re-announce owned addresses on the (possibly new) uplink
   if (const ServiceTables* services = shared_.services.load(std::memory_order_acquire))
-    Announce(std::set<uint32_t>(services->owned_addresses().begin(), services->owned_addresses().end()));
+    Announce(services->OwnedAddresses());
 }
 
-void Loader::ApplyServices(ServicesImage image) {
-  const uint64_t generation = image.generation;
-  auto tables = std::make_unique<ServiceTables>(std::move(image));
-  std::vector<std::pair<uint32_t, std::string>> ids;
-  for (size_t i = 0; i < tables->image().service_ports.size(); ++i)
-    ids.emplace_back(tables->image().service_ports[i].id, tables->image().service_port_names[i]);
-  std::vector<uint32_t> reused;
-  tables->set_counter_slots(service_slots_.Assign(ids, &reused));
-  for (uint32_t slot : reused) {
-    for (uint32_t lcore = 0; lcore < stats::kMaxLcores; ++lcore) {
-      stats::ServiceCounters& counters = stats_.lcore(lcore).service_ports[slot];
-      counters.packets.store(0, std::memory_order_relaxed);
-      counters.bytes.store(0, std::memory_order_relaxed);
-      counters.new_connections.store(0, std::memory_order_relaxed);
-      counters.no_endpoint_rejects.store(0, std::memory_order_relaxed);
-    }
-  }
-  const std::set<uint32_t> owned(tables->owned_addresses().begin(), tables->owned_addresses().end());
-  Swap(shared_.services, static_cast<const ServiceTables*>(tables.release()));
-  region_.ReportApplied(abi::SectionKind::kServices, generation);
-  Log("applied services generation " + std::to_string(generation));
-  Announce(owned);
+void Loader::ApplyServices(ServicesUpdater::Update update) {
+  const ServiceTables* tables = update.tables.release();
+  // Live from the pointer store on: report before the grace period, which
+  // waits for every worker's next loop.
+  const ServiceTables* previous = shared_.services.exchange(tables, std::memory_order_acq_rel);
+  services_updater_.ReportApplied(update);
+  Log(std::string("applied ") + abi::SectionKindName(update.kind) + " generation " + std::to_string(update.generation));
+  for (uint32_t address : tables->lost_addresses()) announced_.erase(address);
+  Announce(tables->gained_addresses());
+  if (previous == nullptr) return;
+  rte_rcu_qsbr_synchronize(shared_.rcu, RTE_QSBR_THRID_INVALID);
+  delete previous;
 }
 
 // Gratuitous ARP for LoadBalancer/external addresses this node now owns, so
 // that the L2 segment moves them to us at once (MetalLB's layer-2 mode).
-void Loader::Announce(const std::set<uint32_t>& addresses) {
-  std::set<uint32_t> fresh;
+void Loader::Announce(const std::vector<uint32_t>& addresses) {
+  std::vector<uint32_t> fresh;
   for (uint32_t address : addresses)
-    if (announced_.count(address) == 0) fresh.insert(address);
-  announced_ = addresses;
+    if (announced_.insert(address).second) fresh.push_back(address);
   const NodeTables* node = shared_.node.load(std::memory_order_acquire);
   if (node == nullptr || node->uplink_slot() == kNoSlot) return;
   const PortRuntime& uplink = node->port(node->uplink_slot());

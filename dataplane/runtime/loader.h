@@ -17,6 +17,7 @@
 #include "dataplane/port/port_manager.h"
 #include "dataplane/runtime/shared_state.h"
 #include "dataplane/runtime/stats_region.h"
+#include "dataplane/service/services_updater.h"
 
 namespace np {
 
@@ -37,11 +38,11 @@ class Loader {
 
  private:
   void ApplyNode(NodeImage image);
-  void ApplyServices(ServicesImage image);
+  void ApplyServices(ServicesUpdater::Update update);
   void ApplyPolicy(PolicyImage image);
   template <class Snapshot>
   void Swap(std::atomic<const Snapshot*>& slot, const Snapshot* next);
-  void Announce(const std::set<uint32_t>& addresses);
+  void Announce(const std::vector<uint32_t>& addresses);
 
   SharedState& shared_;
   const TablesRegion& region_;
@@ -49,8 +50,9 @@ class Loader {
   StatsRegion& stats_;
   SlotDirectory port_slots_;
   SlotDirectory service_slots_;
+  CounterSlotHooks service_slot_hooks_;
+  ServicesUpdater services_updater_;
   uint64_t node_generation_ = 0;
-  uint64_t services_generation_ = 0;
   uint64_t policy_generation_ = 0;
   std::unique_ptr<NodeImage> first_node_;
   std::set<uint32_t> announced_;

@@ -1,5 +1,6 @@
 #include "dataplane/runtime/stats_region.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <set>
@@ -32,37 +33,44 @@ std::vector<uint32_t> SlotDirectory::Assign(const std::vector<std::pair<uint32_t
                                             std::vector<uint32_t>* reused_slots) {
   std::set<uint32_t> wanted;
   for (const auto& [id, name] : ids) wanted.insert(id);
-  for (auto it = slot_by_id_.begin(); it != slot_by_id_.end();) {
-    if (wanted.count(it->first) == 0) {
-      names_[it->second].in_use.store(0, std::memory_order_release);
-      it = slot_by_id_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  std::vector<uint32_t> gone;
+  for (const auto& [id, slot] : slot_by_id_)
+    if (wanted.count(id) == 0) gone.push_back(id);
+  for (uint32_t id : gone) Release(id);
   std::vector<uint32_t> slots;
   for (const auto& [id, name] : ids) {
-    auto found = slot_by_id_.find(id);
-    if (found == slot_by_id_.end()) {
-      // The last slot is shared by everything that found the directory full.
-      const uint32_t overflow = capacity_ - 1;
-      uint32_t slot = 0;
-      while (slot < overflow && names_[slot].in_use.load(std::memory_order_relaxed) != 0) ++slot;
-      if (slot == overflow) {
-        slots.push_back(overflow);
-        continue;
-      }
-      names_[slot].id = id;
-      const size_t length = std::min<size_t>(name.size(), stats::kNameLength - 1);
-      std::memcpy(names_[slot].name, name.data(), length);
-      names_[slot].name[length] = '\0';
-      names_[slot].in_use.store(1, std::memory_order_release);
-      if (reused_slots != nullptr) reused_slots->push_back(slot);
-      found = slot_by_id_.emplace(id, slot).first;
-    }
-    slots.push_back(found->second);
+    bool reused = false;
+    slots.push_back(AssignOne(id, name, &reused));
+    if (reused && reused_slots != nullptr) reused_slots->push_back(slots.back());
   }
   return slots;
+}
+
+uint32_t SlotDirectory::AssignOne(uint32_t id, const std::string& name, bool* reused) {
+  *reused = false;
+  if (auto found = slot_by_id_.find(id); found != slot_by_id_.end()) return found->second;
+  // The last slot is shared by everything that found the directory full.
+  const uint32_t overflow = capacity_ - 1;
+  uint32_t slot = first_maybe_free_;
+  while (slot < overflow && names_[slot].in_use.load(std::memory_order_relaxed) != 0) ++slot;
+  if (slot >= overflow) return overflow;
+  first_maybe_free_ = slot + 1;
+  names_[slot].id = id;
+  const size_t length = std::min<size_t>(name.size(), stats::kNameLength - 1);
+  std::memcpy(names_[slot].name, name.data(), length);
+  names_[slot].name[length] = '\0';
+  names_[slot].in_use.store(1, std::memory_order_release);
+  *reused = true;
+  slot_by_id_.emplace(id, slot);
+  return slot;
+}
+
+void SlotDirectory::Release(uint32_t id) {
+  auto found = slot_by_id_.find(id);
+  if (found == slot_by_id_.end()) return;
+  names_[found->second].in_use.store(0, std::memory_order_release);
+  first_maybe_free_ = std::min(first_maybe_free_, found->second);
+  slot_by_id_.erase(found);
 }
 
 }  // namespace np

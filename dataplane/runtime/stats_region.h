@@ -34,11 +34,16 @@ class SlotDirectory {
   // Returns the slot of each id (the shared last slot when the directory is full).
   std::vector<uint32_t> Assign(const std::vector<std::pair<uint32_t, std::string>>& ids,
                                std::vector<uint32_t>* reused_slots);
+  // One id at a time (services change one port at a time): its slot, a new
+  // one when it had none (*reused then says so: its counters are stale).
+  uint32_t AssignOne(uint32_t id, const std::string& name, bool* reused);
+  void Release(uint32_t id);
 
  private:
   stats::SlotName* names_;
   uint32_t capacity_;
   std::map<uint32_t, uint32_t> slot_by_id_;
+  uint32_t first_maybe_free_ = 0;  // every slot below it is in use
 };
 
 }  // namespace np

@@ -27,6 +27,12 @@ class FrozenMap {
     }
   }
 
+  template <class Visit>
+  void ForEach(Visit&& visit) const {
+    for (const Slot& slot : slots_)
+      if (slot.used) visit(slot.key, slot.value);
+  }
+
   const Value* Find(uint64_t key) const {
     size_t index = MixBits(key) & mask_;
     for (;;) {

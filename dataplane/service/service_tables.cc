@@ -1,44 +1,324 @@
 #include "dataplane/service/service_tables.h"
 
 #include <algorithm>
+#include <cstring>
+#include <iterator>
+#include <map>
+#include <set>
 
 namespace np {
+namespace {
 
-ServiceTables::ServiceTables(ServicesImage image) : image_(std::move(image)) {
-  std::vector<std::pair<uint64_t, uint32_t>> frontends;
-  std::vector<std::pair<uint64_t, uint8_t>> owned;
-  for (uint32_t i = 0; i < image_.frontends.size(); ++i) {
-    const abi::FrontendRecord& frontend = image_.frontends[i];
-    frontends.emplace_back(FrontendKey(frontend.ipv4, frontend.port, frontend.protocol), i);
-    if (frontend.kind == abi::FrontendKind::kLoadBalancer || frontend.kind == abi::FrontendKind::kExternalIP) {
-      owned.emplace_back(frontend.ipv4, 1);
-      owned_address_list_.push_back(frontend.ipv4);
-    }
-  }
-  std::sort(owned_address_list_.begin(), owned_address_list_.end());
-  owned_address_list_.erase(std::unique(owned_address_list_.begin(), owned_address_list_.end()),
-                            owned_address_list_.end());
-  std::vector<std::pair<uint64_t, uint32_t>> by_id;
-  std::vector<std::pair<uint64_t, uint8_t>> backends;
-  for (uint32_t i = 0; i < image_.service_ports.size(); ++i) {
-    const abi::ServicePortRecord& sp = image_.service_ports[i];
-    by_id.emplace_back(sp.id, i);
-    for (uint32_t b = sp.backend_first; b < sp.backend_first + sp.backend_count; ++b)
-      backends.emplace_back(BackendKey(sp.id, image_.backends[b].ipv4, image_.backends[b].port), 1);
-  }
-  frontends_ = FrozenMap<uint32_t>(frontends);
-  by_id_ = FrozenMap<uint32_t>(by_id);
-  backend_set_ = FrozenMap<uint8_t>(backends);
-  owned_addresses_ = FrozenMap<uint8_t>(owned);
+bool OwnsItsAddress(const abi::FrontendRecord& frontend) {
+  return frontend.kind == abi::FrontendKind::kLoadBalancer || frontend.kind == abi::FrontendKind::kExternalIP;
 }
 
-bool ServiceTables::SourceAllowed(uint32_t service_port_index, uint32_t source_ipv4) const {
-  const abi::ServicePortRecord& sp = image_.service_ports[service_port_index];
-  if (sp.source_range_count == 0) return true;
-  for (uint32_t i = sp.source_range_first; i < sp.source_range_first + sp.source_range_count; ++i)
-    if (InPrefix(source_ipv4, image_.source_ranges[i].prefix, image_.source_ranges[i].prefix_len)) return true;
+uint64_t KeyOf(const abi::FrontendRecord& frontend) {
+  return FrontendKey(frontend.ipv4, frontend.port, frontend.protocol);
+}
+
+std::string FormatFrontend(const abi::FrontendRecord& frontend) {
+  const uint32_t ip = frontend.ipv4;
+  return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 0xff) + "." + std::to_string((ip >> 8) & 0xff) +
+         "." + std::to_string(ip & 0xff) + ":" + std::to_string(frontend.port);
+}
+
+bool SameRecord(const abi::ServicePortRecord& a, const abi::ServicePortRecord& b) {
+  return a.id == b.id && a.protocol == b.protocol && a.flags == b.flags && a.affinity_timeout_s == b.affinity_timeout_s &&
+         a.backend_count == b.backend_count && a.maglev_first == b.maglev_first && a.maglev_size == b.maglev_size &&
+         a.local_maglev_first == b.local_maglev_first && a.local_maglev_size == b.local_maglev_size &&
+         a.source_range_count == b.source_range_count && a.health_check_node_port == b.health_check_node_port;
+}
+
+template <class T>
+bool SameBytes(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+}  // namespace
+
+std::shared_ptr<const ServicePortState> ServicePortState::FromImage(const ServicesImage& image, uint32_t index,
+                                                                    const std::vector<abi::FrontendRecord>& frontends) {
+  auto state = std::make_shared<ServicePortState>();
+  const abi::ServicePortRecord& record = image.service_ports[index];
+  state->record = record;
+  state->name = index < image.service_port_names.size() ? image.service_port_names[index] : "";
+  state->backends.assign(image.backends.begin() + record.backend_first,
+                         image.backends.begin() + record.backend_first + record.backend_count);
+  state->maglev.reserve(static_cast<size_t>(record.maglev_size) + record.local_maglev_size);
+  state->maglev.insert(state->maglev.end(), image.maglev.begin() + record.maglev_first,
+                       image.maglev.begin() + record.maglev_first + record.maglev_size);
+  state->maglev.insert(state->maglev.end(), image.maglev.begin() + record.local_maglev_first,
+                       image.maglev.begin() + record.local_maglev_first + record.local_maglev_size);
+  state->source_ranges.assign(image.source_ranges.begin() + record.source_range_first,
+                              image.source_ranges.begin() + record.source_range_first + record.source_range_count);
+  state->record.backend_first = 0;
+  state->record.maglev_first = 0;
+  state->record.local_maglev_first = record.maglev_size;
+  state->record.source_range_first = 0;
+  state->record.name = {};
+  state->frontends = frontends;
+  for (abi::FrontendRecord& frontend : state->frontends) frontend.service_port_index = 0;
+  for (const abi::BackendRecord& backend : state->backends)
+    state->backend_keys.push_back(BackendKey(backend.ipv4, backend.port));
+  std::sort(state->backend_keys.begin(), state->backend_keys.end());
+  return state;
+}
+
+bool ServicePortState::operator==(const ServicePortState& other) const {
+  return SameRecord(record, other.record) && name == other.name && SameBytes(backends, other.backends) &&
+         maglev == other.maglev && SameBytes(source_ranges, other.source_ranges) &&
+         SameBytes(frontends, other.frontends);
+}
+
+// One batch of puts and removals, checked before anything changes: a
+// frontend claimed by two service ports refuses the whole batch.
+class ServiceTables::Edit {
+ public:
+  Edit(ServiceTables& tables, const CounterSlotHooks& hooks) : tables_(tables), hooks_(hooks) {}
+
+  void Put(uint32_t id, std::shared_ptr<const ServicePortState> state) { ops_[id] = std::move(state); }
+  void Remove(uint32_t id) { ops_[id] = nullptr; }
+
+  Status Commit() {
+    // Frontends of the ports being replaced or removed are released first.
+    std::set<uint64_t> released;
+    for (const auto& [id, state] : ops_)
+      if (const uint32_t* slot = tables_.by_id_.Find(id))
+        for (const abi::FrontendRecord& frontend : tables_.slots_[*slot].state->frontends)
+          released.insert(KeyOf(frontend));
+    std::set<uint64_t> claimed;
+    for (const auto& [id, state] : ops_) {
+      if (state == nullptr) continue;
+      for (const abi::FrontendRecord& frontend : state->frontends) {
+        const uint64_t key = KeyOf(frontend);
+        const bool taken = !claimed.insert(key).second ||
+                           (tables_.frontends_.Find(key) != nullptr && released.count(key) == 0);
+        if (taken)
+          return MakeError("frontend " + FormatFrontend(frontend) + " of service port " + state->name +
+                           " belongs to another service port");
+      }
+    }
+
+    std::map<uint64_t, std::optional<abi::FrontendRecord>> frontend_changes;
+    std::map<uint64_t, std::optional<uint32_t>> id_changes;
+    std::map<uint32_t, int> owned_changes;
+    for (uint64_t key : released) frontend_changes[key] = std::nullopt;
+    for (const auto& [id, state] : ops_) {
+      const uint32_t* existing = tables_.by_id_.Find(id);
+      if (existing != nullptr)
+        for (const abi::FrontendRecord& frontend : tables_.slots_[*existing].state->frontends)
+          if (OwnsItsAddress(frontend)) --owned_changes[frontend.ipv4];
+      if (state == nullptr) {
+        if (existing == nullptr) continue;
+        tables_.slots_.Set(*existing, Slot{});
+        tables_.free_slots_.push_back(*existing);
+        id_changes[id] = std::nullopt;
+        --tables_.port_count_;
+        hooks_.release(id);
+        continue;
+      }
+      uint32_t slot = 0;
+      uint32_t counter = 0;
+      if (existing != nullptr) {
+        slot = *existing;
+        counter = tables_.slots_[slot].counter_slot;
+      } else {
+        if (!tables_.free_slots_.empty()) {
+          slot = tables_.free_slots_.back();
+          tables_.free_slots_.pop_back();
+        } else {
+          slot = tables_.slot_end_++;
+        }
+        counter = hooks_.assign(id, state->name);
+        id_changes[id] = slot;
+        ++tables_.port_count_;
+      }
+      for (abi::FrontendRecord frontend : state->frontends) {
+        frontend.service_port_index = slot;
+        frontend_changes[KeyOf(frontend)] = frontend;
+        if (OwnsItsAddress(frontend)) ++owned_changes[frontend.ipv4];
+      }
+      tables_.slots_.Set(slot, Slot{state, counter});
+    }
+
+    std::map<uint64_t, std::optional<uint32_t>> owned_updates;
+    for (const auto& [address, change] : owned_changes) {
+      if (change == 0) continue;
+      const uint32_t* current = tables_.owned_.Find(address);
+      const int before = current == nullptr ? 0 : static_cast<int>(*current);
+      const int after = before + change;
+      if (before == 0 && after > 0) tables_.gained_addresses_.push_back(address);
+      if (before > 0 && after <= 0) tables_.lost_addresses_.push_back(address);
+      owned_updates[address] = after > 0 ? std::optional<uint32_t>(static_cast<uint32_t>(after)) : std::nullopt;
+    }
+    tables_.frontends_.Update(frontend_changes);
+    tables_.by_id_.Update(id_changes);
+    tables_.owned_.Update(owned_updates);
+    return Ok{};
+  }
+
+ private:
+  ServiceTables& tables_;
+  const CounterSlotHooks& hooks_;
+  std::map<uint32_t, std::shared_ptr<const ServicePortState>> ops_;
+};
+
+namespace {
+
+std::vector<std::vector<abi::FrontendRecord>> FrontendsByPort(const ServicesImage& image) {
+  std::vector<std::vector<abi::FrontendRecord>> out(image.service_ports.size());
+  for (const abi::FrontendRecord& frontend : image.frontends)
+    if (frontend.service_port_index < out.size()) out[frontend.service_port_index].push_back(frontend);
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& image, const CounterSlotHooks& hooks,
+                                                        const ServiceTables* previous) {
+  auto tables = std::make_unique<ServiceTables>();
+  tables->base_generation_ = image.generation;
+  auto base = std::make_shared<BaseIndex>();
+  const auto frontends = FrontendsByPort(image);
+  Edit edit(*tables, hooks);
+  for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
+    auto state = ServicePortState::FromImage(image, i, frontends[i]);
+    // A duplicate id keeps the last record, as a duplicate frontend would
+    // have been refused by the compiler long before.
+    (*base)[image.service_ports[i].id] = state;
+    edit.Put(image.service_ports[i].id, std::move(state));
+  }
+  if (Status status = edit.Commit(); !status) {
+    // Two service ports claim one frontend: keep the first claim of each,
+    // which is what a full image always meant (see the compiler's warning).
+    tables = std::make_unique<ServiceTables>();
+    tables->base_generation_ = image.generation;
+    base = std::make_shared<BaseIndex>();
+    std::set<uint64_t> seen;
+    Edit first_claims(*tables, hooks);
+    for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
+      std::vector<abi::FrontendRecord> kept;
+      for (const abi::FrontendRecord& frontend : frontends[i])
+        if (seen.insert(KeyOf(frontend)).second) kept.push_back(frontend);
+      auto state = ServicePortState::FromImage(image, i, kept);
+      (*base)[image.service_ports[i].id] = state;
+      first_claims.Put(image.service_ports[i].id, std::move(state));
+    }
+    (void)first_claims.Commit();
+  }
+  tables->base_ = std::move(base);
+  if (previous != nullptr) {
+    previous->by_id_.ForEach([&](uint64_t id, uint32_t) {
+      if (tables->by_id_.Find(id) == nullptr) hooks.release(static_cast<uint32_t>(id));
+    });
+    // What the previous snapshot owned is not news; what it loses is.
+    tables->gained_addresses_.clear();
+    const std::vector<uint32_t> before = previous->OwnedAddresses(), after = tables->OwnedAddresses();
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                        std::back_inserter(tables->gained_addresses_));
+    std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                        std::back_inserter(tables->lost_addresses_));
+  }
+  return tables;
+}
+
+Result<std::unique_ptr<ServiceTables>> ServiceTables::WithDelta(const ServicesDelta& delta,
+                                                                const CounterSlotHooks& hooks) const {
+  if (delta.base_generation != base_generation_)
+    return MakeError("services delta " + std::to_string(delta.generation) + " applies to services generation " +
+                     std::to_string(delta.base_generation) + ", the dataplane holds " +
+                     std::to_string(base_generation_));
+  if (delta.base_service_ports != base_service_port_count())
+    return MakeError("services delta " + std::to_string(delta.generation) + " expects " +
+                     std::to_string(delta.base_service_ports) + " service ports in its base, the base holds " +
+                     std::to_string(base_service_port_count()));
+  auto next = std::make_unique<ServiceTables>(*this);
+  next->delta_generation_ = delta.generation;
+  next->gained_addresses_.clear();
+  next->lost_addresses_.clear();
+
+  std::vector<uint32_t> touched = delta.removed_ids;
+  for (const abi::ServicePortRecord& record : delta.changed.service_ports) touched.push_back(record.id);
+  std::sort(touched.begin(), touched.end());
+
+  Edit edit(*next, hooks);
+  // Ports the previous delta changed and this one does not: back to the base.
+  for (uint32_t id : overlay_ids_) {
+    if (std::binary_search(touched.begin(), touched.end(), id)) continue;
+    auto in_base = base_->find(id);
+    if (in_base != base_->end())
+      edit.Put(id, in_base->second);
+    else
+      edit.Remove(id);
+  }
+  for (uint32_t id : delta.removed_ids) edit.Remove(id);
+  const auto frontends = FrontendsByPort(delta.changed);
+  for (uint32_t i = 0; i < delta.changed.service_ports.size(); ++i) {
+    const uint32_t id = delta.changed.service_ports[i].id;
+    auto state = ServicePortState::FromImage(delta.changed, i, frontends[i]);
+    // Unchanged from the base: share the base's copy.
+    auto in_base = base_->find(id);
+    edit.Put(id, in_base != base_->end() && *in_base->second == *state ? in_base->second : std::move(state));
+  }
+  if (Status status = edit.Commit(); !status)
+    return MakeError("services delta " + std::to_string(delta.generation) + ": " + status.error().message);
+  next->overlay_ids_ = std::move(touched);
+  return next;
+}
+
+const abi::BackendRecord* ServiceTables::FindBackend(uint32_t slot, uint32_t ipv4, uint16_t port) const {
+  const ServicePortState& state = *slots_[slot].state;
+  for (const abi::BackendRecord& backend : state.backends)
+    if (backend.ipv4 == ipv4 && backend.port == port) return &backend;
+  return nullptr;
+}
+
+bool ServiceTables::SourceAllowed(uint32_t slot, uint32_t source_ipv4) const {
+  const ServicePortState& state = *slots_[slot].state;
+  if (state.source_ranges.empty()) return true;
+  for (const abi::CidrRecord& range : state.source_ranges)
+    if (InPrefix(source_ipv4, range.prefix, range.prefix_len)) return true;
   return false;
 }
 
-}  // namespace np
+bool ServiceTables::HasBackend(uint32_t service_port_id, uint32_t ipv4, uint16_t port) const {
+  const uint32_t* slot = by_id_.Find(service_port_id);
+  if (slot == nullptr) return false;
+  const std::vector<uint64_t>& keys = slots_[*slot].state->backend_keys;
+  return std::binary_search(keys.begin(), keys.end(), ServicePortState::BackendKey(ipv4, port));
+}
 
+std::vector<uint32_t> ServiceTables::OwnedAddresses() const {
+  std::vector<uint32_t> addresses;
+  owned_.ForEach([&](uint64_t address, uint32_t) { addresses.push_back(static_cast<uint32_t>(address)); });
+  std::sort(addresses.begin(), addresses.end());
+  return addresses;
+}
+
+ServicesImage ServiceTables::ToImage() const {
+  ServicesImage image;
+  image.generation = base_generation_;
+  for (uint32_t slot = 0; slot < slot_end_; ++slot) {
+    const ServicePortState* port = state(slot);
+    if (port == nullptr) continue;
+    abi::ServicePortRecord record = port->record;
+    record.backend_first = static_cast<uint32_t>(image.backends.size());
+    image.backends.insert(image.backends.end(), port->backends.begin(), port->backends.end());
+    const uint32_t maglev_at = static_cast<uint32_t>(image.maglev.size());
+    image.maglev.insert(image.maglev.end(), port->maglev.begin(), port->maglev.end());
+    record.maglev_first = record.maglev_size == 0 ? 0 : maglev_at;
+    record.local_maglev_first = record.local_maglev_size == 0 ? 0 : maglev_at + record.maglev_size;
+    record.source_range_first = static_cast<uint32_t>(image.source_ranges.size());
+    image.source_ranges.insert(image.source_ranges.end(), port->source_ranges.begin(), port->source_ranges.end());
+    for (abi::FrontendRecord frontend : port->frontends) {
+      frontend.service_port_index = static_cast<uint32_t>(image.service_ports.size());
+      image.frontends.push_back(frontend);
+    }
+    image.service_ports.push_back(record);
+    image.service_port_names.push_back(port->name);
+  }
+  return image;
+}
+
+}  // namespace np

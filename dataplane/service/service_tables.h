@@ -1,15 +1,25 @@
 // The services snapshot the workers read: frontends → service port →
-// backend, built from a validated ServicesImage. Immutable once published
-// (see runtime/snapshots.h for how it is swapped and reclaimed).
+// backend. Immutable once published; swapped with one pointer store and
+// reclaimed after an RCU grace period (runtime/loader.cc).
+//
+// A snapshot is built from a full services image (the base) and then
+// derived from its predecessor by a services delta (shm_abi.h): unchanged
+// service ports, frontend shards and slot chunks are shared between the
+// two, so applying one changed Service costs microseconds whatever the
+// number of Services. Service ports live at stable "slots" (the index
+// workers see in FrontendRecord::service_port_index) until removed.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "common/section_image.h"
-#include "dataplane/service/frozen_map.h"
+#include "dataplane/service/persistent.h"
 
 namespace np {
 
@@ -17,61 +27,110 @@ inline constexpr uint64_t FrontendKey(uint32_t ipv4, uint16_t port, uint8_t prot
   return (static_cast<uint64_t>(ipv4) << 32) | (static_cast<uint64_t>(port) << 16) | protocol;
 }
 
+// One service port, self-contained: record.backend_first, maglev_first,
+// local_maglev_first and source_range_first index this state's own vectors.
+struct ServicePortState {
+  abi::ServicePortRecord record{};
+  std::string name;
+  std::vector<abi::BackendRecord> backends;
+  std::vector<abi::MaglevEntry> maglev;  // the cluster table, then the local table
+  std::vector<abi::CidrRecord> source_ranges;
+  std::vector<abi::FrontendRecord> frontends;  // service_port_index is not used here
+  std::vector<uint64_t> backend_keys;          // sorted BackendKey()s: HasBackend()
+
+  static uint64_t BackendKey(uint32_t ipv4, uint16_t port) { return (static_cast<uint64_t>(ipv4) << 16) | port; }
+  // Service port `index` of `image`, copied out with its frontends.
+  static std::shared_ptr<const ServicePortState> FromImage(const ServicesImage& image, uint32_t index,
+                                                           const std::vector<abi::FrontendRecord>& frontends);
+  bool operator==(const ServicePortState& other) const;
+};
+
+// Per-service-port counter slots (stats::LcoreCounters::service_ports),
+// handed out by the loader as ports come and go.
+struct CounterSlotHooks {
+  std::function<uint32_t(uint32_t id, const std::string& name)> assign = [](uint32_t, const std::string&) { return 0u; };
+  std::function<void(uint32_t id)> release = [](uint32_t) {};
+};
+
 class ServiceTables {
  public:
   ServiceTables() = default;
-  explicit ServiceTables(ServicesImage image);
 
-  uint64_t generation() const { return image_.generation; }
-  const ServicesImage& image() const { return image_; }
+  // The snapshot of a full services image. `previous` (may be null) is the
+  // snapshot it replaces: counter slots of ports that are gone are released.
+  static std::unique_ptr<ServiceTables> FromImage(const ServicesImage& image, const CounterSlotHooks& hooks,
+                                                  const ServiceTables* previous = nullptr);
+  // This snapshot's base with `delta` applied (a delta is cumulative: ports
+  // an earlier delta changed and this one does not name return to the
+  // base's version). Fails when the delta does not fit the base; this
+  // snapshot is then left as it is.
+  Result<std::unique_ptr<ServiceTables>> WithDelta(const ServicesDelta& delta, const CounterSlotHooks& hooks) const;
 
+  // Changes with every applied services or delta section (conntrack entries
+  // are revalidated when it differs from the one they were stamped with).
+  uint64_t generation() const { return (base_generation_ << 32) | (delta_generation_ & 0xffffffffu); }
+  uint64_t base_generation() const { return base_generation_; }
+  uint64_t delta_generation() const { return delta_generation_; }
+  size_t service_port_count() const { return port_count_; }
+  size_t base_service_port_count() const { return base_ == nullptr ? 0 : base_->size(); }
+
+  // --- fast path -------------------------------------------------------------
   const abi::FrontendRecord* FindFrontend(uint32_t ipv4, uint16_t port, uint8_t protocol) const {
-    const uint32_t* index = frontends_.Find(FrontendKey(ipv4, port, protocol));
-    return index == nullptr ? nullptr : &image_.frontends[*index];
+    return frontends_.Find(FrontendKey(ipv4, port, protocol));
   }
-  const abi::ServicePortRecord& service_port(uint32_t index) const { return image_.service_ports[index]; }
-  const abi::BackendRecord& backend(uint32_t index) const { return image_.backends[index]; }
-
-  // Maglev: table[hash % size]; nullopt when the chosen table is empty.
-  std::optional<uint32_t> PickBackend(uint32_t service_port_index, uint64_t hash, bool local_only) const {
-    const abi::ServicePortRecord& sp = image_.service_ports[service_port_index];
-    const uint32_t first = local_only ? sp.local_maglev_first : sp.maglev_first;
-    const uint32_t size = local_only ? sp.local_maglev_size : sp.maglev_size;
-    if (size == 0) return std::nullopt;
-    return sp.backend_first + image_.maglev[first + hash % size];
+  // `slot` is a FrontendRecord::service_port_index of this snapshot.
+  const abi::ServicePortRecord& service_port(uint32_t slot) const { return slots_[slot].state->record; }
+  // Maglev: table[hash % size]; null when the chosen table is empty.
+  const abi::BackendRecord* PickBackend(uint32_t slot, uint64_t hash, bool local_only) const {
+    const ServicePortState& port = *slots_[slot].state;
+    const uint32_t first = local_only ? port.record.local_maglev_first : port.record.maglev_first;
+    const uint32_t size = local_only ? port.record.local_maglev_size : port.record.maglev_size;
+    if (size == 0) return nullptr;
+    return &port.backends[port.maglev[first + hash % size]];
   }
-
-  bool SourceAllowed(uint32_t service_port_index, uint32_t source_ipv4) const;
+  const abi::BackendRecord* FindBackend(uint32_t slot, uint32_t ipv4, uint16_t port) const;
+  bool SourceAllowed(uint32_t slot, uint32_t source_ipv4) const;
   // Is (ip, port) still a backend of the service port with this stable id?
-  bool HasBackend(uint32_t service_port_id, uint32_t ipv4, uint16_t port) const {
-    return backend_set_.Find(BackendKey(service_port_id, ipv4, port)) != nullptr;
-  }
-  // Per service port: its slot in stats::LcoreCounters::service_ports.
-  void set_counter_slots(std::vector<uint32_t> slots) { counter_slots_ = std::move(slots); }
-  uint32_t counter_slot(uint32_t service_port_index) const {
-    return service_port_index < counter_slots_.size() ? counter_slots_[service_port_index] : 0;
-  }
+  bool HasBackend(uint32_t service_port_id, uint32_t ipv4, uint16_t port) const;
+  uint32_t counter_slot(uint32_t slot) const { return slots_[slot].counter_slot; }
   // LoadBalancer and external IPs this node answers ARP for.
-  bool OwnsAddress(uint32_t ipv4) const { return owned_addresses_.Find(ipv4) != nullptr; }
-  const std::vector<uint32_t>& owned_addresses() const { return owned_address_list_; }
-  // service_port_id → index in this snapshot
+  bool OwnsAddress(uint32_t ipv4) const { return owned_.Find(ipv4) != nullptr; }
+  std::vector<uint32_t> OwnedAddresses() const;  // sorted
+  // Addresses this snapshot owns and its predecessor did not, and the reverse.
+  const std::vector<uint32_t>& gained_addresses() const { return gained_addresses_; }
+  const std::vector<uint32_t>& lost_addresses() const { return lost_addresses_; }
+  // service_port_id → slot in this snapshot
   std::optional<uint32_t> IndexOf(uint32_t service_port_id) const {
-    const uint32_t* index = by_id_.Find(service_port_id);
-    if (index == nullptr) return std::nullopt;
-    return *index;
+    const uint32_t* slot = by_id_.Find(service_port_id);
+    if (slot == nullptr) return std::nullopt;
+    return *slot;
   }
+
+  // --- slow path -------------------------------------------------------------
+  const ServicePortState* state(uint32_t slot) const { return slot < slots_.capacity() ? slots_[slot].state.get() : nullptr; }
+  // The whole state as one image (service ports in slot order): for tests and tools.
+  ServicesImage ToImage() const;
 
  private:
-  static uint64_t BackendKey(uint32_t service_port_id, uint32_t ipv4, uint16_t port) {
-    return MixBits((static_cast<uint64_t>(service_port_id) << 32) | ipv4) ^ port;
-  }
-  ServicesImage image_;
-  FrozenMap<uint32_t> frontends_;
-  FrozenMap<uint32_t> by_id_;
-  FrozenMap<uint8_t> backend_set_;
-  FrozenMap<uint8_t> owned_addresses_;
-  std::vector<uint32_t> owned_address_list_;
-  std::vector<uint32_t> counter_slots_;
+  struct Slot {
+    std::shared_ptr<const ServicePortState> state;
+    uint32_t counter_slot = 0;
+  };
+  using BaseIndex = std::map<uint32_t, std::shared_ptr<const ServicePortState>>;
+  class Edit;
+
+  uint64_t base_generation_ = 0;
+  uint64_t delta_generation_ = 0;
+  size_t port_count_ = 0;
+  PersistentVector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  uint32_t slot_end_ = 0;  // slots below this were handed out at some point
+  ShardedMap<abi::FrontendRecord> frontends_;
+  ShardedMap<uint32_t> by_id_;   // id -> slot
+  ShardedMap<uint32_t> owned_;   // address -> how many LoadBalancer/external frontends use it
+  std::shared_ptr<const BaseIndex> base_;  // the base image's ports by id
+  std::vector<uint32_t> overlay_ids_;      // sorted: ids the applied delta changed or removed
+  std::vector<uint32_t> gained_addresses_, lost_addresses_;
 };
 
 inline bool InPrefix(uint32_t address, uint32_t prefix, uint8_t length) {

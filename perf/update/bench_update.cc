@@ -76,7 +76,9 @@
 #include "control/k8s/ip.h"
 #include "control/k8s/loader.h"
 #include "control/k8s/manifest_cache.h"
+#include "control/daemon/services_sync.h"
 #include "dataplane/service/service_tables.h"
+#include "dataplane/service/services_updater.h"
 
 namespace np::bench {
 namespace {
@@ -189,35 +191,29 @@ struct Stages {
   double total() const { return compile_ms + encode_ms + publish_ms + apply_ms; }
 };
 
-// The dataplane side of loader.cc, minus DPDK (see the file comment).
+// The dataplane side of loader.cc, minus DPDK (see the file comment): the
+// same ServicesUpdater the loader runs.
 class ApplySide {
  public:
-  explicit ApplySide(const TablesRegion& region) : region_(region) {}
+  explicit ApplySide(const TablesRegion& region) : updater_(region) {}
   ~ApplySide() { delete current_.exchange(nullptr); }
 
   bool Poll() {
-    auto claim = region_.ClaimPublished(abi::SectionKind::kServices, generation_);
-    if (!claim) return false;
-    auto image = DecodeServicesSection(claim->image.data(), claim->image.size(), &claim->checksum);
-    region_.Release(abi::SectionKind::kServices);
-    generation_ = claim->generation;
-    if (!image) {
-      region_.ReportRefused(abi::SectionKind::kServices, claim->generation, image.error().message);
-      std::fprintf(stderr, "# refused: %s\n", image.error().message.c_str());
+    std::string refusal;
+    auto update = updater_.Poll(current_.load(), CounterSlotHooks{}, &refusal);
+    if (!update) {
+      if (!refusal.empty()) std::fprintf(stderr, "# %s\n", refusal.c_str());
       return false;
     }
-    image->generation = claim->generation;
-    auto* tables = new ServiceTables(std::move(image).value());
-    const ServiceTables* previous = current_.exchange(tables, std::memory_order_acq_rel);
+    const ServiceTables* previous = current_.exchange(update->tables.release(), std::memory_order_acq_rel);
+    updater_.ReportApplied(*update);
     delete previous;  // loader.cc: after rte_rcu_qsbr_synchronize
-    region_.ReportApplied(abi::SectionKind::kServices, claim->generation);
     return true;
   }
   const ServiceTables* current() const { return current_.load(); }
 
  private:
-  const TablesRegion& region_;
-  uint64_t generation_ = 0;
+  ServicesUpdater updater_;
   std::atomic<const ServiceTables*> current_{nullptr};
 };
 
@@ -231,35 +227,37 @@ class Nodeplane {
     if (!region) throw std::runtime_error(region.error().message);
     region_.emplace(std::move(region).value());
     publisher_.emplace(*region_);
+    sync_.emplace(*publisher_, std::map<std::string, uint32_t>{});
     apply_.emplace(*region_);
   }
   ~Nodeplane() {
     apply_.reset();
+    sync_.reset();
     publisher_.reset();
     region_.reset();
     SharedMemoryFile::Remove(ShmName(instance_, "tables"));
   }
 
-  // One update from the object model to applied. False if nothing changed.
-  bool Update(const k8s::ClusterState& state, Stages& stages, size_t* image_bytes = nullptr) {
-    auto start = Clock::now();
-    compile::ServicesCompilation compiled =
-        compile::CompileServices(state, node_, compile::ServicesCompileOptions{ids_, &maglev_cache_});
-    compiled.image.generation = 0;
-    ids_ = compile::ServicePortIds(compiled.image);
-    stages.compile_ms = MsSince(start);
-    start = Clock::now();
-    std::vector<uint8_t> bytes = EncodeServicesSection(compiled.image);
-    stages.encode_ms = MsSince(start);
-    if (image_bytes) *image_bytes = bytes.size();
-    start = Clock::now();
-    auto outcome = publisher_->PublishIfChanged(abi::SectionKind::kServices, std::move(bytes));
-    stages.publish_ms = MsSince(start);
+  // One update from the object model to applied: `changes` are the objects
+  // a watch reported (null: compile everything). False if nothing changed.
+  bool Update(const k8s::ClusterState& state, const compile::ServicesChanges* changes, Stages& stages,
+              size_t* image_bytes = nullptr, abi::SectionKind* kind = nullptr) {
+    auto outcome = sync_->Sync(state, node_, changes, nullptr);
     if (!outcome) throw std::runtime_error(outcome.error().message);
+    stages.compile_ms = outcome->compile_ms;
+    stages.encode_ms = outcome->encode_ms;
+    stages.publish_ms = outcome->publish_ms;
+    if (kind) *kind = outcome->kind;
+    if (image_bytes) {
+      std::optional<std::vector<uint8_t>> published = daemon::ReadPublishedImage(*region_, outcome->kind);
+      *image_bytes = published ? published->size() : 0;
+    }
     if (!outcome->published) return false;
-    start = Clock::now();
-    if (!apply_->Poll() || region_->AppliedGeneration(abi::SectionKind::kServices) != outcome->generation)
-      throw std::runtime_error("the apply side did not apply generation " + std::to_string(outcome->generation));
+    const auto start = Clock::now();
+    while (region_->AppliedGeneration(outcome->kind) < outcome->generation)
+      if (!apply_->Poll() && region_->AppliedGeneration(outcome->kind) < outcome->generation)
+        throw std::runtime_error(std::string("the apply side did not apply ") + abi::SectionKindName(outcome->kind) +
+                                 " generation " + std::to_string(outcome->generation));
     stages.apply_ms = MsSince(start);
     return true;
   }
@@ -271,9 +269,8 @@ class Nodeplane {
   NodeImage node_;
   std::optional<TablesRegion> region_;
   std::optional<daemon::SectionPublisher> publisher_;
+  std::optional<daemon::ServicesSync> sync_;
   std::optional<ApplySide> apply_;
-  std::map<std::string, uint32_t> ids_;
-  compile::MaglevCache maglev_cache_;  // as the reload pipeline keeps it
 };
 
 // malloc'd bytes in use, mmapped large blocks included.
@@ -634,32 +631,47 @@ int Run(const Options& options) {
 
     Stages cold;
     size_t image_bytes = 0;
-    np.Update(state, cold, &image_bytes);
+    np.Update(state, nullptr, cold, &image_bytes);
     // The dataplane's applied snapshot (ServiceTables with its decoded
     // image and lookup maps): one more built from the published image.
     size_t dataplane_bytes = 0;
     {
-      std::optional<std::vector<uint8_t>> published =
-          daemon::ReadPublishedImage(np.region(), abi::SectionKind::kServices);
+      std::optional<ServicesImage> published = daemon::ReadPublishedServicesState(np.region());
       if (!published) throw std::runtime_error("cannot read the published image back");
       const size_t before = HeapInUse();
-      auto image = DecodeServicesSection(published->data(), published->size(), nullptr);
-      auto snapshot = std::make_unique<ServiceTables>(std::move(image).value());
+      auto snapshot = ServiceTables::FromImage(*published, CounterSlotHooks{});
       dataplane_bytes = HeapInUse() - before;
     }
 
     std::vector<Stages> full, single;
+    // What a watch reports: every slice changed, or the one slice.
+    compile::ServicesChanges every_slice, one_slice;
+    for (const auto& [id, slice] : state.endpoint_slices) every_slice.endpoint_slices.insert(id);
+    one_slice.endpoint_slices.insert(k8s::NamespacedName{"bench", ServiceName(services / 2) + "-abcde"});
+    abi::SectionKind full_kind = abi::SectionKind::kServices, single_kind = abi::SectionKind::kServices;
+    size_t single_bytes = 0;
     for (int rep = 0; rep < reps; ++rep) {
       for (int i = 0; i < services; ++i) SetEndpoints(state, i, rep % 2 ? 0 : 1);
       Stages stages;
-      if (!np.Update(state, stages)) throw std::runtime_error("full resync published nothing");
+      if (!np.Update(state, &every_slice, stages, nullptr, &full_kind))
+        throw std::runtime_error("full resync published nothing");
       full.push_back(stages);
     }
     for (int rep = 0; rep < reps; ++rep) {
       SetOneEndpoint(state, services / 2, rep + 1);
       Stages stages;
-      if (!np.Update(state, stages)) throw std::runtime_error("single endpoint change published nothing");
+      if (!np.Update(state, &one_slice, stages, &single_bytes, &single_kind))
+        throw std::runtime_error("single endpoint change published nothing");
       single.push_back(stages);
+    }
+    // The state the dataplane holds is the one a full compile gives.
+    {
+      const ServicesImage applied = np.tables()->ToImage();
+      const compile::ServicesCompilation reference = compile::CompileServices(state, *node, {compile::ServicePortIds(applied), nullptr});
+      ServicesImage a = SortedById(reference.image), b = SortedById(applied);
+      a.generation = b.generation = 0;
+      if (EncodeServicesSection(a) != EncodeServicesSection(b))
+        throw std::runtime_error("the applied services differ from a full compile of the same state");
     }
     auto median = [](const std::vector<Stages>& runs, double (*pick)(const Stages&)) {
       std::vector<double> values;
@@ -682,14 +694,14 @@ int Run(const Options& options) {
     std::fflush(stdout);
     std::fprintf(stderr,
                  "# services=%d nodeplane full resync (median of %d): compile %.1f + encode %.1f + publish %.1f + apply "
-                 "%.1f = %.1f ms; cold first publish %.1f ms\n",
+                 "%.1f = %.1f ms (published as %s); cold first publish %.1f ms\n",
                  services, reps, median(full, compile), median(full, encode), median(full, publish), median(full, apply),
-                 full_ms, cold.total());
+                 full_ms, abi::SectionKindName(full_kind), cold.total());
     std::fprintf(stderr,
-                 "# services=%d nodeplane single endpoint (median of %d): compile %.1f + encode %.1f + publish %.1f + "
-                 "apply %.1f = %.1f ms (the whole services section is rebuilt, republished and re-applied)\n",
+                 "# services=%d nodeplane single endpoint (median of %d): compile %.3f + encode %.3f + publish %.3f + "
+                 "apply %.3f = %.3f ms (published as %s, %zu bytes)\n",
                  services, reps, median(single, compile), median(single, encode), median(single, publish),
-                 median(single, apply), single_ms);
+                 median(single, apply), single_ms, abi::SectionKindName(single_kind), single_bytes);
     std::fprintf(stderr, "# services=%d parse %zu manifest objects (LoadManifestDirectory): %.1f ms; "
                  "nodeplane-control's reload after one file changed (ManifestDirectoryCache, %zu file of 100 Services re-parsed): %.1f ms\n",
                  services, parsed_objects, parse_ms, reparsed_files, reparse_one_ms);

@@ -93,16 +93,21 @@ TEST_F(ApplyTest, ControlRecordNamesTheManifestsDirectory) {
 
 TEST_F(ApplyTest, ApplyCopiesWaitsForTheDataplaneAndDeleteRemoves) {
   StartControl();
-  const uint64_t before = harness_->region().AppliedGeneration(abi::SectionKind::kServices);
+  // A change reaches the dataplane as a full services section or a delta.
+  auto services_applied = [&] {
+    return harness_->region().AppliedGeneration(abi::SectionKind::kServices) +
+           harness_->region().AppliedGeneration(abi::SectionKind::kServicesDelta);
+  };
+  const uint64_t before = services_applied();
   const auto source = Source("web.yaml", WebService("web", "10.96.20.20", "10.244.1.50"));
 
   ManifestOutcome applied = RunManifestCommand(Request(ManifestVerb::kApply, {source}), harness_->region());
   EXPECT_EQ(applied.exit_code, 0) << applied.err;
   EXPECT_THAT(applied.out, HasSubstr("npctl-web.yaml: created\n"));
-  EXPECT_THAT(applied.out, ::testing::ContainsRegex("applied in [0-9]+\\.[0-9] ms \\(services generation [0-9]+\\)"));
+  EXPECT_THAT(applied.out, ::testing::ContainsRegex("applied in [0-9]+\\.[0-9] ms \\(services(-delta)? generation [0-9]+\\)"));
   EXPECT_GE(nudges_, 1) << "apply must nudge the control plane";
   EXPECT_TRUE(std::filesystem::exists(harness_->manifests() / "npctl-web.yaml"));
-  EXPECT_GT(harness_->region().AppliedGeneration(abi::SectionKind::kServices), before)
+  EXPECT_GT(services_applied(), before)
       << "apply returned before the dataplane applied the change";
   EXPECT_TRUE(HasServicePort(harness_->region(), "default/web:http"));
 
@@ -112,13 +117,13 @@ TEST_F(ApplyTest, ApplyCopiesWaitsForTheDataplaneAndDeleteRemoves) {
   EXPECT_THAT(again.out, HasSubstr("npctl-web.yaml: unchanged"));
   EXPECT_THAT(again.out, HasSubstr("unchanged: the dataplane already holds these tables"));
 
-  const uint64_t with_web = harness_->region().AppliedGeneration(abi::SectionKind::kServices);
+  const uint64_t with_web = services_applied();
   ManifestOutcome deleted = RunManifestCommand(Request(ManifestVerb::kDelete, {source}), harness_->region());
   EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
   EXPECT_THAT(deleted.out, HasSubstr("npctl-web.yaml: deleted"));
   EXPECT_THAT(deleted.out, HasSubstr("applied in "));
   EXPECT_FALSE(std::filesystem::exists(harness_->manifests() / "npctl-web.yaml"));
-  EXPECT_GT(harness_->region().AppliedGeneration(abi::SectionKind::kServices), with_web);
+  EXPECT_GT(services_applied(), with_web);
   EXPECT_FALSE(HasServicePort(harness_->region(), "default/web:http"));
 
   ManifestOutcome twice = RunManifestCommand(Request(ManifestVerb::kDelete, {source}), harness_->region());
@@ -158,16 +163,20 @@ TEST_F(ApplyTest, AppliesEveryManifestOfADirectory) {
 
 TEST_F(ApplyTest, ReportsTheDataplanesRefusal) {
   StartControl([](abi::SectionKind kind, std::span<const uint8_t> image) -> std::string {
-    if (kind != abi::SectionKind::kServices) return "";
-    Result<ServicesImage> services = DecodeServicesSection(image.data(), image.size(), nullptr);
-    for (const std::string& name : services->service_port_names)
+    // A change reaches the dataplane as a full services section or a delta.
+    std::vector<std::string> names;
+    if (kind == abi::SectionKind::kServices)
+      names = DecodeServicesSection(image.data(), image.size(), nullptr)->service_port_names;
+    if (kind == abi::SectionKind::kServicesDelta)
+      names = DecodeServicesDeltaSection(image.data(), image.size(), nullptr)->changed.service_port_names;
+    for (const std::string& name : names)
       if (name.find("refuse-me") != std::string::npos) return "test dataplane refuses " + name;
     return "";
   });
   const auto source = Source("refuse.yaml", WebService("refuse-me", "10.96.20.30", "10.244.1.60"));
   ManifestOutcome outcome = RunManifestCommand(Request(ManifestVerb::kApply, {source}), harness_->region());
   EXPECT_EQ(outcome.exit_code, 1);
-  EXPECT_THAT(outcome.err, HasSubstr("the dataplane refused services generation"));
+  EXPECT_THAT(outcome.err, ::testing::ContainsRegex("the dataplane refused services(-delta)? generation"));
   EXPECT_THAT(outcome.err, HasSubstr("test dataplane refuses default/refuse-me:http"));
 }
 

@@ -19,6 +19,7 @@ using np::testing::WriteFile;
 
 constexpr abi::SectionKind kNode = abi::SectionKind::kNode;
 constexpr abi::SectionKind kServices = abi::SectionKind::kServices;
+constexpr abi::SectionKind kDelta = abi::SectionKind::kServicesDelta;
 
 class PublishPipelineTest : public ::testing::Test {
  protected:
@@ -42,6 +43,12 @@ class PublishPipelineTest : public ::testing::Test {
     return nullptr;
   }
 
+  // The services result of a reload: a full section or a delta.
+  static const SectionResult* FindServices(const ReloadReport& report) {
+    if (const SectionResult* full = Find(report, kServices)) return full;
+    return Find(report, kDelta);
+  }
+
   static bool HasServicePort(const ReloadPipeline& pipeline, const std::string& name) {
     const auto& names = pipeline.services()->service_port_names;
     return std::find(names.begin(), names.end(), name) != names.end();
@@ -57,7 +64,7 @@ TEST_F(PublishPipelineTest, PublishesNodeThenServicesAndWaitsUntilApplied) {
   ReloadPipeline pipeline(inputs(), publisher);
   const ReloadReport report = pipeline.Run();
   EXPECT_THAT(report.errors, ::testing::IsEmpty());
-  ASSERT_EQ(report.sections.size(), std::size(abi::kPublishedSections));
+  ASSERT_EQ(report.sections.size(), 3u);  // node, services (full or delta), policy
   EXPECT_EQ(report.sections[0].kind, kNode);
   EXPECT_TRUE(report.sections[0].published);
   EXPECT_EQ(report.sections[0].generation, 1u);
@@ -110,9 +117,9 @@ TEST_F(PublishPipelineTest, WaitingWithoutADataplaneTimesOut) {
 TEST_F(PublishPipelineTest, UnchangedContentIsNotRepublished) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
-  ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
+  ASSERT_EQ(pipeline.Run().sections.size(), 3u);
   const ReloadReport again = pipeline.Run();
-  ASSERT_EQ(again.sections.size(), std::size(abi::kPublishedSections));
+  ASSERT_EQ(again.sections.size(), 3u);
   for (const SectionResult& section : again.sections) {
     EXPECT_FALSE(section.published);
     EXPECT_EQ(section.generation, 1u);
@@ -123,7 +130,7 @@ TEST_F(PublishPipelineTest, UnchangedContentIsNotRepublished) {
   // Touching a file without changing what it means publishes nothing either.
   WriteFile(manifests() / "10-services.yaml", np::testing::ReadFile(manifests() / "10-services.yaml") + "\n");
   const ReloadReport touched = pipeline.Run();
-  EXPECT_FALSE(Find(touched, kServices)->published);
+  EXPECT_FALSE(FindServices(touched)->published);
   EXPECT_EQ(region_->PublishedGeneration(kServices), 1u);
 }
 
@@ -132,36 +139,42 @@ TEST_F(PublishPipelineTest, ARestartedControlPlaneContinuesTheGenerations) {
   {
     SectionPublisher publisher(*region_);
     ReloadPipeline pipeline(inputs(), publisher);
-    ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
-    // Force a second services generation.
+    ASSERT_EQ(pipeline.Run().sections.size(), 3u);
+    // Force a second services generation: a delta on top of the first.
     std::filesystem::remove(manifests() / "20-endpointslices.yaml");
-    EXPECT_EQ(Find(pipeline.Run(), kServices)->generation, 2u);
+    const ReloadReport removed = pipeline.Run();
+    ASSERT_NE(Find(removed, kDelta), nullptr);
+    EXPECT_EQ(Find(removed, kDelta)->generation, 1u);
     vote_id = pipeline.services()->service_ports.at(0).id;
   }
-  // A new process: reads back generations and content from the region.
+  // A new process: reads back generations and content from the region,
+  // and continues against the same base (the same delta is not republished).
   Result<TablesRegion> reopened = TablesRegion::OpenOrCreate(instance_.name(), DefaultRegionLayout());
   ASSERT_TRUE(reopened.ok());
   SectionPublisher publisher(*reopened);
   EXPECT_EQ(publisher.LastGeneration(kNode), 1u);
-  EXPECT_EQ(publisher.LastGeneration(kServices), 2u);
+  EXPECT_EQ(publisher.LastGeneration(kServices), 1u);
+  EXPECT_EQ(publisher.LastGeneration(kDelta), 1u);
   ReloadPipeline pipeline(inputs(), publisher);
   const ReloadReport same = pipeline.Run();
   EXPECT_FALSE(Find(same, kNode)->published);
-  EXPECT_FALSE(Find(same, kServices)->published);
+  EXPECT_FALSE(FindServices(same)->published);
   EXPECT_EQ(pipeline.services()->service_ports.at(0).id, vote_id);
 
   std::filesystem::copy_file(NP_CONTROL_FIXTURES "/cluster/20-endpointslices.yaml",
                              manifests() / "20-endpointslices.yaml");
   const ReloadReport changed = pipeline.Run();
-  EXPECT_TRUE(Find(changed, kServices)->published);
-  EXPECT_EQ(Find(changed, kServices)->generation, 3u);
-  EXPECT_EQ(region_->PublishedGeneration(kServices), 3u);
+  ASSERT_NE(Find(changed, kDelta), nullptr);
+  EXPECT_TRUE(Find(changed, kDelta)->published);
+  EXPECT_EQ(Find(changed, kDelta)->generation, 2u);
+  EXPECT_EQ(region_->PublishedGeneration(kDelta), 2u);
+  EXPECT_EQ(region_->PublishedGeneration(kServices), 1u);
 }
 
 TEST_F(PublishPipelineTest, ABadManifestKeepsTheLastGoodObjectWhileOtherChangesApply) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
-  ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
+  ASSERT_EQ(pipeline.Run().sections.size(), 3u);
   ASSERT_TRUE(HasServicePort(pipeline, "vote/vote:http"));
 
   // Break the vote Service (a port out of range) and add another Service.
@@ -186,14 +199,15 @@ spec:
   EXPECT_THAT(report.warnings, ::testing::Contains(HasSubstr("keeping the last good Service vote/vote")));
   EXPECT_TRUE(HasServicePort(pipeline, "vote/vote:http"));
   EXPECT_TRUE(HasServicePort(pipeline, "vote/result:http"));
-  EXPECT_TRUE(Find(report, kServices)->published);
-  EXPECT_EQ(Find(report, kServices)->generation, 2u);
+  ASSERT_NE(Find(report, kDelta), nullptr);  // one Service added: a delta
+  EXPECT_TRUE(Find(report, kDelta)->published);
+  EXPECT_EQ(Find(report, kDelta)->generation, 1u);
 }
 
 TEST_F(PublishPipelineTest, ABadNodeConfigKeepsTheLastGoodOne) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
-  ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
+  ASSERT_EQ(pipeline.Run().sections.size(), 3u);
   std::string text = np::testing::ReadFile(node_config());
   text.replace(text.find("role: host"), 10, "role: wan");
   WriteFile(node_config(), text);
@@ -202,7 +216,7 @@ TEST_F(PublishPipelineTest, ABadNodeConfigKeepsTheLastGoodOne) {
   EXPECT_THAT(report.errors[0], HasSubstr(node_config().string()));
   EXPECT_THAT(report.errors[0], HasSubstr("ports[2].role"));
   EXPECT_THAT(report.warnings, ::testing::Contains(HasSubstr("keeping the last good node config")));
-  ASSERT_EQ(report.sections.size(), std::size(abi::kPublishedSections));
+  ASSERT_EQ(report.sections.size(), 3u);  // node, services (full or delta), policy
   EXPECT_FALSE(Find(report, kNode)->published);
   EXPECT_EQ(pipeline.node_config()->node_name, "node-a");
 }
@@ -220,7 +234,7 @@ TEST_F(PublishPipelineTest, NoGoodNodeConfigPublishesNothing) {
 TEST_F(PublishPipelineTest, ADataplaneRestartRepublishesEverySection) {
   SectionPublisher publisher(*region_);
   ReloadPipeline pipeline(inputs(), publisher);
-  ASSERT_EQ(pipeline.Run().sections.size(), std::size(abi::kPublishedSections));
+  ASSERT_EQ(pipeline.Run().sections.size(), 3u);
   EXPECT_FALSE(publisher.CheckDataplaneRestart());
   { FakeDataplane dataplane(instance_.name()); }  // boots: a new epoch
   EXPECT_TRUE(publisher.CheckDataplaneRestart());
@@ -245,7 +259,7 @@ TEST_F(PublishPipelineTest, RunOnceExitsZeroWhenAppliedAndOneWhenRefused) {
   lines.clear();
   std::filesystem::remove(manifests() / "20-endpointslices.yaml");
   FakeDataplane refusing(instance_.name(), [](abi::SectionKind kind, std::span<const uint8_t>) -> std::string {
-    return kind == kServices ? "out of memory for the Maglev tables" : "";
+    return kind == kServices || kind == kDelta ? "out of memory for the Maglev tables" : "";
   });
   EXPECT_EQ(RunOnce(options, inputs(), log), 1);
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("out of memory for the Maglev tables")));

@@ -109,6 +109,10 @@ class FakeDataplane {
           Result<ServicesImage> image =
               DecodeServicesSection(claim->image.data(), claim->image.size(), &claim->checksum);
           if (!image) reason = image.error().message;
+        } else if (kind == abi::SectionKind::kServicesDelta) {
+          Result<ServicesDelta> delta =
+              DecodeServicesDeltaSection(claim->image.data(), claim->image.size(), &claim->checksum);
+          if (!delta) reason = delta.error().message;
         } else {
           Result<PolicyImage> image = DecodePolicySection(claim->image.data(), claim->image.size(), &claim->checksum);
           if (!image) reason = image.error().message;

@@ -79,14 +79,15 @@ ServicesImage TwoBackendService() {
 }
 
 TEST(ServiceTables, FrontendsBackendsAndOwnership) {
-  ServiceTables tables(TwoBackendService());
+  const auto snapshot = ServiceTables::FromImage(TwoBackendService(), CounterSlotHooks{});
+  const ServiceTables& tables = *snapshot;
   const abi::FrontendRecord* frontend = tables.FindFrontend(Ip(10, 96, 0, 10), 80, abi::kProtoTcp);
   ASSERT_NE(frontend, nullptr);
   EXPECT_EQ(frontend->kind, abi::FrontendKind::kClusterIP);
   EXPECT_EQ(tables.FindFrontend(Ip(10, 96, 0, 10), 81, abi::kProtoTcp), nullptr);
   EXPECT_EQ(tables.FindFrontend(Ip(10, 96, 0, 10), 80, abi::kProtoUdp), nullptr);
-  EXPECT_EQ(*tables.PickBackend(0, 1, false), 1u);
-  EXPECT_EQ(*tables.PickBackend(0, 7, true), 0u);  // local table only names the local backend
+  EXPECT_EQ(tables.PickBackend(0, 1, false)->ipv4, Ip(10, 244, 2, 11));
+  EXPECT_EQ(tables.PickBackend(0, 7, true)->ipv4, Ip(10, 244, 1, 11));  // local table only names the local backend
   EXPECT_TRUE(tables.HasBackend(77, Ip(10, 244, 2, 11), 8080));
   EXPECT_FALSE(tables.HasBackend(77, Ip(10, 244, 2, 11), 8081));
   EXPECT_FALSE(tables.HasBackend(78, Ip(10, 244, 2, 11), 8080));

@@ -92,12 +92,31 @@ np::ServicesImage SeedServices() {
   return services;
 }
 
+// SeedServices() with "default/empty:dns" removed, "vote/vote:http" given
+// one backend fewer, and a new port added.
+np::ServicesDelta SeedDelta() {
+  np::ServicesDelta delta;
+  delta.generation = 4;
+  delta.base_generation = 9;
+  delta.base_service_ports = 2;
+  np::ServicesImage changed = SeedServices();
+  changed.service_ports[0].backend_count = 2;
+  changed.maglev = {0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+  changed.service_ports[1].id = 3;
+  changed.service_port_names[1] = "default/new:dns";
+  changed.frontends[3].ipv4 = 0x0a600a0c;
+  delta.changed = changed;
+  delta.removed_ids = {2};
+  return delta;
+}
+
 std::vector<std::pair<std::string, Bytes>> BuiltSeeds() {
   np::ServicesImage none;
   none.generation = 1;
   return {{"node-valid.bin", np::EncodeNodeSection(SeedNode())},
           {"services-valid.bin", np::EncodeServicesSection(SeedServices())},
-          {"services-empty.bin", np::EncodeServicesSection(none)}};
+          {"services-empty.bin", np::EncodeServicesSection(none)},
+          {"services-delta-valid.bin", np::EncodeServicesDeltaSection(SeedDelta())}};
 }
 
 uint64_t runs = 0;
@@ -163,7 +182,9 @@ int main(int argc, char** argv) {
   const auto seeds = BuiltSeeds();
   if (!np::DecodeNodeSection(seeds[0].second.data(), seeds[0].second.size(), nullptr).ok() ||
       !np::DecodeServicesSection(seeds[1].second.data(), seeds[1].second.size(), nullptr).ok() ||
-      !np::DecodeServicesSection(seeds[2].second.data(), seeds[2].second.size(), nullptr).ok()) {
+      !np::DecodeServicesSection(seeds[2].second.data(), seeds[2].second.size(), nullptr).ok() ||
+      !np::DecodeServicesDeltaSection(seeds[3].second.data(), seeds[3].second.size(), nullptr).ok() ||
+      !np::ApplyServicesDelta(SeedServices(), SeedDelta()).ok()) {
     std::fprintf(stderr, "a built seed image does not decode\n");
     return 1;
   }

@@ -56,12 +56,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint32_t wrong_crc = crc ^ 1u;
 
   using np::abi::SectionKind;
-  for (SectionKind kind : {SectionKind::kNode, SectionKind::kServices}) {
+  for (SectionKind kind : {SectionKind::kNode, SectionKind::kServices, SectionKind::kServicesDelta}) {
     // What the decoders require (every table they know, strings included),
     // and less: a reader that knows fewer tables.
-    const uint32_t known = kind == SectionKind::kNode ? static_cast<uint32_t>(np::abi::NodeTable::kCount)
-                                                      : static_cast<uint32_t>(np::abi::ServicesTable::kCount);
-    const uint32_t strings = known - 1;  // the strings table is the last one of both kinds
+    const uint32_t known = kind == SectionKind::kNode       ? static_cast<uint32_t>(np::abi::NodeTable::kCount)
+                           : kind == SectionKind::kServices ? static_cast<uint32_t>(np::abi::ServicesTable::kCount)
+                                                            : static_cast<uint32_t>(np::abi::ServicesDeltaTable::kCount);
+    // The strings table: the last of node and services, table 5 of a delta.
+    const uint32_t strings = kind == SectionKind::kServicesDelta
+                                 ? static_cast<uint32_t>(np::abi::ServicesDeltaTable::kStrings)
+                                 : known - 1;
     for (uint32_t min_tables : {0u, known}) {
       np::Result<np::SectionView> view = np::ParseSection(image, size, kind, nullptr, min_tables);
       if (!view) continue;
@@ -86,6 +90,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(np::DecodeServicesSection(image, size, &crc).ok() == services.ok());
   Check(!np::DecodeServicesSection(image, size, &wrong_crc).ok());
   if (services) RoundTripServices(*services);
+
+  np::Result<np::ServicesDelta> delta = np::DecodeServicesDeltaSection(image, size, nullptr);
+  Check(np::DecodeServicesDeltaSection(image, size, &crc).ok() == delta.ok());
+  Check(!np::DecodeServicesDeltaSection(image, size, &wrong_crc).ok());
+  if (delta) {
+    const std::vector<uint8_t> encoded = np::EncodeServicesDeltaSection(*delta);
+    np::Result<np::ServicesDelta> again = np::DecodeServicesDeltaSection(encoded.data(), encoded.size(), nullptr);
+    Check(again.ok() && again->removed_ids == delta->removed_ids && again->base_generation == delta->base_generation &&
+          again->changed.service_port_names == delta->changed.service_port_names);
+    // Applied to a base it may or may not fit: an error, never a crash.
+    np::ServicesImage base;
+    base.generation = delta->base_generation;
+    (void)np::ApplyServicesDelta(base, *delta);
+    if (services) {
+      services->generation = delta->base_generation;
+      (void)np::ApplyServicesDelta(*services, *delta);
+    }
+  }
 
   std::free(image);
   return 0;

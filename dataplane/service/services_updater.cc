@@ -1,0 +1,60 @@
+#include "dataplane/service/services_updater.h"
+
+namespace np {
+
+std::optional<ServicesUpdater::Update> ServicesUpdater::Poll(const ServiceTables* current, const CounterSlotHooks& hooks,
+                                                             std::string* refusal) {
+  // A full section first: a delta published with it names it as its base.
+  if (auto update = PollFull(current, hooks, refusal)) return update;
+  return PollDelta(current, hooks, refusal);
+}
+
+std::optional<ServicesUpdater::Update> ServicesUpdater::PollFull(const ServiceTables* current,
+                                                                 const CounterSlotHooks& hooks, std::string* refusal) {
+  auto claim = region_.ClaimPublished(abi::SectionKind::kServices, full_seen_);
+  if (!claim) return std::nullopt;
+  auto image = DecodeServicesSection(claim->image.data(), claim->image.size(), &claim->checksum);
+  region_.Release(abi::SectionKind::kServices);
+  full_seen_ = claim->generation;
+  if (!image) {
+    const std::string reason = image.error().message;
+    region_.ReportRefused(abi::SectionKind::kServices, claim->generation, reason);
+    if (refusal) *refusal = "refused services generation " + std::to_string(claim->generation) + ": " + reason;
+    return std::nullopt;
+  }
+  image->generation = claim->generation;
+  return Update{ServiceTables::FromImage(*image, hooks, current), abi::SectionKind::kServices, claim->generation};
+}
+
+std::optional<ServicesUpdater::Update> ServicesUpdater::PollDelta(const ServiceTables* current,
+                                                                  const CounterSlotHooks& hooks, std::string* refusal) {
+  if (region_.section(abi::SectionKind::kServicesDelta).slot_capacity == 0) return std::nullopt;  // an older region
+  if (auto claim = region_.ClaimPublished(abi::SectionKind::kServicesDelta, delta_seen_)) {
+    auto delta = DecodeServicesDeltaSection(claim->image.data(), claim->image.size(), &claim->checksum);
+    region_.Release(abi::SectionKind::kServicesDelta);
+    delta_seen_ = claim->generation;
+    waiting_delta_.reset();
+    if (!delta) {
+      const std::string reason = delta.error().message;
+      region_.ReportRefused(abi::SectionKind::kServicesDelta, claim->generation, reason);
+      if (refusal) *refusal = "refused services delta " + std::to_string(claim->generation) + ": " + reason;
+      return std::nullopt;
+    }
+    delta->generation = claim->generation;
+    waiting_delta_ = std::move(delta).value();
+  }
+  if (!waiting_delta_ || current == nullptr) return std::nullopt;
+  if (waiting_delta_->base_generation > current->base_generation()) return std::nullopt;  // its base comes next
+  const ServicesDelta delta = std::move(*waiting_delta_);
+  waiting_delta_.reset();
+  if (delta.base_generation < current->base_generation()) return std::nullopt;  // superseded by a newer base
+  auto next = current->WithDelta(delta, hooks);
+  if (!next) {
+    region_.ReportRefused(abi::SectionKind::kServicesDelta, delta.generation, next.error().message);
+    if (refusal) *refusal = "refused " + next.error().message;
+    return std::nullopt;
+  }
+  return Update{std::move(next).value(), abi::SectionKind::kServicesDelta, delta.generation};
+}
+
+}  // namespace np
