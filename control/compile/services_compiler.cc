@@ -395,7 +395,7 @@ void ServicesModel::AssembleAll() {
   by_id_.clear();
   taken_ids_.clear();
   frontend_owner_.clear();
-  contested_frontends_ = 0;
+  contested_frontends_.clear();
   std::vector<std::pair<PortDraft*, Fragment*>> drafts;
   for (auto& [owner, fragment] : fragments_) {
     fragment.conflict_warnings.clear();
@@ -411,7 +411,7 @@ void ServicesModel::AssembleAll() {
         kept[i].push_back(frontend);
         continue;
       }
-      ++contested_frontends_;
+      contested_frontends_.insert(FrontendTuple(frontend));
       drafts[i].second->conflict_warnings.push_back(
           "Service " + draft.owner.ToString() + ": port " + draft.port_label + ": frontend " +
           k8s::Ipv4ToString(frontend.ipv4) + ":" + std::to_string(frontend.port) + " already belongs to " + it->second +
@@ -472,11 +472,19 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     Rebuild(state, node_, options);
     return false;
   };
-  if (contested_frontends_ > 0) return rebuild();
-
   // New fragments first: nothing changes until they are known to fit.
   std::map<OwnerKey, Fragment> compiled;
   for (const OwnerKey& owner : owners) compiled.emplace(owner, CompileOwner(state, owner));
+  auto touches_contested = [&](const Fragment& fragment) {
+    for (const PortDraft& draft : fragment.drafts)
+      for (const abi::FrontendRecord& frontend : draft.port.frontends)
+        if (contested_frontends_.count(FrontendTuple(frontend))) return true;
+    return false;
+  };
+  for (const auto& [owner, fragment] : compiled) {
+    if (touches_contested(fragment)) return rebuild();
+    if (auto old = fragments_.find(owner); old != fragments_.end() && touches_contested(old->second)) return rebuild();
+  }
   std::set<std::string> leaving;  // port names of the recompiled owners
   for (const OwnerKey& owner : owners)
     if (auto old = fragments_.find(owner); old != fragments_.end())

@@ -134,7 +134,9 @@ class ServicesModel {
   std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> frontend_owner_;  // -> port name
   std::map<std::string, uint32_t> ids_;  // by port name
   std::set<uint32_t> taken_ids_;
-  size_t contested_frontends_ = 0;
+  // Frontends more than one port wants: who gets them depends on the whole
+  // state, so a change that touches one is compiled in full.
+  std::set<std::tuple<uint32_t, uint16_t, uint8_t>> contested_frontends_;
   std::vector<std::string> last_warnings_;
   std::map<k8s::NamespacedName, k8s::NamespacedName> slice_service_;  // slice -> its Service
   std::map<k8s::NamespacedName, std::set<k8s::NamespacedName>> service_slices_;

@@ -120,27 +120,33 @@ bool InProcessDataplane::Setup(const fs::path& node_yaml) {
 
 bool InProcessDataplane::PublishServices(const fs::path& dir) {
   // Cached like nodeplane-control's reloads: a republish after one file
-  // changed re-parses that file and rebuilds only the Maglev tables it changed.
+  // changed re-parses that file and recompiles only the objects it changed,
+  // published as a services delta.
   auto loaded = manifest_cache_.Load(dir);
   if (!loaded) return Fail(loaded.error().message);
   for (const auto& failure : loaded->failures)
     for (const auto& message : failure.messages) return Fail("manifest error: " + message);
-  auto compiled = compile::CompileServices(loaded->state, node_, compile::ServicesCompileOptions{{}, &maglev_cache_});
-  compiled.image.generation = ++generation_;
-  if (auto status =
-          region_->Publish(abi::SectionKind::kServices, EncodeServicesSection(compiled.image), generation_);
-      !status)
-    return Fail(status.error().message);
-  const uint64_t services_generation = generation_;
+  if (!publisher_) {
+    publisher_.emplace(*region_);
+    services_sync_.emplace(*publisher_, std::map<std::string, uint32_t>{});
+  }
+  const compile::ServicesChanges changes =
+      services_state_ ? compile::DiffServiceInputs(*services_state_, loaded->state) : compile::ServicesChanges{};
+  auto synced = services_sync_->Sync(loaded->state, node_, services_state_ ? &changes : nullptr, nullptr);
+  if (!synced) return Fail(synced.error().message);
+  services_state_ = loaded->state;
+  const abi::SectionKind services_kind = synced->kind;
+  const uint64_t services_generation = synced->generation;
   // NetworkPolicies of the same directory, as nodeplane-control publishes them.
   auto policies = policy::CompilePolicies(loaded->state, node_);
   policies.image.generation = ++generation_;
   if (auto status = region_->Publish(abi::SectionKind::kPolicy, EncodePolicySection(policies.image), generation_);
       !status)
     return Fail(status.error().message);
+  for (int poll = 0; poll < 4 && region_->AppliedGeneration(services_kind) < services_generation; ++poll) loader_->Poll();
   loader_->Poll();
-  if (region_->AppliedGeneration(abi::SectionKind::kServices) != services_generation)
-    return Fail("services refused: " + region_->RefusalReason(abi::SectionKind::kServices));
+  if (region_->AppliedGeneration(services_kind) < services_generation)
+    return Fail("services refused: " + region_->RefusalReason(services_kind));
   if (region_->AppliedGeneration(abi::SectionKind::kPolicy) != generation_)
     return Fail("policy refused: " + region_->RefusalReason(abi::SectionKind::kPolicy));
   return true;

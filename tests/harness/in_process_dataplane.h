@@ -33,7 +33,8 @@
 
 #include "common/section_image.h"
 #include "common/shm_region.h"
-#include "control/compile/maglev_cache.h"
+#include "control/daemon/section_publisher.h"
+#include "control/daemon/services_sync.h"
 #include "control/k8s/manifest_cache.h"
 #include "dataplane/runtime/shared_state.h"
 
@@ -140,7 +141,10 @@ class InProcessDataplane {
   NodeImage node_;
   uint64_t generation_ = 0;
   k8s::ManifestDirectoryCache manifest_cache_;
-  compile::MaglevCache maglev_cache_;
+  // Services go out as nodeplane-control sends them: a full section, then deltas.
+  std::optional<daemon::SectionPublisher> publisher_;
+  std::optional<daemon::ServicesSync> services_sync_;
+  std::optional<k8s::ClusterState> services_state_;
   std::vector<RingPort> ports_;
   std::optional<TablesRegion> region_;
   std::unique_ptr<StatsRegion> stats_;
