@@ -192,9 +192,15 @@ np_check_alive() {
 
 # np_generation SECTION published|applied: the newest generation of a section
 # (node, services) that the control plane published / the dataplane applied,
-# from the control plane's log (0 if none yet).
+# from the control plane's log (0 if none yet). "services" counts the full
+# services sections and the services deltas together: it grows with either.
 np_generation() {
   local section=$1 what=$2 pattern n
+  if [[ $section == services ]]; then
+    echo $(($(np_generation services: "$what") + $(np_generation services-delta: "$what")))
+    return
+  fi
+  section=${section%:}
   if [[ $what == published ]]; then
     pattern="$section: generation [0-9]+ published"
   else
