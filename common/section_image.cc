@@ -82,7 +82,7 @@ std::vector<uint8_t> SectionBuilder::Finish(uint64_t generation) const {
   size_t offset = AlignUp(sizeof(abi::SectionHeader));
   for (size_t i = 0; i < tables_.size(); ++i) {
     const bool is_strings = i == strings_table_;
-    const size_t bytes = is_strings ? strings_.size() : tables_[i].bytes.size();
+    const size_t bytes = is_strings ? strings_.size() : tables_[i].size();
     header.tables[i].offset = static_cast<uint32_t>(offset);
     header.tables[i].count = static_cast<uint32_t>(is_strings ? strings_.size() : tables_[i].count);
     header.tables[i].elem_size = is_strings ? 1 : tables_[i].elem_size;
@@ -94,9 +94,8 @@ std::vector<uint8_t> SectionBuilder::Finish(uint64_t generation) const {
   std::memcpy(image.data(), &header, sizeof(header));
   for (size_t i = 0; i < tables_.size(); ++i) {
     const bool is_strings = i == strings_table_;
-    const uint8_t* source = is_strings ? reinterpret_cast<const uint8_t*>(strings_.data())
-                                       : tables_[i].bytes.data();
-    const size_t bytes = is_strings ? strings_.size() : tables_[i].bytes.size();
+    const uint8_t* source = is_strings ? reinterpret_cast<const uint8_t*>(strings_.data()) : tables_[i].data();
+    const size_t bytes = is_strings ? strings_.size() : tables_[i].size();
     if (bytes > 0) std::memcpy(image.data() + header.tables[i].offset, source, bytes);
   }
   return image;
@@ -263,10 +262,10 @@ void SetServicesTables(SectionBuilder& builder, const ServicesImage& image) {
     service_ports[i].name =
         builder.AddString(i < image.service_port_names.size() ? image.service_port_names[i] : "");
   builder.SetTable(ServicesIndex(T::kServicePorts), service_ports);
-  builder.SetTable(ServicesIndex(T::kFrontends), image.frontends);
-  builder.SetTable(ServicesIndex(T::kBackends), image.backends);
-  builder.SetTable(ServicesIndex(T::kMaglev), image.maglev);
-  builder.SetTable(ServicesIndex(T::kSourceRanges), image.source_ranges);
+  builder.SetTableView(ServicesIndex(T::kFrontends), image.frontends);
+  builder.SetTableView(ServicesIndex(T::kBackends), image.backends);
+  builder.SetTableView(ServicesIndex(T::kMaglev), image.maglev);
+  builder.SetTableView(ServicesIndex(T::kSourceRanges), image.source_ranges);
 }
 
 uint32_t DeltaIndex(abi::ServicesDeltaTable table) { return static_cast<uint32_t>(table); }

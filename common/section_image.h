@@ -26,8 +26,19 @@ class SectionBuilder {
     auto& table = tables_.at(index);
     table.elem_size = sizeof(T);
     table.count = static_cast<uint32_t>(records.size());
+    table.view = nullptr;
     table.bytes.resize(records.size() * sizeof(T));
     if (!records.empty()) std::memcpy(table.bytes.data(), records.data(), table.bytes.size());
+  }
+  // Without a copy: `records` must outlive Finish().
+  template <class T>
+  void SetTableView(uint32_t index, const std::vector<T>& records) {
+    auto& table = tables_.at(index);
+    table.elem_size = sizeof(T);
+    table.count = static_cast<uint32_t>(records.size());
+    table.bytes.clear();
+    table.view = reinterpret_cast<const uint8_t*>(records.data());
+    table.view_size = records.size() * sizeof(T);
   }
   abi::StringRef AddString(std::string_view text);
   std::vector<uint8_t> Finish(uint64_t generation) const;
@@ -37,6 +48,10 @@ class SectionBuilder {
     uint32_t elem_size = 1;
     uint32_t count = 0;
     std::vector<uint8_t> bytes;
+    const uint8_t* view = nullptr;  // SetTableView: the caller's records instead of `bytes`
+    size_t view_size = 0;
+    const uint8_t* data() const { return view != nullptr ? view : bytes.data(); }
+    size_t size() const { return view != nullptr ? view_size : bytes.size(); }
   };
   abi::SectionKind kind_;
   uint32_t strings_table_;

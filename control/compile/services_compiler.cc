@@ -564,6 +564,19 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
 
 ServicesCompilation ServicesModel::Compilation() const {
   ServicesCompilation out;
+  size_t backends = 0, maglev = 0, frontends = 0, ranges = 0;
+  for (const auto& [name, port] : ports_) {
+    backends += port->backends.size();
+    maglev += port->maglev.size();
+    frontends += port->frontends.size();
+    ranges += port->source_ranges.size();
+  }
+  out.image.service_ports.reserve(ports_.size());
+  out.image.service_port_names.reserve(ports_.size());
+  out.image.backends.reserve(backends);
+  out.image.maglev.reserve(maglev);
+  out.image.frontends.reserve(frontends);
+  out.image.source_ranges.reserve(ranges);
   for (const auto& [owner, fragment] : fragments_) {
     out.warnings.insert(out.warnings.end(), fragment.warnings.begin(), fragment.warnings.end());
     out.warnings.insert(out.warnings.end(), fragment.conflict_warnings.begin(), fragment.conflict_warnings.end());

@@ -60,10 +60,12 @@ Result<SectionPublisher::Outcome> SectionPublisher::PublishIfChanged(abi::Sectio
   if (section.published_content && *section.published_content == image)
     return Outcome{false, section.last_generation};
   const uint64_t generation = section.last_generation + 1;
-  std::vector<uint8_t> numbered = image;
-  SetGeneration(numbered, generation);
+  // Numbered in place for the copy into the region, then back to content.
+  SetGeneration(image, generation);
   const uint64_t published_at = RealtimeNanoseconds();
-  if (Status status = region_.Publish(kind, numbered, generation); !status) return status.error();
+  Status status = region_.Publish(kind, image, generation);
+  SetGeneration(image, 0);
+  if (!status) return status.error();
   section.last_generation = generation;
   section.published_at_ns = published_at;
   section.published_content = std::move(image);

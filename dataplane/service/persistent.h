@@ -68,6 +68,16 @@ class ShardedMap {
     }
   }
 
+  // All at once (a full image): keys must be unique.
+  static ShardedMap Build(const std::vector<std::pair<uint64_t, Value>>& entries) {
+    std::array<std::vector<std::pair<uint64_t, Value>>, kShards> by_shard;
+    for (const auto& entry : entries) by_shard[ShardOf(entry.first)].push_back(entry);
+    ShardedMap map;
+    for (size_t shard = 0; shard < kShards; ++shard)
+      if (!by_shard[shard].empty()) map.shards_[shard] = std::make_shared<const FrozenMap<Value>>(by_shard[shard]);
+    return map;
+  }
+
   template <class Visit>
   void ForEach(Visit&& visit) const {
     for (const auto& shard : shards_) shard->ForEach(visit);

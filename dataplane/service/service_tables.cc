@@ -181,20 +181,42 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
   tables->base_generation_ = image.generation;
   auto base = std::make_shared<BaseIndex>();
   const auto frontends = FrontendsByPort(image);
-  Edit edit(*tables, hooks);
-  for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
-    auto state = ServicePortState::FromImage(image, i, frontends[i]);
-    // A duplicate id keeps the last record, as a duplicate frontend would
-    // have been refused by the compiler long before.
-    (*base)[image.service_ports[i].id] = state;
-    edit.Put(image.service_ports[i].id, std::move(state));
-  }
-  if (Status status = edit.Commit(); !status) {
-    // Two service ports claim one frontend: keep the first claim of each,
-    // which is what a full image always meant (see the compiler's warning).
-    tables = std::make_unique<ServiceTables>();
-    tables->base_generation_ = image.generation;
-    base = std::make_shared<BaseIndex>();
+  // Unique ids and frontends (what the compiler writes): built in one pass.
+  std::vector<uint64_t> ids, frontend_keys;
+  for (const abi::ServicePortRecord& record : image.service_ports) ids.push_back(record.id);
+  for (const abi::FrontendRecord& frontend : image.frontends) frontend_keys.push_back(KeyOf(frontend));
+  std::sort(ids.begin(), ids.end());
+  std::sort(frontend_keys.begin(), frontend_keys.end());
+  const bool unique = std::adjacent_find(ids.begin(), ids.end()) == ids.end() &&
+                      std::adjacent_find(frontend_keys.begin(), frontend_keys.end()) == frontend_keys.end();
+  if (unique) {
+    std::vector<std::pair<uint64_t, abi::FrontendRecord>> frontend_entries;
+    std::vector<std::pair<uint64_t, uint32_t>> id_entries;
+    std::map<uint32_t, uint32_t> owned;
+    frontend_entries.reserve(image.frontends.size());
+    id_entries.reserve(image.service_ports.size());
+    for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
+      auto state = ServicePortState::FromImage(image, i, frontends[i]);
+      const uint32_t id = image.service_ports[i].id;
+      for (abi::FrontendRecord frontend : state->frontends) {
+        frontend.service_port_index = i;
+        frontend_entries.emplace_back(KeyOf(frontend), frontend);
+        if (OwnsItsAddress(frontend)) ++owned[frontend.ipv4];
+      }
+      id_entries.emplace_back(id, i);
+      tables->slots_.Set(i, Slot{state, hooks.assign(id, state->name)});
+      (*base)[id] = std::move(state);
+    }
+    tables->slot_end_ = static_cast<uint32_t>(image.service_ports.size());
+    tables->port_count_ = image.service_ports.size();
+    tables->frontends_ = ShardedMap<abi::FrontendRecord>::Build(frontend_entries);
+    tables->by_id_ = ShardedMap<uint32_t>::Build(id_entries);
+    tables->owned_ = ShardedMap<uint32_t>::Build(
+        std::vector<std::pair<uint64_t, uint32_t>>(owned.begin(), owned.end()));
+    for (const auto& [address, count] : owned) tables->gained_addresses_.push_back(address);
+  } else {
+    // Two service ports claim one frontend (or share an id): keep the first
+    // claim of each frontend, the last record of an id.
     std::set<uint64_t> seen;
     Edit first_claims(*tables, hooks);
     for (uint32_t i = 0; i < image.service_ports.size(); ++i) {

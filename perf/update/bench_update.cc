@@ -702,6 +702,9 @@ int Run(const Options& options) {
                  "apply %.3f = %.3f ms (published as %s, %zu bytes)\n",
                  services, reps, median(single, compile), median(single, encode), median(single, publish),
                  median(single, apply), single_ms, abi::SectionKindName(single_kind), single_bytes);
+    std::string each;
+    for (const Stages& s : single) each += (each.empty() ? "" : " ") + Fmt(s.total());
+    std::fprintf(stderr, "# services=%d single endpoint, each run (ms): %s\n", services, each.c_str());
     std::fprintf(stderr, "# services=%d parse %zu manifest objects (LoadManifestDirectory): %.1f ms; "
                  "nodeplane-control's reload after one file changed (ManifestDirectoryCache, %zu file of 100 Services re-parsed): %.1f ms\n",
                  services, parsed_objects, parse_ms, reparsed_files, reparse_one_ms);
