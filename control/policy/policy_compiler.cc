@@ -171,6 +171,7 @@ class Compiler {
     }
     for (auto& [name, identity] : identities_) all_.push_back(&identity);
     std::sort(all_.begin(), all_.end(), [](const Identity* a, const Identity* b) { return a->id < b->id; });
+    for (Identity* identity : all_) by_namespace_[identity->namespace_].push_back(identity);
 
     for (uint32_t ip : host_addresses_) out_.image.ip_entries.push_back({ip, abi::kIdentityHost, 0, {}});
     for (const auto& [ip, pod] : pod_ips_) {
@@ -205,8 +206,8 @@ class Compiler {
     out_.image.policy_names.push_back(id.ToString());
 
     std::vector<Identity*> selected;
-    for (Identity* identity : all_)
-      if (identity->namespace_ == id.namespace_ && Matches(policy.pod_selector, identity->labels)) {
+    for (Identity* identity : InNamespace(id.namespace_))
+      if (Matches(policy.pod_selector, identity->labels)) {
         if (policy.affects_ingress) identity->flags |= abi::kIdentityIsolatedIngress;
         if (policy.affects_egress) identity->flags |= abi::kIdentityIsolatedEgress;
         if (identity->enforced) selected.push_back(identity);
@@ -234,13 +235,25 @@ class Compiler {
     const bool any_peer = rule.peers.empty();
     std::vector<Identity*> peer_identities;
     std::vector<abi::CidrRecord> cidrs;
-    for (const Identity* identity : all_) {
+    // Only the namespaces some peer can select are walked (a peer without a
+    // namespaceSelector selects in the policy's own): a policy costs the
+    // pods it may select, not every identity of the cluster.
+    for (const auto& [namespace_name, identities] : by_namespace_) {
+      bool reachable = false;
       for (const NetworkPolicyPeer& peer : rule.peers)
-        if (!peer.ip_block && PeerMatches(peer, id.namespace_, *identity)) {
-          peer_identities.push_back(const_cast<Identity*>(identity));
-          break;
-        }
+        reachable |= !peer.ip_block && (peer.namespace_selector
+                                            ? Matches(*peer.namespace_selector, *identities.front()->namespace_labels)
+                                            : namespace_name == id.namespace_);
+      if (!reachable) continue;
+      for (Identity* identity : identities)
+        for (const NetworkPolicyPeer& peer : rule.peers)
+          if (!peer.ip_block && PeerMatches(peer, id.namespace_, *identity)) {
+            peer_identities.push_back(identity);
+            break;
+          }
     }
+    std::sort(peer_identities.begin(), peer_identities.end(),
+              [](const Identity* a, const Identity* b) { return a->id < b->id; });
     for (const NetworkPolicyPeer& peer : rule.peers) {
       if (!peer.ip_block) continue;
       if (!peer.ip_block->cidr.is_v4()) {
@@ -374,6 +387,13 @@ class Compiler {
   std::set<uint32_t> node_addresses_;
   std::map<std::string, Identity> identities_;  // by name
   std::vector<Identity*> all_;                  // by id
+  std::map<std::string, std::vector<Identity*>> by_namespace_;  // namespace -> its identities, by id
+
+  const std::vector<Identity*>& InNamespace(const std::string& namespace_name) const {
+    static const std::vector<Identity*> kNone;
+    auto it = by_namespace_.find(namespace_name);
+    return it == by_namespace_.end() ? kNone : it->second;
+  }
   std::map<uint32_t, PodIp> pod_ips_;
   std::map<IdSet, uint32_t> id_sets_;
   std::map<std::vector<std::pair<uint32_t, uint8_t>>, uint32_t> cidr_sets_;
