@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "control/compile/routes_compiler.h"
+#include "control/daemon/stage_timer.h"
 #include "control/compile/services_compiler.h"
 #include "control/config/node_config.h"
 #include "control/k8s/loader.h"
@@ -12,16 +13,6 @@
 
 namespace np::daemon {
 namespace {
-
-class StageTimer {
- public:
-  double ElapsedMs() const {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
 
 std::string FormatMs(double ms) {
   char text[32];

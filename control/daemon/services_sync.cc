@@ -1,20 +1,11 @@
 #include "control/daemon/services_sync.h"
 
 #include <algorithm>
-#include <chrono>
+
+#include "control/daemon/stage_timer.h"
 
 namespace np::daemon {
 namespace {
-
-class StageTimer {
- public:
-  double ElapsedMs() const {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
 
 std::optional<ServicesDelta> ReadPublishedDelta(const TablesRegion& region) {
   if (region.section(abi::SectionKind::kServicesDelta).slot_capacity == 0) return std::nullopt;
