@@ -125,7 +125,9 @@ ReloadReport ReloadPipeline::Run() {
   StageTimer policy_publish;
   Publish(abi::SectionKind::kPolicy, std::move(policy_bytes), report);
   report.publish_ms = node_publish_ms + (services ? services->publish_ms : 0) + policy_publish.ElapsedMs();
-  services_ = services_sync_->Image();
+  // The whole image for the daemon's names and health checks: O(Services),
+  // so only when the services changed.
+  if (!services_ || (services && services->published)) services_ = services_sync_->Image();
   return report;
 }
 
