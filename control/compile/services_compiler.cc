@@ -238,6 +238,19 @@ class FragmentCompiler {
   MaglevCache* maglev_cache_;
 };
 
+// The assembled port, taking the draft's tables (a draft is assembled once;
+// it keeps the frontends it wants for later contention checks).
+std::shared_ptr<CompiledServicePort> TakePort(CompiledServicePort& draft) {
+  auto port = std::make_shared<CompiledServicePort>();
+  port->name = draft.name;
+  port->record = draft.record;
+  port->frontends = draft.frontends;
+  port->backends = std::move(draft.backends);
+  port->maglev = std::move(draft.maglev);
+  port->source_ranges = std::move(draft.source_ranges);
+  return port;
+}
+
 std::tuple<uint32_t, uint16_t, uint8_t> FrontendTuple(const abi::FrontendRecord& frontend) {
   return {frontend.ipv4, frontend.port, frontend.protocol};
 }
@@ -431,7 +444,7 @@ void ServicesModel::AssembleAll() {
             [&](size_t a, size_t b) { return drafts[a].first->id_key < drafts[b].first->id_key; });
   for (size_t i : fresh) ids[i] = NewId(drafts[i].first->id_key);
   for (size_t i = 0; i < drafts.size(); ++i) {
-    auto port = std::make_shared<CompiledServicePort>(drafts[i].first->port);
+    auto port = TakePort(drafts[i].first->port);
     port->record.id = ids[i];
     port->frontends = std::move(kept[i]);
     ids_[port->name] = ids[i];
@@ -518,7 +531,7 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
         fresh.emplace_back(&draft, &fragment);
         continue;
       }
-      auto port = std::make_shared<CompiledServicePort>(draft.port);
+      auto port = TakePort(draft.port);
       port->record.id = released->second;
       released_ids.erase(released);
       fragment.port_names.push_back(port->name);
@@ -535,7 +548,7 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   std::sort(fresh.begin(), fresh.end(),
             [](const auto& a, const auto& b) { return a.first->id_key < b.first->id_key; });
   for (auto& [draft, fragment] : fresh) {
-    auto port = std::make_shared<CompiledServicePort>(draft->port);
+    auto port = TakePort(draft->port);
     port->record.id = NewId(draft->id_key);
     fragment->port_names.push_back(port->name);
     ids_[port->name] = port->record.id;

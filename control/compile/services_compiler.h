@@ -106,7 +106,7 @@ class ServicesModel {
 
  private:
   struct PortDraft {
-    CompiledServicePort port;  // record.id unset, frontends as wanted
+    CompiledServicePort port;  // record.id unset, frontends as wanted; its tables move to the assembled port
     std::string id_key;        // "ns/name:port/PROTO": hashed into the stable ID
     std::string port_label;
     k8s::NamespacedName owner;

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <string>
 
+#include "common/allocator_tuning.h"
 #include "control/daemon/daemon.h"
 #include "control/daemon/metrics_collect.h"
 
@@ -23,6 +24,7 @@ void LogLine(const std::string& line) {
 
 int main(int argc, char** argv) {
   using namespace np::daemon;
+  np::KeepTableMemoryMapped();
   np::Result<DaemonOptions> options = ParseDaemonOptions(argc, argv);
   if (!options) {
     const bool help = options.error().message == "help";

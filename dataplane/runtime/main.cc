@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/shm_region.h"
+#include "common/allocator_tuning.h"
 #include "dataplane/runtime/conntrack_memory.h"
 #include "dataplane/flows/flow_region.h"
 #include "dataplane/runtime/debug_region.h"
@@ -97,6 +98,7 @@ int RunWorker(void* argument) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  np::KeepTableMemoryMapped();
   const int signal_fd = BlockTerminationSignals();  // before EAL starts its threads
   const int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) return Fail(std::string("EAL init failed: ") + rte_strerror(rte_errno));

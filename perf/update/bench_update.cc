@@ -66,6 +66,7 @@
 #include <string>
 #include <vector>
 
+#include "common/allocator_tuning.h"
 #include "common/section_image.h"
 #include "common/shm_region.h"
 #include "control/compile/services_compiler.h"
@@ -747,6 +748,7 @@ int Run(const Options& options) {
 }  // namespace np::bench
 
 int main(int argc, char** argv) {
+  np::KeepTableMemoryMapped();  // as nodeplane-control and nodeplane-dataplane run
   np::bench::Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
