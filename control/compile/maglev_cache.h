@@ -10,9 +10,8 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
-#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 namespace np::compile {
@@ -29,12 +28,17 @@ class MaglevCache {
   uint64_t builds() const { return builds_; }
 
  private:
-  using Key = std::tuple<std::vector<std::string>, uint32_t, uint32_t>;
+  // Keyed by a hash of the inputs (copying and comparing the key strings
+  // was a third of a lookup); the inputs are kept to confirm a hit.
   struct Cached {
+    std::vector<std::string> backend_keys;
+    uint32_t table_size = 0;
+    uint32_t seed = 0;
     std::vector<uint32_t> table;
     uint64_t used_in = 0;
   };
-  std::map<Key, Cached> tables_;
+  std::unordered_map<uint64_t, Cached> tables_;
+  std::vector<uint32_t> uncached_;  // a table whose hash collided with another's
   uint64_t compile_ = 1;
   uint64_t hits_ = 0;
   uint64_t builds_ = 0;
