@@ -35,9 +35,16 @@ struct Candidate {
 };
 using Address = std::pair<uint32_t, uint16_t>;  // ip, port
 
-std::map<Address, Candidate> MergeEndpoints(const std::vector<const EndpointSlice*>& slices,
-                                            const ServicePort& service_port, const std::string& node_name) {
-  std::map<Address, Candidate> merged;
+struct Merged {
+  Address address;
+  Candidate candidate;
+};
+
+// Sorted by address, one entry per address (flat vectors: a full resync
+// merges every Service's endpoints).
+std::vector<Merged> MergeEndpoints(const std::vector<const EndpointSlice*>& slices, const ServicePort& service_port,
+                                   const std::string& node_name) {
+  std::vector<Merged> all;
   for (const EndpointSlice* slice : slices) {
     if (slice->address_type != k8s::AddressType::kIPv4) continue;
     std::optional<uint16_t> port;
@@ -48,25 +55,37 @@ std::map<Address, Candidate> MergeEndpoints(const std::vector<const EndpointSlic
     for (const k8s::Endpoint& endpoint : slice->endpoints) {
       // Addresses of one endpoint are fungible: use the first, as kube-proxy does.
       if (endpoint.ip_addresses.empty() || !endpoint.ip_addresses.front().is_v4()) continue;
-      const Candidate candidate{endpoint.IsReady(), endpoint.IsServing(), endpoint.IsTerminating(),
-                                !node_name.empty() && endpoint.node_name == node_name};
-      // The same endpoint can sit in two slices while it moves: a ready copy wins.
-      auto [it, inserted] = merged.try_emplace({endpoint.ip_addresses.front().v4, *port}, candidate);
-      if (!inserted && candidate.ready && !it->second.ready) it->second = candidate;
+      all.push_back(Merged{{endpoint.ip_addresses.front().v4, *port},
+                           Candidate{endpoint.IsReady(), endpoint.IsServing(), endpoint.IsTerminating(),
+                                     !node_name.empty() && endpoint.node_name == node_name}});
     }
+  }
+  std::stable_sort(all.begin(), all.end(), [](const Merged& a, const Merged& b) { return a.address < b.address; });
+  std::vector<Merged> merged;
+  for (const Merged& entry : all) {
+    if (merged.empty() || merged.back().address != entry.address) {
+      merged.push_back(entry);
+      continue;
+    }
+    // The same endpoint can sit in two slices while it moves: the first
+    // ready copy wins over a not-ready one.
+    if (entry.candidate.ready && !merged.back().candidate.ready) merged.back().candidate = entry.candidate;
   }
   return merged;
 }
 
 // kube-proxy's choice: ready endpoints, else the serving terminating ones.
-std::set<Address> ChooseEndpoints(const std::map<Address, Candidate>& candidates, bool local_only) {
-  std::set<Address> ready, fallback;
-  for (const auto& [address, candidate] : candidates) {
+// One flag per merged endpoint.
+std::vector<bool> ChooseEndpoints(const std::vector<Merged>& candidates, bool local_only) {
+  std::vector<bool> ready(candidates.size(), false), fallback(candidates.size(), false);
+  bool any_ready = false;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& candidate = candidates[i].candidate;
     if (local_only && !candidate.local) continue;
-    if (candidate.ready) ready.insert(address);
-    else if (candidate.serving && candidate.terminating) fallback.insert(address);
+    if (candidate.ready) any_ready = ready[i] = true;
+    else if (candidate.serving && candidate.terminating) fallback[i] = true;
   }
-  return ready.empty() ? fallback : ready;
+  return any_ready ? ready : fallback;
 }
 
 bool SameBytesOf(const void* a, const void* b, size_t size) { return size == 0 || std::memcmp(a, b, size) == 0; }
@@ -204,31 +223,31 @@ class FragmentCompiler {
     std::vector<uint32_t> built;
     const std::vector<uint32_t>& table =
         maglev_cache_ ? maglev_cache_->Table(member_keys, size, seed) : (built = BuildMaglevTable(member_keys, size, seed));
+    out.reserve(out.size() + table.size());
     for (uint32_t slot : table) out.push_back(members[slot]);
     return size;
   }
 
   void AddBackends(const ServicePort& port, const std::vector<const EndpointSlice*>& slices, CompiledServicePort& out) {
-    const std::map<Address, Candidate> candidates = MergeEndpoints(slices, port, node_.node_name);
-    const std::set<Address> cluster = ChooseEndpoints(candidates, false);
-    const std::set<Address> local = ChooseEndpoints(candidates, true);
-    std::set<Address> all = cluster;
-    all.insert(local.begin(), local.end());
-
-    out.record.backend_count = static_cast<uint32_t>(all.size());
+    const std::vector<Merged> candidates = MergeEndpoints(slices, port, node_.node_name);
+    const std::vector<bool> cluster = ChooseEndpoints(candidates, false);
+    const std::vector<bool> local = ChooseEndpoints(candidates, true);
     std::vector<std::string> keys;
     std::vector<uint32_t> cluster_members, local_members;
-    for (const Address& address : all) {
-      const Candidate& candidate = candidates.at(address);
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (!cluster[i] && !local[i]) continue;
+      const Candidate& candidate = candidates[i].candidate;
+      const Address& address = candidates[i].address;
       uint8_t flags = 0;
       if (candidate.local) flags |= abi::kBackendLocal;
       if (!candidate.ready && candidate.terminating) flags |= abi::kBackendTerminating;
       const uint32_t index = static_cast<uint32_t>(keys.size());
-      if (cluster.count(address)) cluster_members.push_back(index);
-      if (local.count(address)) local_members.push_back(index);
+      if (cluster[i]) cluster_members.push_back(index);
+      if (local[i]) local_members.push_back(index);
       keys.push_back(k8s::Ipv4ToString(address.first) + ":" + std::to_string(address.second));
       out.backends.push_back(abi::BackendRecord{address.first, address.second, flags, 0});
     }
+    out.record.backend_count = static_cast<uint32_t>(keys.size());
     out.record.maglev_size = AddMaglev(cluster_members, keys, out.maglev);
     out.record.local_maglev_first = out.record.maglev_size;
     out.record.local_maglev_size = AddMaglev(local_members, keys, out.maglev);
