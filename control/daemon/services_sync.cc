@@ -118,6 +118,7 @@ Result<ServicesSync::Outcome> ServicesSync::Sync(const k8s::ClusterState& state,
   outcome.generation = published->generation;
   model_.MarkBase(published->generation);
   delta_since_base_ = false;
+  last_delta_generation_ = 0;  // a refused delta is history once a new base is out
   if (!published->published) {
     // The same image as published, but a delta may still be in force on top
     // of it (e.g. published before this process restarted): withdraw it.
