@@ -159,8 +159,6 @@ FilledTable& TableOf(uint32_t entries) {
   if (!attached.ok()) std::abort();
   slot->table = *attached;
   ct::EntryInit init;
-  init.backend_ip = kBackend;
-  init.backend_port = 8080;
   init.nat_flags = ct::kNatDnat;
   init.service_port_id = 1;
   init.tcp_state = ct::TcpState::kEstablished;
@@ -221,8 +219,6 @@ void RemoveInserted(FilledTable& filled, std::vector<uint32_t>& inserted) {
 
 ct::EntryInit DnatInit(uint32_t service_port_id) {
   ct::EntryInit init;
-  init.backend_ip = kBackend;
-  init.backend_port = 8080;
   init.nat_flags = ct::kNatDnat;
   init.service_port_id = service_port_id;
   init.tcp_state = ct::TcpState::kSynSent;

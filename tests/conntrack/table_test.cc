@@ -48,8 +48,6 @@ class TableTest : public ::testing::Test {
   }
   InsertResult Insert(const Flow& flow, uint32_t now, TcpState state = TcpState::kSynSent) {
     EntryInit init;
-    init.backend_ip = flow.reply.src_ip;
-    init.backend_port = flow.reply.src_port;
     init.nat_flags = kNatDnat;
     init.service_port_id = 7;
     init.tcp_state = state;
@@ -77,8 +75,8 @@ TEST_F(TableTest, BothDirectionsFindTheOneEntry) {
   EXPECT_EQ(forward.direction, Direction::kOriginal);
   EXPECT_EQ(backward.direction, Direction::kReply);
   const Entry& e = table_.At(inserted.entry);
-  EXPECT_EQ(e.backend_ip, kBackend);
-  EXPECT_EQ(e.backend_port, 8080);
+  EXPECT_EQ(e.backend_ip(), kBackend);  // DNAT: the reply key's source
+  EXPECT_EQ(e.backend_port(), 8080);
   EXPECT_EQ(e.service_port_id, 7u);
   EXPECT_EQ(e.nat_flags, kNatDnat);
 
