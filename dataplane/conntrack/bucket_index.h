@@ -97,6 +97,26 @@ class BucketIndex {
   uint32_t EntryOf(SlotWord word) const { return ((word & ~signature_mask_) >> 1) - 1; }
   static uint32_t DirectionOf(SlotWord word) { return word & 1u; }
 
+  // The first published word of the home bucket whose signature matches, or
+  // kSlotEmpty: what a pipelined lookup prefetches the entry of before
+  // comparing keys. Inserts take the lowest free slot, so a key is usually
+  // among the first few words. When there is no candidate, `*settled` says
+  // whether the home bucket was the whole answer (nothing overflowed past
+  // it): a miss without Find.
+  SlotWord FirstCandidate(uint64_t hash, bool* settled) const {
+    const SlotWord wanted = Signature(hash);
+    const Bucket& bucket = buckets_[Home(hash)];
+    for (uint32_t slot = 0; slot < kSlotsPerBucket; ++slot) {
+      const SlotWord word = bucket.slots[slot].load(std::memory_order_acquire);
+      if (IsCandidate(word, wanted)) {
+        *settled = false;
+        return word;
+      }
+    }
+    *settled = bucket.overflow.load(std::memory_order_acquire) == 0;
+    return kSlotEmpty;
+  }
+
   // The published word whose signature matches and for which
   // `matches(word)` says the full key is equal, or kSlotEmpty.
   template <class Match>

@@ -48,16 +48,51 @@ Result<Table> Table::Attach(void* memory, size_t size, const TableConfig& config
 }
 
 void Table::LookupBurst(const FlowKey* keys, uint32_t count, LookupResult* results) const {
-  constexpr uint32_t kChunk = 32;
-  uint64_t hashes[kChunk];
-  for (uint32_t first = 0; first < count; first += kChunk) {
-    const uint32_t n = count - first < kChunk ? count - first : kChunk;
-    for (uint32_t i = 0; i < n; ++i) {
-      hashes[i] = Hash(keys[first + i]);
-      memory_.index.Prefetch(hashes[i]);
+  uint64_t hashes[kLookupChunk];
+  for (uint32_t first = 0; first < count; first += kLookupChunk) {
+    const uint32_t n = count - first < kLookupChunk ? count - first : kLookupChunk;
+    // Stage 1: every home bucket on its way.
+    for (uint32_t i = 0; i < n; ++i) hashes[i] = HashAndPrefetch(keys[first + i]);
+    ResolveChunk(keys + first, hashes, n, results + first);
+  }
+}
+
+void Table::LookupBurstHashed(const FlowKey* keys, const uint64_t* hashes, uint32_t count,
+                              LookupResult* results) const {
+  for (uint32_t first = 0; first < count; first += kLookupChunk) {
+    const uint32_t n = count - first < kLookupChunk ? count - first : kLookupChunk;
+    ResolveChunk(keys + first, hashes + first, n, results + first);
+  }
+}
+
+void Table::ResolveChunk(const FlowKey* keys, const uint64_t* hashes, uint32_t n,
+                         LookupResult* results) const {
+  const BucketIndex& index = memory_.index;
+  SlotWord candidates[kLookupChunk];
+  bool settled[kLookupChunk];
+  // Stage 2: the entry a key most likely is, both lines: the keys, then
+  // (for writing) the state and counters the caller updates.
+  for (uint32_t i = 0; i < n; ++i) {
+    candidates[i] = index.FirstCandidate(hashes[i], &settled[i]);
+    if (candidates[i] != kSlotEmpty) {
+      const char* entry = reinterpret_cast<const char*>(&At(index.EntryOf(candidates[i])));
+      __builtin_prefetch(entry, 0, 3);
+      __builtin_prefetch(entry + 64, 1, 3);
     }
-    for (uint32_t i = 0; i < n; ++i) {
-      results[first + i] = LookupHashed(keys[first + i], hashes[i]);
+  }
+  // Stage 3: the candidate is nearly always the key, and a home bucket
+  // with no candidate and no overflow a miss; Find settles the rest
+  // (signature collisions, keys past their home) from cached buckets.
+  for (uint32_t i = 0; i < n; ++i) {
+    const SlotWord word = candidates[i];
+    const uint32_t entry = index.EntryOf(word);
+    const uint32_t direction = BucketIndex::DirectionOf(word);
+    if (word != kSlotEmpty && At(entry).tuple[direction] == keys[i]) {
+      results[i] = {entry, static_cast<Direction>(direction)};
+    } else if (settled[i]) {
+      results[i] = {};
+    } else {
+      results[i] = LookupHashed(keys[i], hashes[i]);
     }
   }
 }
