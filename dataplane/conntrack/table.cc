@@ -52,16 +52,11 @@ void Table::LookupBurst(const FlowKey* keys, uint32_t count, LookupResult* resul
   for (uint32_t first = 0; first < count; first += kLookupChunk) {
     const uint32_t n = count - first < kLookupChunk ? count - first : kLookupChunk;
     // Stage 1: every home bucket on its way.
-    for (uint32_t i = 0; i < n; ++i) hashes[i] = HashAndPrefetch(keys[first + i]);
+    for (uint32_t i = 0; i < n; ++i) {
+      hashes[i] = Hash(keys[first + i]);
+      memory_.index.Prefetch(hashes[i]);
+    }
     ResolveChunk(keys + first, hashes, n, results + first);
-  }
-}
-
-void Table::LookupBurstHashed(const FlowKey* keys, const uint64_t* hashes, uint32_t count,
-                              LookupResult* results) const {
-  for (uint32_t first = 0; first < count; first += kLookupChunk) {
-    const uint32_t n = count - first < kLookupChunk ? count - first : kLookupChunk;
-    ResolveChunk(keys + first, hashes + first, n, results + first);
   }
 }
 

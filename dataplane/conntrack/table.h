@@ -249,16 +249,7 @@ class Table {
   // then prefetches the entry of each key's first signature match (both of
   // its lines: the caller goes on to Touch it), then compares keys.
   void LookupBurst(const FlowKey* keys, uint32_t count, LookupResult* results) const;
-  // Stage 1 alone, for a caller with other work to do before the rest (the
-  // worker parses the burst meanwhile): the key's hash, its home bucket on
-  // its way. LookupBurstHashed then does stages 2 and 3.
-  uint64_t HashAndPrefetch(const FlowKey& key) const {
-    const uint64_t hash = Hash(key);
-    memory_.index.Prefetch(hash);
-    return hash;
-  }
-  void LookupBurstHashed(const FlowKey* keys, const uint64_t* hashes, uint32_t count,
-                         LookupResult* results) const;
+
 
   InsertResult Insert(const FlowKey& original, const FlowKey& reply, const EntryInit& init,
                       uint32_t now);

@@ -177,7 +177,6 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
   PacketMeta metas[kBurstSize];
   rte_mbuf* pending[kBurstSize];
   ct::FlowKey keys[kBurstSize];
-  uint64_t key_hashes[kBurstSize];
   ct::LookupResult found[kBurstSize];
   for (uint16_t first = 0; first < count; first += kBurstSize) {
     const uint16_t chunk = std::min<uint16_t>(kBurstSize, static_cast<uint16_t>(count - first));
@@ -187,16 +186,12 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
       rte_mbuf* mbuf = packets[first + i];
       if (i + 1 < chunk) rte_prefetch0(rte_pktmbuf_mtod(packets[first + i + 1], void*));
       bytes += rte_pktmbuf_pkt_len(mbuf);
-      if (PrepareTracked(node, services, policy, in, mbuf, metas[tracked], keys[tracked])) {
-        // The bucket loads while the rest of the burst is parsed.
-        key_hashes[tracked] = conntrack_.HashAndPrefetch(keys[tracked]);
-        pending[tracked++] = mbuf;
-      }
+      if (PrepareTracked(node, services, policy, in, mbuf, metas[tracked], keys[tracked])) pending[tracked++] = mbuf;
     }
     Increment(port_counters.rx_packets, chunk);
     Increment(port_counters.rx_bytes, bytes);
     if (tracked == 0) continue;
-    conntrack_.LookupBurstHashed(keys, key_hashes, tracked, found);
+    conntrack_.LookupBurst(keys, tracked, found);
     if (policy != nullptr) PrefetchVerdicts(node, services, *policy, in, metas, keys, found, tracked);
     const uint64_t mutations_at_lookup = table_mutations_;
     for (uint16_t i = 0; i < tracked; ++i) {

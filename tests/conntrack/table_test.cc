@@ -148,18 +148,12 @@ TEST_F(TableTest, PipelinedLookupsMatchSingleLookupsInAFullTable) {
     keys.push_back(n % 2 ? flow_of(n).reply : flow_of(n).original);  // n >= kCapacity: misses
   }
   std::vector<LookupResult> burst(keys.size());
-  std::vector<LookupResult> hashed(keys.size());
-  std::vector<uint64_t> hashes(keys.size());
   table_.LookupBurst(keys.data(), static_cast<uint32_t>(keys.size()), burst.data());
-  for (size_t i = 0; i < keys.size(); ++i) hashes[i] = table_.HashAndPrefetch(keys[i]);
-  table_.LookupBurstHashed(keys.data(), hashes.data(), static_cast<uint32_t>(keys.size()), hashed.data());
   uint32_t hits = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
     const LookupResult single = table_.Lookup(keys[i]);
     ASSERT_EQ(burst[i].entry, single.entry) << i;
     ASSERT_EQ(burst[i].direction, single.direction) << i;
-    ASSERT_EQ(hashed[i].entry, single.entry) << i;
-    ASSERT_EQ(hashed[i].direction, single.direction) << i;
     ASSERT_EQ(single.hit(), i < kCapacity) << i;
     if (single.hit()) {
       ASSERT_EQ(table_.At(single.entry).tuple[static_cast<uint32_t>(single.direction)], keys[i]);
