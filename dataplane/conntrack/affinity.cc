@@ -30,13 +30,13 @@ Result<AffinityTable> AffinityTable::Attach(void* memory, size_t size, const Tab
   AffinityTable table(*attached);
   if (mode == AttachMode::kRecover) {
     table.memory_.RecoverExclusive(
-        [&](uint32_t entry, uint64_t* hashes, uint64_t* words) -> uint32_t {
+        [&](uint32_t entry, uint64_t* hashes, SlotWord* words) -> uint32_t {
           hashes[0] = table.Hash(table.At(entry).key);
-          words[0] = MakeSlotWord(hashes[0], entry, 0);
+          words[0] = table.memory_.index.MakeWord(hashes[0], entry, 0);
           return 1;
         },
-        [&](uint64_t word, uint32_t entry, uint32_t) {
-          return table.At(SlotEntry(word)).key == table.At(entry).key;
+        [&](SlotWord word, uint32_t entry, uint32_t) {
+          return table.At(table.memory_.index.EntryOf(word)).key == table.At(entry).key;
         });
   }
   return table;
@@ -47,8 +47,8 @@ uint64_t AffinityTable::Hash(const AffinityKey& key) const {
                  memory_.hash_seed);
 }
 
-uint64_t AffinityTable::FindWord(const AffinityKey& key, uint64_t hash) const {
-  return memory_.index.Find(hash, [&](uint64_t word) { return At(SlotEntry(word)).key == key; });
+SlotWord AffinityTable::FindWord(const AffinityKey& key, uint64_t hash) const {
+  return memory_.index.Find(hash, [&](SlotWord word) { return At(memory_.index.EntryOf(word)).key == key; });
 }
 
 bool AffinityTable::Expired(const AffinityEntry& entry, uint32_t now) const {
@@ -58,12 +58,12 @@ bool AffinityTable::Expired(const AffinityEntry& entry, uint32_t now) const {
 }
 
 AffinityLookup AffinityTable::Lookup(const AffinityKey& key, uint32_t now) const {
-  const uint64_t word = FindWord(key, Hash(key));
+  const SlotWord word = FindWord(key, Hash(key));
   if (word == kSlotEmpty) {
     Count(AffinityCounter::kMisses);
     return {};
   }
-  AffinityEntry& entry = At(SlotEntry(word));
+  AffinityEntry& entry = At(memory_.index.EntryOf(word));
   if (Expired(entry, now)) {
     Count(AffinityCounter::kMisses);
     return {};
@@ -79,10 +79,10 @@ AffinityResult AffinityTable::Remember(const AffinityKey& key, AffinityBackend b
   const uint32_t home = memory_.index.Home(hash);
   AffinityResult result;
   memory_.index.LockHomes(home, home);
-  if (const uint64_t word = FindWord(key, hash); word != kSlotEmpty) {
+  if (const SlotWord word = FindWord(key, hash); word != kSlotEmpty) {
     // Updated in place under the home lock: Remember calls for one key are
     // serialized; lookups see either the old or the new backend word.
-    AffinityEntry& entry = At(SlotEntry(word));
+    AffinityEntry& entry = At(memory_.index.EntryOf(word));
     if (replace || Expired(entry, now)) {
       entry.backend.store(PackBackend(backend), std::memory_order_relaxed);
       entry.timeout_s.store(timeout_s, std::memory_order_relaxed);
@@ -106,7 +106,7 @@ AffinityResult AffinityTable::Remember(const AffinityKey& key, AffinityBackend b
     entry.timeout_s.store(timeout_s, std::memory_order_relaxed);
     memory_.header->live_entries.fetch_add(1, std::memory_order_relaxed);
     memory_.pool.MarkLive(index);
-    memory_.index.Publish(claim, MakeSlotWord(hash, index, 0));
+    memory_.index.Publish(claim, memory_.index.MakeWord(hash, index, 0));
     result = {AffinityStatus::kInserted, backend};
     Count(AffinityCounter::kInserts);
   } else {
@@ -134,7 +134,7 @@ uint32_t AffinityTable::Sweep(uint32_t now, uint32_t max_entries) const {
       continue;
     }
     const uint64_t hash = Hash(At(index).key);
-    memory_.index.Unlink(hash, MakeSlotWord(hash, index, 0));
+    memory_.index.Unlink(hash, memory_.index.MakeWord(hash, index, 0));
     memory_.header->live_entries.fetch_sub(1, std::memory_order_relaxed);
     memory_.pool.Retire(index);
     ++expired;

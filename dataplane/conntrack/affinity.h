@@ -24,14 +24,15 @@ struct AffinityKey {
   friend bool operator==(const AffinityKey&, const AffinityKey&) = default;
 };
 
-struct alignas(64) AffinityEntry {
+// Half a cache line: one entry is one line fetch at most.
+struct alignas(32) AffinityEntry {
   AffinityKey key;                    // constant while linked
   std::atomic<uint64_t> backend;      // (ip << 16) | port
   std::atomic<uint32_t> last_used_s;  // relaxed
   std::atomic<uint32_t> timeout_s;    // relaxed
   PoolLink link;
 };
-static_assert(sizeof(AffinityEntry) == 64);
+static_assert(sizeof(AffinityEntry) == 32);
 
 struct AffinityBackend {
   uint32_t ip = 0;
@@ -92,7 +93,7 @@ class AffinityTable {
                                              static_cast<size_t>(entry) * sizeof(AffinityEntry));
   }
   uint64_t Hash(const AffinityKey& key) const;
-  uint64_t FindWord(const AffinityKey& key, uint64_t hash) const;
+  SlotWord FindWord(const AffinityKey& key, uint64_t hash) const;
   bool Expired(const AffinityEntry& entry, uint32_t now) const;
   void Count(AffinityCounter counter, uint64_t amount = 1) const {
     memory_.Count(static_cast<uint32_t>(counter), amount);

@@ -22,7 +22,7 @@ bool BucketIndex::ClaimSlot(uint64_t hash, Claim* claim) const {
   for (uint32_t distance = 0; distance < kProbeBuckets; ++distance) {
     Bucket& bucket = buckets_[bucket_index];
     for (uint32_t slot = 0; slot < kSlotsPerBucket; ++slot) {
-      uint64_t expected = kSlotEmpty;
+      SlotWord expected = kSlotEmpty;
       // relaxed: a claimed slot publishes nothing; Publish's release does.
       if (bucket.slots[slot].load(std::memory_order_relaxed) == kSlotEmpty &&
           bucket.slots[slot].compare_exchange_strong(expected, kSlotClaimed,
@@ -31,16 +31,16 @@ bool BucketIndex::ClaimSlot(uint64_t hash, Claim* claim) const {
         return true;
       }
     }
-    bucket_index = (bucket_index + 1) & mask_;
+    bucket_index = Next(bucket_index);
   }
   return false;
 }
 
-void BucketIndex::Publish(const Claim& claim, uint64_t word) const {
+void BucketIndex::Publish(const Claim& claim, SlotWord word) const {
   // Count the passage before the word becomes visible: a reader that then
   // sees overflow == 0 in a passed bucket linearizes before this insert.
-  for (uint32_t distance = 0; distance < claim.distance; ++distance) {
-    buckets_[(claim.home + distance) & mask_].overflow.fetch_add(1, std::memory_order_release);
+  for (uint32_t distance = 0, bucket = claim.home; distance < claim.distance; ++distance, bucket = Next(bucket)) {
+    buckets_[bucket].overflow.fetch_add(1, std::memory_order_release);
   }
   buckets_[claim.bucket].slots[claim.slot].store(word, std::memory_order_release);
 }
@@ -49,24 +49,24 @@ void BucketIndex::Abandon(const Claim& claim) const {
   buckets_[claim.bucket].slots[claim.slot].store(kSlotEmpty, std::memory_order_relaxed);
 }
 
-bool BucketIndex::Unlink(uint64_t hash, uint64_t word) const {
+bool BucketIndex::Unlink(uint64_t hash, SlotWord word) const {
   const uint32_t home = Home(hash);
   uint32_t bucket_index = home;
   for (uint32_t distance = 0; distance < kProbeBuckets; ++distance) {
     Bucket& bucket = buckets_[bucket_index];
     for (uint32_t slot = 0; slot < kSlotsPerBucket; ++slot) {
-      uint64_t expected = word;
+      SlotWord expected = word;
       if (bucket.slots[slot].load(std::memory_order_relaxed) == word &&
           bucket.slots[slot].compare_exchange_strong(expected, kSlotEmpty,
                                                      std::memory_order_release,
                                                      std::memory_order_relaxed)) {
-        for (uint32_t passed = 0; passed < distance; ++passed) {
-          buckets_[(home + passed) & mask_].overflow.fetch_sub(1, std::memory_order_release);
+        for (uint32_t passed = 0, bucket = home; passed < distance; ++passed, bucket = Next(bucket)) {
+          buckets_[bucket].overflow.fetch_sub(1, std::memory_order_release);
         }
         return true;
       }
     }
-    bucket_index = (bucket_index + 1) & mask_;
+    bucket_index = Next(bucket_index);
   }
   return false;
 }
@@ -102,14 +102,14 @@ void BucketIndex::UnlockHomes(uint32_t first, uint32_t second) const {
 }
 
 void BucketIndex::Clear() const {
-  for (uint32_t bucket = 0; bucket <= mask_; ++bucket) {
+  for (uint32_t bucket = 0; bucket < bucket_count_; ++bucket) {
     buckets_[bucket].writer_lock.store(0, std::memory_order_relaxed);
     buckets_[bucket].overflow.store(0, std::memory_order_relaxed);
     for (auto& slot : buckets_[bucket].slots) slot.store(kSlotEmpty, std::memory_order_relaxed);
   }
 }
 
-bool BucketIndex::InsertExclusive(uint64_t hash, uint64_t word) const {
+bool BucketIndex::InsertExclusive(uint64_t hash, SlotWord word) const {
   Claim claim;
   if (!ClaimSlot(hash, &claim)) return false;
   Publish(claim, word);

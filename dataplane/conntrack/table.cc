@@ -3,16 +3,19 @@
 #include <cstddef>
 #include <iterator>
 
+#include "common/stats_abi.h"
+
 namespace np::ct {
 namespace {
 
 constexpr uint32_t kInsertAttempts = 3;  // room for two evictions plus the capacity check
+static_assert(stats::kMaxServicePorts <= 65536, "Entry::counter_slot is 16 bits");
 
 }  // namespace
 
 TableShape Table::Shape() {
   return TableShape{TableKind::kConntrack, sizeof(Entry),
-                    static_cast<uint32_t>(offsetof(Entry, link)), 2};
+                    static_cast<uint32_t>(offsetof(Entry, link)), 2, sizeof(EntrySide)};
 }
 
 size_t Table::RequiredBytes(uint32_t capacity) {
@@ -27,17 +30,17 @@ Result<Table> Table::Attach(void* memory, size_t size, const TableConfig& config
   if (mode == AttachMode::kRecover) {
     const uint64_t seed = table.memory_.hash_seed;
     table.memory_.RecoverExclusive(
-        [&](uint32_t entry, uint64_t* hashes, uint64_t* words) -> uint32_t {
+        [&](uint32_t entry, uint64_t* hashes, SlotWord* words) -> uint32_t {
           const Entry& e = table.At(entry);
           if (e.tuple[0] == e.tuple[1]) return 0;
           for (uint32_t dir = 0; dir < 2; ++dir) {
             hashes[dir] = HashFlowKey(e.tuple[dir], seed);
-            words[dir] = MakeSlotWord(hashes[dir], entry, dir);
+            words[dir] = table.memory_.index.MakeWord(hashes[dir], entry, dir);
           }
           return 2;
         },
-        [&](uint64_t word, uint32_t entry, uint32_t key) {
-          return table.At(SlotEntry(word)).tuple[SlotDirection(word)] ==
+        [&](SlotWord word, uint32_t entry, uint32_t key) {
+          return table.At(table.memory_.index.EntryOf(word)).tuple[BucketIndex::DirectionOf(word)] ==
                  table.At(entry).tuple[key];
         });
   }
@@ -45,23 +48,53 @@ Result<Table> Table::Attach(void* memory, size_t size, const TableConfig& config
 }
 
 void Table::LookupBurst(const FlowKey* keys, uint32_t count, LookupResult* results) const {
-  constexpr uint32_t kChunk = 32;
-  uint64_t hashes[kChunk];
-  for (uint32_t first = 0; first < count; first += kChunk) {
-    const uint32_t n = count - first < kChunk ? count - first : kChunk;
+  uint64_t hashes[kLookupChunk];
+  for (uint32_t first = 0; first < count; first += kLookupChunk) {
+    const uint32_t n = count - first < kLookupChunk ? count - first : kLookupChunk;
+    // Stage 1: every home bucket on its way.
     for (uint32_t i = 0; i < n; ++i) {
       hashes[i] = Hash(keys[first + i]);
       memory_.index.Prefetch(hashes[i]);
     }
-    for (uint32_t i = 0; i < n; ++i) {
-      results[first + i] = LookupHashed(keys[first + i], hashes[i]);
+    ResolveChunk(keys + first, hashes, n, results + first);
+  }
+}
+
+void Table::ResolveChunk(const FlowKey* keys, const uint64_t* hashes, uint32_t n,
+                         LookupResult* results) const {
+  const BucketIndex& index = memory_.index;
+  SlotWord candidates[kLookupChunk];
+  bool settled[kLookupChunk];
+  // Stage 2: the entry a key most likely is, both lines: the keys, then
+  // (for writing) the state and counters the caller updates.
+  for (uint32_t i = 0; i < n; ++i) {
+    candidates[i] = index.FirstCandidate(hashes[i], &settled[i]);
+    if (candidates[i] != kSlotEmpty) {
+      const char* entry = reinterpret_cast<const char*>(&At(index.EntryOf(candidates[i])));
+      __builtin_prefetch(entry, 0, 3);
+      __builtin_prefetch(entry + 64, 1, 3);
+    }
+  }
+  // Stage 3: the candidate is nearly always the key, and a home bucket
+  // with no candidate and no overflow a miss; Find settles the rest
+  // (signature collisions, keys past their home) from cached buckets.
+  for (uint32_t i = 0; i < n; ++i) {
+    const SlotWord word = candidates[i];
+    const uint32_t entry = index.EntryOf(word);
+    const uint32_t direction = BucketIndex::DirectionOf(word);
+    if (word != kSlotEmpty && At(entry).tuple[direction] == keys[i]) {
+      results[i] = {entry, static_cast<Direction>(direction)};
+    } else if (settled[i]) {
+      results[i] = {};
+    } else {
+      results[i] = LookupHashed(keys[i], hashes[i]);
     }
   }
 }
 
-uint64_t Table::FindWord(const FlowKey& key, uint64_t hash) const {
-  return memory_.index.Find(hash, [&](uint64_t word) {
-    return At(SlotEntry(word)).tuple[SlotDirection(word)] == key;
+SlotWord Table::FindWord(const FlowKey& key, uint64_t hash) const {
+  return memory_.index.Find(hash, [&](SlotWord word) {
+    return At(memory_.index.EntryOf(word)).tuple[BucketIndex::DirectionOf(word)] == key;
   });
 }
 
@@ -81,20 +114,18 @@ InsertResult Table::Insert(const FlowKey& original, const FlowKey& reply, const 
   Entry& e = At(index);
   e.tuple[0] = original;
   e.tuple[1] = reply;
-  e.backend_ip = init.backend_ip;
-  e.backend_port = init.backend_port;
   e.nat_flags = init.nat_flags;
   e.origin_flags = init.origin_flags;
   e.service_port_id = init.service_port_id;
-  e.created_s = now;
-  e.services_generation.store(init.services_generation, std::memory_order_relaxed);
+  e.link.next.store(now, std::memory_order_relaxed);  // created_s: the entry left the free list
+  e.services_generation.store(static_cast<uint32_t>(init.services_generation), std::memory_order_relaxed);
   e.policy_epoch.store(init.policy_epoch, std::memory_order_relaxed);
-  e.counter_slot.store(init.counter_slot, std::memory_order_relaxed);
+  e.counter_slot.store(static_cast<uint16_t>(init.counter_slot), std::memory_order_relaxed);
   e.last_seen_s.store(now, std::memory_order_relaxed);
   e.tcp_state.store(static_cast<uint8_t>(init.tcp_state), std::memory_order_relaxed);
   e.status.store(0, std::memory_order_relaxed);
   e.last_report_s.store(static_cast<uint16_t>(now), std::memory_order_relaxed);
-  e.start_ns = init.start_ns;
+  SideOf(index).start_ns = init.start_ns;
   for (uint32_t dir = 0; dir < 2; ++dir) {
     e.packets[dir].store(0, std::memory_order_relaxed);
     e.bytes[dir].store(0, std::memory_order_relaxed);
@@ -121,12 +152,13 @@ InsertResult Table::Insert(const FlowKey& original, const FlowKey& reply, const 
 InsertResult Table::InsertLocked(uint32_t index, const FlowKey& original, uint64_t original_hash,
                                  const FlowKey& reply, uint64_t reply_hash, uint32_t now) {
   // Under both home locks nobody else can index these two keys.
-  if (const uint64_t word = FindWord(original, original_hash); word != kSlotEmpty) {
-    return {InsertStatus::kExists, SlotEntry(word), static_cast<Direction>(SlotDirection(word))};
+  if (const SlotWord word = FindWord(original, original_hash); word != kSlotEmpty) {
+    return {InsertStatus::kExists, memory_.index.EntryOf(word),
+            static_cast<Direction>(BucketIndex::DirectionOf(word))};
   }
-  if (const uint64_t word = FindWord(reply, reply_hash); word != kSlotEmpty) {
-    return {InsertStatus::kReplyExists, SlotEntry(word),
-            static_cast<Direction>(SlotDirection(word))};
+  if (const SlotWord word = FindWord(reply, reply_hash); word != kSlotEmpty) {
+    return {InsertStatus::kReplyExists, memory_.index.EntryOf(word),
+            static_cast<Direction>(BucketIndex::DirectionOf(word))};
   }
   const BucketIndex& index_ = memory_.index;
   InsertResult result{InsertStatus::kTableFull};
@@ -140,8 +172,8 @@ InsertResult Table::InsertLocked(uint32_t index, const FlowKey& original, uint64
     if (have_reply) {
       memory_.header->live_entries.fetch_add(1, std::memory_order_relaxed);
       memory_.pool.MarkLive(index);
-      index_.Publish(original_claim, MakeSlotWord(original_hash, index, 0));
-      index_.Publish(reply_claim, MakeSlotWord(reply_hash, index, 1));
+      index_.Publish(original_claim, index_.MakeWord(original_hash, index, 0));
+      index_.Publish(reply_claim, index_.MakeWord(reply_hash, index, 1));
       result.status = InsertStatus::kInserted;
       result.entry = index;
       return result;
@@ -167,8 +199,8 @@ uint32_t Table::EarlyDrop(uint64_t hash, uint32_t now) {
   // of the unreplied ones (SYN floods, scans, one-way UDP) goes first.
   uint32_t victim = kNoEntry;
   int64_t victim_idle = -1;
-  memory_.index.ForEachInProbeRange(hash, [&](uint64_t word) {
-    const uint32_t entry = SlotEntry(word);
+  memory_.index.ForEachInProbeRange(hash, [&](SlotWord word) {
+    const uint32_t entry = memory_.index.EntryOf(word);
     const Entry& e = At(entry);
     if (e.status.load(std::memory_order_relaxed) & kSeenReply) return;
     if (!memory_.pool.IsLive(entry)) return;
@@ -189,7 +221,7 @@ void Table::UnlinkAndRetire(uint32_t entry) const {
   const Entry& e = At(entry);
   for (uint32_t dir = 0; dir < 2; ++dir) {
     const uint64_t hash = Hash(e.tuple[dir]);
-    memory_.index.Unlink(hash, MakeSlotWord(hash, entry, dir));
+    memory_.index.Unlink(hash, memory_.index.MakeWord(hash, entry, dir));
   }
   memory_.header->live_entries.fetch_sub(1, std::memory_order_relaxed);
   memory_.pool.Retire(entry);
@@ -231,7 +263,7 @@ uint32_t Table::TimeoutOf(uint32_t entry) const {
     }
     case kProtoUdp: {
       // Linux: a replied flow still active 2 s after creation is a stream.
-      const uint32_t active = e.last_seen_s.load(std::memory_order_relaxed) - e.created_s;
+      const uint32_t active = e.last_seen_s.load(std::memory_order_relaxed) - e.created_s();
       return seen_reply && static_cast<int32_t>(active) >= 2 ? timeouts_.udp_stream
                                                               : timeouts_.udp;
     }
@@ -297,8 +329,8 @@ bool Table::Snapshot(uint32_t index, EntrySnapshot* out) const {
   out->index = index;
   out->original = e.tuple[0];
   out->reply = e.tuple[1];
-  out->backend_ip = e.backend_ip;
-  out->backend_port = e.backend_port;
+  out->backend_ip = e.backend_ip();
+  out->backend_port = e.backend_port();
   out->nat_flags = e.nat_flags;
   out->origin_flags = e.origin_flags;
   out->service_port_id = e.service_port_id;
@@ -306,7 +338,7 @@ bool Table::Snapshot(uint32_t index, EntrySnapshot* out) const {
   out->services_generation = e.services_generation.load(std::memory_order_relaxed);
   out->tcp_state = static_cast<TcpState>(e.tcp_state.load(std::memory_order_relaxed));
   out->seen_reply = e.status.load(std::memory_order_relaxed) & kSeenReply;
-  out->created_s = e.created_s;
+  out->created_s = e.created_s();
   out->last_seen_s = e.last_seen_s.load(std::memory_order_relaxed);
   out->timeout_s = TimeoutOf(index);
   for (uint32_t dir = 0; dir < 2; ++dir) {

@@ -9,11 +9,14 @@
 //    NAT the reply may land on another worker's queue).
 //  - Each entry is indexed under two keys, the original and the reply tuple
 //    (Linux's tuplehash[2]); both find the one entry holding NAT and state.
-//  - Index: BucketIndex (bucket_index.h): 64-byte buckets of 7 atomic slot
-//    words (32-bit signature + entry index + direction), bounded linear
-//    probing over 4 buckets, no cuckoo moves. Lookups are lock-free
+//  - Index: BucketIndex (bucket_index.h): 64-byte buckets of 14 atomic
+//    32-bit slot words (signature + entry index + direction), bounded linear
+//    probing over 8 buckets, no cuckoo moves. Lookups are lock-free
 //    (acquire loads, full-key compare). Inserts lock the home bucket of each
 //    key (uniqueness), claim a slot by CAS, publish with a release store.
+//    LookupBurst pipelines a burst: all home buckets are prefetched, then
+//    every candidate entry, then keys are compared, so a burst at 1M flows
+//    waits for about two memory latencies instead of two per packet.
 //  - Position independent: only offsets and indices in the file.
 //  - Full: beyond `capacity` live entries, or when a key's probe range has
 //    no free slot, Insert EARLY-DROPS like Linux: it evicts the oldest entry
@@ -27,8 +30,10 @@
 //  - Time is a coarse uint32 seconds clock supplied by the caller.
 //
 // Memory order of per-entry fields (see Entry):
-//  - Keys, NAT and service fields are written before the release store that
-//    publishes the entry and never change while it is linked: plain fields.
+//  - Keys, NAT and service fields, the creation time and the side record
+//    are written before the release store that publishes the entry and
+//    never change while it is linked: plain fields (created_s shares its
+//    word with the pool's list link, hence atomic).
 //  - Counters: written by the worker that owns the direction (relaxed load +
 //    store, no locked instruction); a direction seen by two workers at once
 //    (RSS reconfiguration) may lose increments, which statistics tolerate.
@@ -65,36 +70,52 @@ enum StatusFlags : uint8_t {
   kSeenReply = 1u << 0,
 };
 
-struct alignas(64) Entry {
-  // --- line 0: written before publication, constant while linked ---
+// 96 bytes for both directions, NAT, service, policy, state and counters
+// (perf/RESULTS.md "Memory per connection": with its index slots and the
+// pool's headroom about 124 bytes per connection). Entries are 32-byte
+// aligned, so the keys (bytes 0-31) never straddle a cache line and a
+// lookup compares them in one line; the rest is at most one more line,
+// which LookupBurst prefetches for writing.
+struct alignas(32) Entry {
+  // --- keys: constant while linked ---
   FlowKey tuple[2];  // [Direction::kOriginal], [Direction::kReply]
-  uint32_t backend_ip;
-  uint16_t backend_port;
-  uint8_t nat_flags;     // NatFlags
-  uint8_t origin_flags;  // OriginFlags
-  uint32_t service_port_id;
-  uint32_t created_s;
-  std::atomic<uint64_t> services_generation;  // re-stamped by lazy revalidation
-  std::atomic<uint32_t> policy_epoch;         // reserved for policy revalidation
-  std::atomic<uint32_t> counter_slot;          // the caller's per-service counter slot (stats)
-  // --- line 1: mutable ---
+  // --- per packet ---
   std::atomic<uint32_t> last_seen_s;
-  std::atomic<uint8_t> tcp_state;  // TcpState
-  std::atomic<uint8_t> status;     // StatusFlags
+  std::atomic<uint8_t> tcp_state;      // TcpState
+  std::atomic<uint8_t> status;         // StatusFlags
+  std::atomic<uint16_t> counter_slot;  // the caller's per-service counter slot (stats)
+  uint32_t service_port_id;            // constant while linked
+  // Low 32 bits of the services generation last validated against
+  // (re-stamped by lazy revalidation; equality is all that is asked).
+  std::atomic<uint32_t> services_generation;
+  std::atomic<uint32_t> policy_epoch;  // policy generation last validated against
+  uint8_t nat_flags;     // NatFlags, constant while linked
+  uint8_t origin_flags;  // OriginFlags, constant while linked
   // Flow records: when the sweeper last reported this entry (low 16 bits of
   // the coarse clock; only the sweeping thread reads or writes it).
   std::atomic<uint16_t> last_report_s;
+  // link.next is the pool's list successor while the entry is free or
+  // retired, and its creation time (coarse clock) while it is linked: nobody
+  // asks a retired entry its age (Snapshot re-checks `life` after copying).
   PoolLink link;
   std::atomic<uint64_t> packets[2];  // per Direction
   std::atomic<uint64_t> bytes[2];
+
+  uint32_t created_s() const { return link.next.load(std::memory_order_relaxed); }
+  // DNAT's backend is where the reply comes from.
+  uint32_t backend_ip() const { return (nat_flags & kNatDnat) ? tuple[1].src_ip : 0; }
+  uint16_t backend_port() const { return (nat_flags & kNatDnat) ? tuple[1].src_port : 0; }
+};
+static_assert(sizeof(Entry) == 96, "keys + state + counters in 96 bytes (the memory target)");
+
+// What no packet reads: one record per entry in the table's side array.
+struct EntrySide {
   uint64_t start_ns;  // CLOCK_REALTIME of the first packet (0: not recorded); constant while linked
 };
-static_assert(sizeof(Entry) == 128, "two cache lines: keys, then mutable state");
 
+// backend_ip/backend_port of a DNAT entry are its reply key's source.
 struct EntryInit {
   uint32_t service_port_id = kNoServicePort;
-  uint32_t backend_ip = 0;
-  uint16_t backend_port = 0;
   uint8_t nat_flags = 0;
   uint8_t origin_flags = 0;
   TcpState tcp_state = TcpState::kNone;  // InitialTcpState(flags).state for TCP
@@ -218,14 +239,17 @@ class Table {
     return LookupHashed(key, Hash(key));
   }
   LookupResult LookupHashed(const FlowKey& key, uint64_t hash) const {
-    const uint64_t word = memory_.index.Find(hash, [&](uint64_t candidate) {
-      return At(SlotEntry(candidate)).tuple[SlotDirection(candidate)] == key;
+    const SlotWord word = memory_.index.Find(hash, [&](SlotWord candidate) {
+      return At(memory_.index.EntryOf(candidate)).tuple[BucketIndex::DirectionOf(candidate)] == key;
     });
     if (word == kSlotEmpty) return {};
-    return {SlotEntry(word), static_cast<Direction>(SlotDirection(word))};
+    return {memory_.index.EntryOf(word), static_cast<Direction>(BucketIndex::DirectionOf(word))};
   }
-  // A burst: hashes all keys and prefetches their buckets before probing.
+  // A burst, pipelined: hashes all keys and prefetches their home buckets,
+  // then prefetches the entry of each key's first signature match (both of
+  // its lines: the caller goes on to Touch it), then compares keys.
   void LookupBurst(const FlowKey* keys, uint32_t count, LookupResult* results) const;
+
 
   InsertResult Insert(const FlowKey& original, const FlowKey& reply, const EntryInit& init,
                       uint32_t now);
@@ -233,6 +257,10 @@ class Table {
   Entry& At(uint32_t entry) const {
     return *reinterpret_cast<Entry*>(memory_.entries + static_cast<size_t>(entry) * sizeof(Entry));
   }
+  EntrySide& SideOf(uint32_t entry) const {
+    return *reinterpret_cast<EntrySide*>(memory_.side + static_cast<size_t>(entry) * sizeof(EntrySide));
+  }
+  uint64_t StartNs(uint32_t entry) const { return SideOf(entry).start_ns; }
 
   // Per packet: counters of `direction`, last_seen, seen-reply.
   void Touch(uint32_t entry, Direction direction, uint32_t bytes, uint32_t now) const {
@@ -303,7 +331,11 @@ class Table {
 
   InsertResult InsertLocked(uint32_t index, const FlowKey& original, uint64_t original_hash,
                             const FlowKey& reply, uint64_t reply_hash, uint32_t now);
-  uint64_t FindWord(const FlowKey& key, uint64_t hash) const;
+  static constexpr uint32_t kLookupChunk = 32;
+  // Stages 2 and 3 of a lookup for at most kLookupChunk keys.
+  void ResolveChunk(const FlowKey* keys, const uint64_t* hashes, uint32_t n,
+                    LookupResult* results) const;
+  SlotWord FindWord(const FlowKey& key, uint64_t hash) const;
   uint32_t EarlyDrop(uint64_t hash, uint32_t now);  // the victim, or kNoEntry
   void UnlinkAndRetire(uint32_t entry) const;
   void Count(CtCounter counter, uint64_t amount = 1) const {

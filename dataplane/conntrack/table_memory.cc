@@ -8,36 +8,30 @@
 namespace np::ct {
 namespace {
 
-struct Layout {
-  uint32_t pool_size;
-  uint32_t bucket_count;
-  uint64_t buckets_offset;
-  uint64_t entries_offset;
-  uint64_t total_bytes;
-};
+using Layout = TableLayout;
 
 constexpr uint64_t AlignUp(uint64_t value, uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
 
 // Room for entries unlinked but not yet reclaimed (one grace period of
-// sweeping and early drops).
-constexpr uint32_t RetireHeadroom(uint32_t capacity) { return capacity / 4 + 16; }
+// sweeping and early drops; see the header comment).
+constexpr uint32_t RetireHeadroom(uint32_t capacity) { return capacity / 32 + 64; }
+constexpr uint32_t kMaxCapacity = kMaxIndexedEntries - kMaxIndexedEntries / 32 - 64;
 
 bool ComputeLayout(const TableShape& shape, uint32_t capacity, Layout* layout) {
-  if (capacity == 0 || capacity > kMaxIndexedEntries / 2) return false;
+  if (capacity == 0 || capacity > kMaxCapacity) return false;
   layout->pool_size = capacity + RetireHeadroom(capacity);
-  // At most half of the slots used: probing past the home bucket stays rare.
   const uint64_t keys = static_cast<uint64_t>(layout->pool_size) * shape.keys_per_entry;
-  const uint64_t wanted = (keys * 2 + kSlotsPerBucket - 1) / kSlotsPerBucket;
-  uint64_t buckets = kProbeBuckets;
-  while (buckets < wanted) buckets <<= 1;
+  const uint64_t wanted = (keys + kKeysPerBucketAtFullPool - 1) / kKeysPerBucketAtFullPool;
+  const uint64_t buckets = wanted < kProbeBuckets ? kProbeBuckets : wanted;
   layout->bucket_count = static_cast<uint32_t>(buckets);
   layout->buckets_offset = AlignUp(sizeof(TableHeader), 64);
   layout->entries_offset = AlignUp(layout->buckets_offset + buckets * sizeof(Bucket), 64);
+  layout->side_offset =
+      AlignUp(layout->entries_offset + static_cast<uint64_t>(layout->pool_size) * shape.entry_size, 64);
   layout->total_bytes =
-      AlignUp(layout->entries_offset + static_cast<uint64_t>(layout->pool_size) * shape.entry_size,
-              64);
+      AlignUp(layout->side_offset + static_cast<uint64_t>(layout->pool_size) * shape.side_size, 64);
   return true;
 }
 
@@ -73,11 +67,12 @@ Status Validate(const TableHeader& header, size_t size, const TableShape& shape,
     return Refuse(shape, "the file holds a %s table", KindName(header.kind));
   }
   if (header.header_size != sizeof(TableHeader) || header.bucket_size != sizeof(Bucket) ||
-      header.entry_size != shape.entry_size || header.keys_per_entry != shape.keys_per_entry) {
-    return Refuse(shape, "record sizes header/bucket/entry/keys %u/%u/%u/%u, this build uses "
-                  "%zu/%zu/%u/%u", header.header_size, header.bucket_size, header.entry_size,
-                  header.keys_per_entry, sizeof(TableHeader), sizeof(Bucket), shape.entry_size,
-                  shape.keys_per_entry);
+      header.entry_size != shape.entry_size || header.keys_per_entry != shape.keys_per_entry ||
+      header.side_size != shape.side_size) {
+    return Refuse(shape, "record sizes header/bucket/entry/keys/side %u/%u/%u/%u/%u, this build uses "
+                  "%zu/%zu/%u/%u/%u", header.header_size, header.bucket_size, header.entry_size,
+                  header.keys_per_entry, header.side_size, sizeof(TableHeader), sizeof(Bucket),
+                  shape.entry_size, shape.keys_per_entry, shape.side_size);
   }
   if (mode == AttachMode::kRecover || config.capacity != 0) {
     if (header.capacity != config.capacity) {
@@ -91,7 +86,8 @@ Status Validate(const TableHeader& header, size_t size, const TableShape& shape,
   }
   if (header.pool_size != layout.pool_size || header.bucket_count != layout.bucket_count ||
       header.buckets_offset != layout.buckets_offset ||
-      header.entries_offset != layout.entries_offset || header.total_bytes != layout.total_bytes) {
+      header.entries_offset != layout.entries_offset || header.side_offset != layout.side_offset ||
+      header.total_bytes != layout.total_bytes) {
     return Refuse(shape, "layout fields do not match capacity %u (corrupt header)",
                   header.capacity);
   }
@@ -109,6 +105,10 @@ size_t TableMemory::RequiredBytes(const TableShape& shape, uint32_t capacity) {
   return ComputeLayout(shape, capacity, &layout) ? layout.total_bytes : 0;
 }
 
+bool TableMemory::Plan(const TableShape& shape, uint32_t capacity, TableLayout* layout) {
+  return ComputeLayout(shape, capacity, layout);
+}
+
 Result<TableMemory> TableMemory::Attach(void* memory, size_t size, const TableShape& shape,
                                         const TableConfig& config, AttachMode mode) {
   if (memory == nullptr || reinterpret_cast<uintptr_t>(memory) % 64 != 0) {
@@ -122,8 +122,7 @@ Result<TableMemory> TableMemory::Attach(void* memory, size_t size, const TableSh
   if (mode == AttachMode::kCreate) {
     Layout layout;
     if (!ComputeLayout(shape, config.capacity, &layout)) {
-      return Refuse(shape, "capacity %u out of range 1..%u", config.capacity,
-                    kMaxIndexedEntries / 2);
+      return Refuse(shape, "capacity %u out of range 1..%u", config.capacity, kMaxCapacity);
     }
     if (layout.total_bytes > size) {
       return Refuse(shape, "memory is %zu bytes, capacity %u needs %llu", size, config.capacity,
@@ -141,9 +140,11 @@ Result<TableMemory> TableMemory::Attach(void* memory, size_t size, const TableSh
     header->capacity = config.capacity;
     header->pool_size = layout.pool_size;
     header->bucket_count = layout.bucket_count;
+    header->side_size = shape.side_size;
     header->hash_seed = config.hash_seed;
     header->buckets_offset = layout.buckets_offset;
     header->entries_offset = layout.entries_offset;
+    header->side_offset = layout.side_offset;
     header->total_bytes = layout.total_bytes;
   } else if (Status valid = Validate(*header, size, shape, config, mode); !valid) {
     return valid.error();
@@ -153,8 +154,9 @@ Result<TableMemory> TableMemory::Attach(void* memory, size_t size, const TableSh
   char* base = static_cast<char*>(memory);
   table.header = header;
   table.index = BucketIndex(reinterpret_cast<Bucket*>(base + header->buckets_offset),
-                            header->bucket_count);
+                            header->bucket_count, header->pool_size);
   table.entries = base + header->entries_offset;
+  table.side = base + header->side_offset;
   table.pool = EntryPool(&header->pool, table.entries, header->pool_size, header->entry_size,
                          shape.link_offset);
   table.capacity = header->capacity;

@@ -33,7 +33,7 @@ void SetPolicy(const FlowPolicy& policy, FlowRecord& record) {
 void FlowEmitter::FromEntry(const ct::Table& table, uint32_t entry_index, FlowEvent event, FlowRecord& record) {
   const ct::Entry& entry = table.At(entry_index);
   record.flow_id = table.FlowId(entry_index);
-  record.start_ns = entry.start_ns;
+  record.start_ns = table.StartNs(entry_index);
   record.time_ns = NowNs();
   SetTuples(entry.tuple[0], entry.tuple[1], record);
   record.event = static_cast<uint8_t>(event);

@@ -305,16 +305,16 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
     ct::Entry& entry = conntrack_.At(found.entry);
     const ServiceTables* services = packet.services;
     if (services != nullptr && entry.service_port_id != ct::kNoServicePort &&
-        entry.services_generation.load(std::memory_order_relaxed) != services->generation()) {
+        entry.services_generation.load(std::memory_order_relaxed) != static_cast<uint32_t>(services->generation())) {
       // Lazy revalidation after a table update: a UDP flow whose backend was
       // removed is re-balanced at once (no stale-UDP blackhole, kubernetes
       // #48370); TCP keeps its backend while the connection lives.
-      if (services->HasBackend(entry.service_port_id, entry.backend_ip, entry.backend_port) ||
+      if (services->HasBackend(entry.service_port_id, entry.backend_ip(), entry.backend_port()) ||
           meta.protocol == kProtocolTcp) {
-        entry.services_generation.store(services->generation(), std::memory_order_relaxed);
+        entry.services_generation.store(static_cast<uint32_t>(services->generation()), std::memory_order_relaxed);
         // The service's counter slot, current for this generation.
         if (auto index = services->IndexOf(entry.service_port_id))
-          entry.counter_slot.store(services->counter_slot(*index), std::memory_order_relaxed);
+          entry.counter_slot.store(static_cast<uint16_t>(services->counter_slot(*index)), std::memory_order_relaxed);
       } else {
         RemoveTracked(found.entry, flows::EndReason::kBackendGone);
         found = ct::LookupResult{};
@@ -649,8 +649,6 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
 
   ct::EntryInit init;
   init.service_port_id = sp.id;
-  init.backend_ip = backend.ipv4;
-  init.backend_port = backend.port;
   init.nat_flags = ct::kNatDnat;
   init.origin_flags = static_cast<uint8_t>((external ? ct::kFromOutsideCluster : 0) | (hairpin ? ct::kHairpin : 0));
   init.services_generation = services.generation();

@@ -53,7 +53,7 @@ TEST(Concurrency, TwoWorkersInsertWhileLookingUpEachOther) {
     for (uint32_t n = 0; n < kFlows; ++n) {
       const FlowKey original = Original(self, n);
       EntryInit init;
-      init.backend_ip = kBackend;
+      init.nat_flags = kNatDnat;
       if (!fixture.table.Insert(original, Reply(original), init, 1).ok()) ++failures;
       // The reply direction of the other worker's flows lands here.
       const FlowKey probe = Reply(Original(other, (n * 7919u) % kFlows));

@@ -63,8 +63,6 @@ TEST(ShmAttach, RestartedDataplaneFindsItsEntriesAtAnotherAddress) {
     ASSERT_TRUE(table.ok()) << table.error().message;
     for (uint16_t port = 1; port <= 1000; ++port) {
       EntryInit init;
-      init.backend_ip = 0x0af40101;
-      init.backend_port = 8080;
       init.services_generation = 42;
       ASSERT_TRUE(table->Insert(Key(0x0a000001, port, 0x0a600001, 80),
                                 Key(0x0af40101, 8080, 0x0a000001, port), init, 5)
@@ -158,7 +156,7 @@ TEST(ShmAttach, RefusesMismatchedLayouts) {
   EXPECT_NE(newer.error().message.find("layout version 9." + std::to_string(kTableVersionMinor)), std::string::npos)
       << newer.error().message;
   header->version_major = kTableVersionMajor;
-  header->entry_size = 96;
+  header->entry_size = sizeof(Entry) + 32;
   Result<Table> resized_entry =
       Table::Attach(memory.data(), memory.size(), {}, AttachMode::kObserve);
   ASSERT_FALSE(resized_entry.ok());

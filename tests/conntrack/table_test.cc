@@ -48,8 +48,6 @@ class TableTest : public ::testing::Test {
   }
   InsertResult Insert(const Flow& flow, uint32_t now, TcpState state = TcpState::kSynSent) {
     EntryInit init;
-    init.backend_ip = flow.reply.src_ip;
-    init.backend_port = flow.reply.src_port;
     init.nat_flags = kNatDnat;
     init.service_port_id = 7;
     init.tcp_state = state;
@@ -77,8 +75,8 @@ TEST_F(TableTest, BothDirectionsFindTheOneEntry) {
   EXPECT_EQ(forward.direction, Direction::kOriginal);
   EXPECT_EQ(backward.direction, Direction::kReply);
   const Entry& e = table_.At(inserted.entry);
-  EXPECT_EQ(e.backend_ip, kBackend);
-  EXPECT_EQ(e.backend_port, 8080);
+  EXPECT_EQ(e.backend_ip(), kBackend);  // DNAT: the reply key's source
+  EXPECT_EQ(e.backend_port(), 8080);
   EXPECT_EQ(e.service_port_id, 7u);
   EXPECT_EQ(e.nat_flags, kNatDnat);
 
@@ -129,6 +127,40 @@ TEST_F(TableTest, LookupBurstMatchesSingleLookups) {
     EXPECT_EQ(results[i].direction, single.direction);
     EXPECT_EQ(results[i].hit(), (1000 + i / 2) % 2 == 0);
   }
+}
+
+// A full table: keys past their home bucket and signature collisions take
+// LookupBurst's fallback; hits, misses and directions must match Lookup.
+TEST_F(TableTest, PipelinedLookupsMatchSingleLookupsInAFullTable) {
+  constexpr uint32_t kCapacity = 200000;
+  Make(kCapacity);
+  auto flow_of = [](uint32_t n) {
+    Flow flow;
+    flow.original = FlowKey{0x0b000000 + (n >> 10), 0x0a60000a, static_cast<uint16_t>(1024 + (n & 1023)), 80,
+                            kProtoTcp};
+    flow.reply = FlowKey{kBackend, flow.original.src_ip, 8080, flow.original.src_port, kProtoTcp};
+    return flow;
+  };
+  for (uint32_t n = 0; n < kCapacity; ++n) ASSERT_TRUE(Insert(flow_of(n), 1).ok()) << n;
+  EXPECT_EQ(table_.ReadCounters().early_drops, 0u);
+  std::vector<FlowKey> keys;
+  for (uint32_t n = 0; n < kCapacity + 20000; n += 1) {
+    keys.push_back(n % 2 ? flow_of(n).reply : flow_of(n).original);  // n >= kCapacity: misses
+  }
+  std::vector<LookupResult> burst(keys.size());
+  table_.LookupBurst(keys.data(), static_cast<uint32_t>(keys.size()), burst.data());
+  uint32_t hits = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const LookupResult single = table_.Lookup(keys[i]);
+    ASSERT_EQ(burst[i].entry, single.entry) << i;
+    ASSERT_EQ(burst[i].direction, single.direction) << i;
+    ASSERT_EQ(single.hit(), i < kCapacity) << i;
+    if (single.hit()) {
+      ASSERT_EQ(table_.At(single.entry).tuple[static_cast<uint32_t>(single.direction)], keys[i]);
+      ++hits;
+    }
+  }
+  EXPECT_EQ(hits, kCapacity);
 }
 
 TEST_F(TableTest, TcpLifecycleAndTimeouts) {
