@@ -305,13 +305,13 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
     ct::Entry& entry = conntrack_.At(found.entry);
     const ServiceTables* services = packet.services;
     if (services != nullptr && entry.service_port_id != ct::kNoServicePort &&
-        entry.services_generation.load(std::memory_order_relaxed) != static_cast<uint32_t>(services->generation())) {
+        entry.services_generation.load(std::memory_order_relaxed) != services->version()) {
       // Lazy revalidation after a table update: a UDP flow whose backend was
       // removed is re-balanced at once (no stale-UDP blackhole, kubernetes
       // #48370); TCP keeps its backend while the connection lives.
       if (services->HasBackend(entry.service_port_id, entry.backend_ip(), entry.backend_port()) ||
           meta.protocol == kProtocolTcp) {
-        entry.services_generation.store(static_cast<uint32_t>(services->generation()), std::memory_order_relaxed);
+        entry.services_generation.store(services->version(), std::memory_order_relaxed);
         // The service's counter slot, current for this generation.
         if (auto index = services->IndexOf(entry.service_port_id))
           entry.counter_slot.store(static_cast<uint16_t>(services->counter_slot(*index)), std::memory_order_relaxed);
@@ -651,7 +651,7 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   init.service_port_id = sp.id;
   init.nat_flags = ct::kNatDnat;
   init.origin_flags = static_cast<uint8_t>((external ? ct::kFromOutsideCluster : 0) | (hairpin ? ct::kHairpin : 0));
-  init.services_generation = services.generation();
+  init.services_generation = services.version();
   init.counter_slot = services.counter_slot(sp_index);
   init.policy_epoch = packet.policy != nullptr ? static_cast<uint32_t>(packet.policy->generation()) : 0;
   if (meta.protocol == kProtocolTcp) init.tcp_state = ct::InitialTcpState(meta.tcp_flags).state;

@@ -176,9 +176,10 @@ std::vector<std::vector<abi::FrontendRecord>> FrontendsByPort(const ServicesImag
 }  // namespace
 
 std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& image, const CounterSlotHooks& hooks,
-                                                        const ServiceTables* previous) {
+                                                        const ServiceTables* previous, uint32_t first_version) {
   auto tables = std::make_unique<ServiceTables>();
   tables->base_generation_ = image.generation;
+  tables->version_ = previous != nullptr ? previous->version_ + 1 : first_version;
   auto base = std::make_shared<BaseIndex>();
   const auto frontends = FrontendsByPort(image);
   // Unique ids and frontends (what the compiler writes): built in one pass.
@@ -257,6 +258,7 @@ Result<std::unique_ptr<ServiceTables>> ServiceTables::WithDelta(const ServicesDe
                      std::to_string(base_service_port_count()));
   auto next = std::make_unique<ServiceTables>(*this);
   next->delta_generation_ = delta.generation;
+  next->version_ = version_ + 1;
   next->gained_addresses_.clear();
   next->lost_addresses_.clear();
 

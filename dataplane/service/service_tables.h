@@ -59,16 +59,17 @@ class ServiceTables {
   // The snapshot of a full services image. `previous` (may be null) is the
   // snapshot it replaces: counter slots of ports that are gone are released.
   static std::unique_ptr<ServiceTables> FromImage(const ServicesImage& image, const CounterSlotHooks& hooks,
-                                                  const ServiceTables* previous = nullptr);
+                                                  const ServiceTables* previous = nullptr, uint32_t first_version = 1);
   // This snapshot's base with `delta` applied (a delta is cumulative: ports
   // an earlier delta changed and this one does not name return to the
   // base's version). Fails when the delta does not fit the base; this
   // snapshot is then left as it is.
   Result<std::unique_ptr<ServiceTables>> WithDelta(const ServicesDelta& delta, const CounterSlotHooks& hooks) const;
 
-  // Changes with every applied services or delta section (conntrack entries
-  // are revalidated when it differs from the one they were stamped with).
-  uint64_t generation() const { return (base_generation_ << 32) | (delta_generation_ & 0xffffffffu); }
+  // Changes with every snapshot (one more than its predecessor's; the first
+  // one's is seeded by the caller): conntrack entries are stamped with it and
+  // revalidated when it differs. 32 bits, as the entries store it.
+  uint32_t version() const { return version_; }
   uint64_t base_generation() const { return base_generation_; }
   uint64_t delta_generation() const { return delta_generation_; }
   size_t service_port_count() const { return port_count_; }
@@ -121,6 +122,7 @@ class ServiceTables {
 
   uint64_t base_generation_ = 0;
   uint64_t delta_generation_ = 0;
+  uint32_t version_ = 1;
   size_t port_count_ = 0;
   PersistentVector<Slot> slots_;
   std::vector<uint32_t> free_slots_;

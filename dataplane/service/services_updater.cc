@@ -23,7 +23,11 @@ std::optional<ServicesUpdater::Update> ServicesUpdater::PollFull(const ServiceTa
     return std::nullopt;
   }
   image->generation = claim->generation;
-  return Update{ServiceTables::FromImage(*image, hooks, current), abi::SectionKind::kServices, claim->generation};
+  // A restarted dataplane meets conntrack entries stamped by its predecessor
+  // (the table outlives it): start the versions somewhere they are not.
+  const uint32_t first_version = static_cast<uint32_t>(RealtimeNanoseconds() >> 10) | 1u;
+  return Update{ServiceTables::FromImage(*image, hooks, current, first_version), abi::SectionKind::kServices,
+                claim->generation};
 }
 
 std::optional<ServicesUpdater::Update> ServicesUpdater::PollDelta(const ServiceTables* current,

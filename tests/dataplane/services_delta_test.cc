@@ -129,7 +129,7 @@ TEST(ServicesDelta, CumulativeDeltasGiveTheStateApplyServicesDeltaDescribes) {
       ASSERT_TRUE(next.ok()) << context << ": " << next.error().message;
       ExpectSameState((*next)->ToImage(), *expected, context);
       ExpectLookups(**next, *expected, context);
-      EXPECT_NE((*next)->generation(), tables->generation()) << context;
+      EXPECT_EQ((*next)->version(), tables->version() + 1) << context;
       // What neither delta names is shared, not copied.
       for (uint32_t id : base_ids) {
         if (changed.count(id) || removed.count(id) || touched_before.count(id)) continue;
@@ -266,7 +266,11 @@ TEST(ServicesUpdater, AppliesBasesAndDeltasInOrder) {
   EXPECT_FALSE(poll()) << "a delta waits for its base";
   base.generation = 2;
   ASSERT_TRUE(region->Publish(abi::SectionKind::kServices, EncodeServicesSection(base), 2).ok());
+  const uint32_t first_version = current->version();
   ASSERT_TRUE(poll());  // the base
+  // Every snapshot gets a new version, a full one after a full one too:
+  // conntrack entries stamped with the old one are revalidated.
+  EXPECT_EQ(current->version(), first_version + 1);
   ASSERT_TRUE(poll());  // then the delta that waited for it
   EXPECT_EQ(region->AppliedGeneration(abi::SectionKind::kServicesDelta), 1u);
   EXPECT_EQ(current->service_port_count(), 2u);
@@ -274,9 +278,9 @@ TEST(ServicesUpdater, AppliesBasesAndDeltasInOrder) {
   ServicesDelta stale = delta;
   stale.base_generation = 1;  // the base it names was replaced
   ASSERT_TRUE(region->Publish(abi::SectionKind::kServicesDelta, EncodeServicesDeltaSection(stale), 2).ok());
-  const uint64_t generation = current->generation();
+  const uint32_t version = current->version();
   EXPECT_FALSE(poll()) << "a delta against a replaced base is dropped";
-  EXPECT_EQ(current->generation(), generation);
+  EXPECT_EQ(current->version(), version);
 
   ServicesDelta bad = delta;
   bad.base_service_ports = 5;  // does not fit the base
