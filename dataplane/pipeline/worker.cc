@@ -182,9 +182,10 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
     const uint16_t chunk = std::min<uint16_t>(kBurstSize, static_cast<uint16_t>(count - first));
     uint64_t bytes = 0;
     uint16_t tracked = 0;
+    // Every packet's headers on their way before the first is parsed.
+    for (uint16_t i = 0; i < chunk; ++i) rte_prefetch0(rte_pktmbuf_mtod(packets[first + i], void*));
     for (uint16_t i = 0; i < chunk; ++i) {
       rte_mbuf* mbuf = packets[first + i];
-      if (i + 1 < chunk) rte_prefetch0(rte_pktmbuf_mtod(packets[first + i + 1], void*));
       bytes += rte_pktmbuf_pkt_len(mbuf);
       if (PrepareTracked(node, services, policy, in, mbuf, metas[tracked], keys[tracked])) pending[tracked++] = mbuf;
     }
