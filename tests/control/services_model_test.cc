@@ -18,20 +18,14 @@
 
 #include "control/config/stable_id.h"
 #include "control/k8s/ip.h"
+#include "tests/common/test_node.h"
 
 namespace np::compile {
 namespace {
 
 using k8s::NamespacedName;
 
-NodeImage TestNode() {
-  NodeImage node;
-  node.node_name = "node-a";
-  node.info.node_ipv4[0] = 0xc0a8640a;
-  node.info.node_ipv4_count = 1;
-  node.info.maglev_seed = 1;
-  return node;
-}
+NodeImage TestNode() { return np::testing::NodeA(); }
 
 uint32_t Ip(uint32_t a, uint32_t b, uint32_t c, uint32_t d) { return (a << 24) | (b << 16) | (c << 8) | d; }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/test_node.h"
 #include "tests/control_daemon/test_support.h"
 
 namespace np::daemon {
@@ -12,17 +13,7 @@ namespace {
 constexpr abi::SectionKind kServices = abi::SectionKind::kServices;
 constexpr abi::SectionKind kDelta = abi::SectionKind::kServicesDelta;
 
-NodeImage Node() {
-  NodeImage node;
-  node.node_name = "node-a";
-  node.info.node_ipv4[0] = 0xc0a8640a;
-  node.info.node_ipv4_count = 1;
-  node.info.maglev_seed = 1;
-  node.info.snat_port_min = 61000;
-  node.info.snat_port_max = 65535;
-  node.info.conntrack_capacity = 1024;
-  return node;
-}
+NodeImage Node() { return np::testing::NodeA(); }
 
 void AddService(k8s::ClusterState& state, int i, int endpoints) {
   k8s::Service service;
