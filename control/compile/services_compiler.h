@@ -90,6 +90,12 @@ class ServicesModel {
   // The warnings of what the last Rebuild or Update compiled (all, after a Rebuild).
   const std::vector<std::string>& LastWarnings() const { return last_warnings_; }
   std::map<std::string, uint32_t> Ids() const;
+  // Every compiled port, in image order (no image assembled).
+  template <class Visit>
+  void ForEachPort(Visit&& visit) const {
+    for (const auto& [owner, fragment] : fragments_)
+      for (const std::string& name : fragment.port_names) visit(*ports_.at(name));
+  }
 
   // The base is the state of the last full image the dataplane was given.
   void MarkBase(uint64_t generation);

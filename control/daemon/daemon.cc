@@ -91,13 +91,7 @@ std::shared_ptr<const flows::IdentityResolver> MakeResolver(const ReloadPipeline
     for (uint32_t i = 0; i < info.node_ipv4_count && i < abi::kMaxNodeAddresses; ++i)
       node.addresses.push_back(info.node_ipv4[i]);
   }
-  std::map<uint32_t, std::string> service_ports;
-  if (pipeline.services()) {
-    const ServicesImage& services = *pipeline.services();
-    for (size_t i = 0; i < services.service_ports.size() && i < services.service_port_names.size(); ++i)
-      service_ports[services.service_ports[i].id] = services.service_port_names[i];
-  }
-  return std::make_shared<flows::IdentityResolver>(pipeline.cluster(), std::move(node), std::move(service_ports));
+  return std::make_shared<flows::IdentityResolver>(pipeline.cluster(), std::move(node), pipeline.ServicePortNames());
 }
 
 std::optional<FlowCollectorMetrics> FlowMetricsOf(const flows::FlowCollector& collector) {
@@ -236,13 +230,7 @@ int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const W
         if (section.published)
           metrics.latency().OnPublished(section.kind, section.generation,
                                         publisher.LastPublishedAtNs(section.kind));
-      if (pipeline.services()) {
-        ServicePortNames names;
-        const ServicesImage& services = *pipeline.services();
-        for (size_t i = 0; i < services.service_ports.size() && i < services.service_port_names.size(); ++i)
-          names[services.service_ports[i].id] = services.service_port_names[i];
-        metrics.SetServicePortNames(std::move(names));
-      }
+      metrics.SetServicePortNames(pipeline.ServicePortNames());
       flow_collector.SetResolver(MakeResolver(pipeline));
       RecordReload(report, started, publisher, record);
       write_record();
@@ -250,7 +238,7 @@ int RunWatch(const DaemonOptions& options, const PipelineInputs& inputs, const W
         healthz_port = pipeline.node_config()->info.healthz_port;
         health->SetHealthzPort(*healthz_port);
       }
-      if (healthz && pipeline.services()) health->SetServices(ServiceHealthChecks(*pipeline.services()));
+      if (healthz && pipeline.node_config()) health->SetServices(ServiceHealthChecks(pipeline.services_model()));
     }
     verdicts.Update(*region, log);
     for (const std::string& message : flow_collector.TakeLog()) log(message);

@@ -1,7 +1,9 @@
 #include "control/daemon/health_targets.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
+#include <span>
 
 namespace np::daemon {
 
@@ -19,32 +21,54 @@ ServiceName SplitServicePortName(const std::string& service_port_name) {
   return out;
 }
 
-std::vector<ServiceHealthCheck> ServiceHealthChecks(const ServicesImage& image) {
+namespace {
+
+// Every port of a Service shares its healthCheckNodePort: one entry per
+// port number, counting an endpoint once even when it serves several ports.
+class HealthCheckBuilder {
+ public:
+  void Add(const abi::ServicePortRecord& record, const std::string& name, std::span<const abi::BackendRecord> backends) {
+    if (!(record.flags & abi::kExternalTrafficLocal) || record.health_check_node_port == 0) return;
+    Pending& pending = by_port_.try_emplace(record.health_check_node_port, Pending{SplitServicePortName(name), {}})
+                           .first->second;
+    for (const abi::BackendRecord& backend : backends)
+      if ((backend.flags & abi::kBackendLocal) && !(backend.flags & abi::kBackendTerminating))
+        pending.local_ips.insert(backend.ipv4);
+  }
+  std::vector<ServiceHealthCheck> Checks() const {
+    std::vector<ServiceHealthCheck> checks;
+    for (const auto& [port, pending] : by_port_)
+      checks.push_back(ServiceHealthCheck{port, pending.service.namespace_, pending.service.name,
+                                          static_cast<uint32_t>(pending.local_ips.size())});
+    return checks;
+  }
+
+ private:
   struct Pending {
     ServiceName service;
     std::set<uint32_t> local_ips;
   };
-  std::map<uint16_t, Pending> by_port;
+  std::map<uint16_t, Pending> by_port_;
+};
+
+}  // namespace
+
+std::vector<ServiceHealthCheck> ServiceHealthChecks(const ServicesImage& image) {
+  HealthCheckBuilder builder;
   for (size_t i = 0; i < image.service_ports.size(); ++i) {
     const abi::ServicePortRecord& record = image.service_ports[i];
-    if (!(record.flags & abi::kExternalTrafficLocal) || record.health_check_node_port == 0) continue;
-    const std::string name = i < image.service_port_names.size() ? image.service_port_names[i] : "";
-    // Every port of a Service shares its healthCheckNodePort: one entry,
-    // counting an endpoint once even when it serves several ports.
-    Pending& pending = by_port.try_emplace(record.health_check_node_port, Pending{SplitServicePortName(name), {}})
-                           .first->second;
-    for (uint32_t b = record.backend_first;
-         b < record.backend_first + record.backend_count && b < image.backends.size(); ++b) {
-      const abi::BackendRecord& backend = image.backends[b];
-      if ((backend.flags & abi::kBackendLocal) && !(backend.flags & abi::kBackendTerminating))
-        pending.local_ips.insert(backend.ipv4);
-    }
+    const size_t first = std::min<size_t>(record.backend_first, image.backends.size());
+    const size_t count = std::min<size_t>(record.backend_count, image.backends.size() - first);
+    builder.Add(record, i < image.service_port_names.size() ? image.service_port_names[i] : "",
+                std::span<const abi::BackendRecord>(image.backends.data() + first, count));
   }
-  std::vector<ServiceHealthCheck> checks;
-  for (const auto& [port, pending] : by_port)
-    checks.push_back(ServiceHealthCheck{port, pending.service.namespace_, pending.service.name,
-                                        static_cast<uint32_t>(pending.local_ips.size())});
-  return checks;
+  return builder.Checks();
+}
+
+std::vector<ServiceHealthCheck> ServiceHealthChecks(const compile::ServicesModel& model) {
+  HealthCheckBuilder builder;
+  model.ForEachPort([&](const compile::CompiledServicePort& port) { builder.Add(port.record, port.name, port.backends); });
+  return builder.Checks();
 }
 
 ProxyHealth AssessProxyHealth(uint64_t now_ns, uint64_t heartbeat_ns, uint64_t last_applied_ns,

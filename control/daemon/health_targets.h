@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/section_image.h"
+#include "control/compile/services_compiler.h"
 
 namespace np::daemon {
 
@@ -23,6 +24,8 @@ struct ServiceHealthCheck {
 
 // One entry per health-check port, sorted by port.
 std::vector<ServiceHealthCheck> ServiceHealthChecks(const ServicesImage& image);
+// The same from the compiled model, without assembling the image.
+std::vector<ServiceHealthCheck> ServiceHealthChecks(const compile::ServicesModel& model);
 
 // "ns/name:port" -> {"ns", "name"}.
 struct ServiceName {

@@ -60,6 +60,18 @@ void ReloadPipeline::LoadNodeConfig(ReloadReport& report) {
   if (node_config_) report.warnings.push_back(inputs_.node_config.string() + ": keeping the last good node config");
 }
 
+const std::optional<ServicesImage>& ReloadPipeline::services() const {
+  if (!services_ && services_synced_) services_ = services_sync_->Image();
+  return services_;
+}
+
+std::map<uint32_t, std::string> ReloadPipeline::ServicePortNames() const {
+  std::map<uint32_t, std::string> names;
+  if (services_synced_)
+    services_model().ForEachPort([&](const compile::CompiledServicePort& port) { names[port.record.id] = port.name; });
+  return names;
+}
+
 compile::ServicesChanges ReloadPipeline::LoadManifestsAndDiff(ReloadReport& report) {
   Result<k8s::LoadResult> load = manifest_cache_.Load(inputs_.manifests);
   if (!load) {
@@ -125,9 +137,7 @@ ReloadReport ReloadPipeline::Run() {
   StageTimer policy_publish;
   Publish(abi::SectionKind::kPolicy, std::move(policy_bytes), report);
   report.publish_ms = node_publish_ms + (services ? services->publish_ms : 0) + policy_publish.ElapsedMs();
-  // The whole image for the daemon's names and health checks: O(Services),
-  // so only when the services changed.
-  if (!services_ || (services && services->published)) services_ = services_sync_->Image();
+  if (services && services->published) services_.reset();
   return report;
 }
 

@@ -57,7 +57,11 @@ class ReloadPipeline {
   // The last good inputs and what was compiled from them.
   const std::optional<NodeImage>& node_config() const { return node_config_; }
   const k8s::ClusterState& cluster() const { return cluster_; }
-  const std::optional<ServicesImage>& services() const { return services_; }
+  // The whole services image (assembled on demand: O(Services)).
+  const std::optional<ServicesImage>& services() const;
+  // The compiled services, for what needs them without an image.
+  const compile::ServicesModel& services_model() const { return services_sync_->model(); }
+  std::map<uint32_t, std::string> ServicePortNames() const;
 
  private:
   void LoadNodeConfig(ReloadReport& report);
@@ -70,7 +74,7 @@ class ReloadPipeline {
   std::optional<NodeImage> node_config_;  // as loaded: static routes only
   k8s::ClusterState cluster_;
   k8s::ManifestDirectoryCache manifest_cache_;  // a reload parses only the files that changed
-  std::optional<ServicesImage> services_;
+  mutable std::optional<ServicesImage> services_;  // cache of services(), dropped by Run
   // Recompiles only the Services whose objects changed and publishes them
   // as a services delta (services_sync.h).
   std::optional<ServicesSync> services_sync_;
