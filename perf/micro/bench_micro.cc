@@ -174,13 +174,21 @@ FilledTable& TableOf(uint32_t entries) {
 // Lookup of 32 keys, one at a time (what Worker::HandleIpv4 does today) or
 // with Table::LookupBurst (hash all, prefetch buckets, then probe).
 // range(0) = entries, range(1) = 1 hit / 0 miss, range(2) = 1 burst API.
+// The next burst of keys in the table's shuffled order: existing flows (odd
+// ones by their reply key, as un-NAT looks them up) or flows it never held.
+void NextBurstKeys(const FilledTable& filled, bool hit, uint32_t& cursor, ct::FlowKey* keys) {
+  const uint32_t order_size = static_cast<uint32_t>(filled.order.size());
+  for (uint32_t i = 0; i < kBurst; ++i) {
+    const uint32_t flow = filled.order[cursor];
+    cursor = cursor + 1 == order_size ? 0 : cursor + 1;
+    keys[i] = hit ? ((flow & 1) ? Reply(flow) : Original(flow)) : Original(filled.entries + 1000000 + flow);
+  }
+}
+
 void BM_ConntrackLookup(benchmark::State& state) {
   FilledTable& filled = TableOf(static_cast<uint32_t>(state.range(0)));
   const bool hit = state.range(1) != 0;
   const bool burst_api = state.range(2) != 0;
-  const uint32_t mask = static_cast<uint32_t>(filled.order.size()) - 1;  // sizes below are powers of two... or not:
-  const uint32_t order_size = static_cast<uint32_t>(filled.order.size());
-  (void)mask;
   ct::FlowKey keys[kBurst];
   ct::LookupResult results[kBurst];
   uint32_t cursor = 0;
@@ -188,12 +196,7 @@ void BM_ConntrackLookup(benchmark::State& state) {
   PacketClock clock(state);
   clock.Start();
   for (auto _ : state) {
-    for (uint32_t i = 0; i < kBurst; ++i) {
-      const uint32_t flow = filled.order[cursor];
-      cursor = cursor + 1 == order_size ? 0 : cursor + 1;
-      // Odd directions look up the reply key, as un-NAT does.
-      keys[i] = hit ? ((flow & 1) ? Reply(flow) : Original(flow)) : Original(filled.entries + 1000000 + flow);
-    }
+    NextBurstKeys(filled, hit, cursor, keys);
     if (burst_api) {
       filled.table.LookupBurst(keys, kBurst, results);
     } else {
@@ -216,7 +219,6 @@ BENCHMARK(BM_ConntrackLookup)
 // for every cache line of the entry, not only the key's.
 void BM_ConntrackLookupTouch(benchmark::State& state) {
   FilledTable& filled = TableOf(static_cast<uint32_t>(state.range(0)));
-  const uint32_t order_size = static_cast<uint32_t>(filled.order.size());
   ct::FlowKey keys[kBurst];
   ct::LookupResult results[kBurst];
   uint32_t cursor = 0;
@@ -225,11 +227,7 @@ void BM_ConntrackLookupTouch(benchmark::State& state) {
   PacketClock clock(state);
   clock.Start();
   for (auto _ : state) {
-    for (uint32_t i = 0; i < kBurst; ++i) {
-      const uint32_t flow = filled.order[cursor];
-      cursor = cursor + 1 == order_size ? 0 : cursor + 1;
-      keys[i] = (flow & 1) ? Reply(flow) : Original(flow);
-    }
+    NextBurstKeys(filled, true, cursor, keys);
     filled.table.LookupBurst(keys, kBurst, results);
     for (uint32_t i = 0; i < kBurst; ++i) {
       if (!results[i].hit()) continue;
