@@ -11,7 +11,10 @@
 namespace np {
 
 // Large blocks from the heap too (glibc caps M_MMAP_THRESHOLD at 32 MiB, a
-// 10k-Service image is 42 MB), and up to 1 GiB of free heap kept.
+// 10k-Service image is 42 MB), and up to 1 GiB of free heap kept. Tables
+// are built on the main thread (the main arena grows with brk without
+// limit); a thread of its own arena cannot get one block above 64 MiB
+// without mmap, and none of ours asks for one.
 inline void KeepTableMemoryMapped() {
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
