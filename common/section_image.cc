@@ -311,36 +311,80 @@ Result<ServicesDelta> DecodeServicesDeltaSection(const uint8_t* data, size_t siz
   return delta;
 }
 
-void AppendServicePort(ServicesImage& out, const ServicesImage& from, uint32_t index,
-                       const std::vector<abi::FrontendRecord>& frontends) {
-  abi::ServicePortRecord record = from.service_ports[index];
-  const uint32_t backend_first = static_cast<uint32_t>(out.backends.size());
-  out.backends.insert(out.backends.end(), from.backends.begin() + record.backend_first,
-                      from.backends.begin() + record.backend_first + record.backend_count);
-  auto copy_maglev = [&](uint32_t first, uint32_t size) {
-    const uint32_t at = static_cast<uint32_t>(out.maglev.size());
-    out.maglev.insert(out.maglev.end(), from.maglev.begin() + first, from.maglev.begin() + first + size);
-    return size == 0 ? 0u : at;
-  };
-  record.maglev_first = copy_maglev(record.maglev_first, record.maglev_size);
-  record.local_maglev_first = copy_maglev(record.local_maglev_first, record.local_maglev_size);
-  const uint32_t range_first = static_cast<uint32_t>(out.source_ranges.size());
-  out.source_ranges.insert(out.source_ranges.end(), from.source_ranges.begin() + record.source_range_first,
-                           from.source_ranges.begin() + record.source_range_first + record.source_range_count);
-  record.backend_first = backend_first;
-  record.source_range_first = range_first;
+std::vector<std::vector<abi::FrontendRecord>> FrontendsByServicePort(const ServicesImage& image) {
+  std::vector<std::vector<abi::FrontendRecord>> out(image.service_ports.size());
+  for (const abi::FrontendRecord& frontend : image.frontends)
+    if (frontend.service_port_index < out.size()) out[frontend.service_port_index].push_back(frontend);
+  return out;
+}
+
+ServicePortTables ServicePortTables::FromImage(const ServicesImage& image, uint32_t index,
+                                               std::vector<abi::FrontendRecord> frontends) {
+  const abi::ServicePortRecord& record = image.service_ports[index];
+  ServicePortTables port;
+  port.record = record;
+  port.name = index < image.service_port_names.size() ? image.service_port_names[index] : "";
+  port.frontends = std::move(frontends);
+  for (abi::FrontendRecord& frontend : port.frontends) frontend.service_port_index = 0;
+  port.backends.assign(image.backends.begin() + record.backend_first,
+                       image.backends.begin() + record.backend_first + record.backend_count);
+  port.maglev.reserve(static_cast<size_t>(record.maglev_size) + record.local_maglev_size);
+  port.maglev.insert(port.maglev.end(), image.maglev.begin() + record.maglev_first,
+                     image.maglev.begin() + record.maglev_first + record.maglev_size);
+  port.maglev.insert(port.maglev.end(), image.maglev.begin() + record.local_maglev_first,
+                     image.maglev.begin() + record.local_maglev_first + record.local_maglev_size);
+  port.source_ranges.assign(image.source_ranges.begin() + record.source_range_first,
+                            image.source_ranges.begin() + record.source_range_first + record.source_range_count);
+  port.record.name = {};
+  port.record.backend_first = 0;
+  port.record.maglev_first = 0;
+  port.record.local_maglev_first = record.maglev_size;
+  port.record.source_range_first = 0;
+  return port;
+}
+
+void ServicePortTables::AppendTo(ServicesImage& image) const {
+  abi::ServicePortRecord out = record;
+  out.backend_first = static_cast<uint32_t>(image.backends.size());
+  image.backends.insert(image.backends.end(), backends.begin(), backends.end());
+  const uint32_t maglev_at = static_cast<uint32_t>(image.maglev.size());
+  image.maglev.insert(image.maglev.end(), maglev.begin(), maglev.end());
+  out.maglev_first = out.maglev_size == 0 ? 0 : maglev_at;
+  out.local_maglev_first = out.local_maglev_size == 0 ? 0 : maglev_at + out.maglev_size;
+  out.source_range_first = static_cast<uint32_t>(image.source_ranges.size());
+  image.source_ranges.insert(image.source_ranges.end(), source_ranges.begin(), source_ranges.end());
   for (abi::FrontendRecord frontend : frontends) {
-    frontend.service_port_index = static_cast<uint32_t>(out.service_ports.size());
-    out.frontends.push_back(frontend);
+    frontend.service_port_index = static_cast<uint32_t>(image.service_ports.size());
+    image.frontends.push_back(frontend);
   }
-  out.service_ports.push_back(record);
-  out.service_port_names.push_back(index < from.service_port_names.size() ? from.service_port_names[index] : "");
+  image.service_ports.push_back(out);
+  image.service_port_names.push_back(name);
+}
+
+namespace {
+
+template <class T>
+bool SameRecords(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+}  // namespace
+
+bool ServicePortTables::operator==(const ServicePortTables& other) const {
+  const abi::ServicePortRecord& a = record;
+  const abi::ServicePortRecord& b = other.record;
+  const bool same_record = a.id == b.id && a.protocol == b.protocol && a.flags == b.flags &&
+                           a.affinity_timeout_s == b.affinity_timeout_s && a.backend_count == b.backend_count &&
+                           a.maglev_size == b.maglev_size && a.local_maglev_size == b.local_maglev_size &&
+                           a.source_range_count == b.source_range_count &&
+                           a.health_check_node_port == b.health_check_node_port;
+  return same_record && name == other.name && SameRecords(frontends, other.frontends) &&
+         SameRecords(backends, other.backends) && maglev == other.maglev &&
+         SameRecords(source_ranges, other.source_ranges);
 }
 
 ServicesImage SortedById(const ServicesImage& image) {
-  std::vector<std::vector<abi::FrontendRecord>> frontends(image.service_ports.size());
-  for (const abi::FrontendRecord& frontend : image.frontends)
-    if (frontend.service_port_index < frontends.size()) frontends[frontend.service_port_index].push_back(frontend);
+  std::vector<std::vector<abi::FrontendRecord>> frontends = FrontendsByServicePort(image);
   std::vector<uint32_t> order(image.service_ports.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
@@ -351,7 +395,7 @@ ServicesImage SortedById(const ServicesImage& image) {
     std::sort(frontends[index].begin(), frontends[index].end(), [](const abi::FrontendRecord& a, const abi::FrontendRecord& b) {
       return std::tie(a.ipv4, a.port, a.protocol) < std::tie(b.ipv4, b.port, b.protocol);
     });
-    AppendServicePort(out, image, index, frontends[index]);
+    ServicePortTables::FromImage(image, index, std::move(frontends[index])).AppendTo(out);
   }
   return out;
 }
@@ -373,19 +417,13 @@ Result<ServicesImage> ApplyServicesDelta(const ServicesImage& base, const Servic
     if (base_ids.count(id) == 0)
       return MakeError("services delta removes service port id " + std::to_string(id) + ", which its base does not hold");
 
-  // Frontends grouped by the service port they name, per image.
-  auto frontends_of = [](const ServicesImage& image) {
-    std::vector<std::vector<abi::FrontendRecord>> out(image.service_ports.size());
-    for (const abi::FrontendRecord& frontend : image.frontends) out[frontend.service_port_index].push_back(frontend);
-    return out;
-  };
-  const auto base_frontends = frontends_of(base);
-  const auto delta_frontends = frontends_of(delta.changed);
+  const auto base_frontends = FrontendsByServicePort(base);
+  const auto delta_frontends = FrontendsByServicePort(delta.changed);
 
   ServicesImage out;
   out.generation = base.generation;
   auto append = [&](const ServicesImage& from, uint32_t index, const std::vector<abi::FrontendRecord>& frontends) {
-    AppendServicePort(out, from, index, frontends);
+    ServicePortTables::FromImage(from, index, frontends).AppendTo(out);
   };
   for (uint32_t i = 0; i < base.service_ports.size(); ++i) {
     const uint32_t id = base.service_ports[i].id;

@@ -136,10 +136,30 @@ Result<ServicesDelta> DecodeServicesDeltaSection(const uint8_t* data, size_t siz
 // readers that want the whole state (npctl, a restarted control plane, tests).
 Result<ServicesImage> ApplyServicesDelta(const ServicesImage& base, const ServicesDelta& delta);
 
-// Appends service port `index` of `from` (its backends, Maglev tables,
-// source ranges re-based) with `frontends` pointing at it.
-void AppendServicePort(ServicesImage& out, const ServicesImage& from, uint32_t index,
-                       const std::vector<abi::FrontendRecord>& frontends);
+// One service port with tables of its own: the unit the services model
+// compiles and the dataplane's snapshot shares. record.backend_first,
+// maglev_first and source_range_first are 0 (they index this port's
+// vectors), local_maglev_first = maglev_size (the local table follows the
+// cluster table in `maglev`), record.name is unset, and the frontends'
+// service_port_index is 0.
+struct ServicePortTables {
+  abi::ServicePortRecord record{};
+  std::string name;
+  std::vector<abi::FrontendRecord> frontends;
+  std::vector<abi::BackendRecord> backends;
+  std::vector<abi::MaglevEntry> maglev;
+  std::vector<abi::CidrRecord> source_ranges;
+
+  // Service port `index` of `image`, with the frontends that name it.
+  static ServicePortTables FromImage(const ServicesImage& image, uint32_t index,
+                                     std::vector<abi::FrontendRecord> frontends);
+  // Appends this port to `image`, its tables re-based into the image's.
+  void AppendTo(ServicesImage& image) const;
+  bool operator==(const ServicePortTables& other) const;
+};
+
+// Per service port of `image`, the frontends that name it.
+std::vector<std::vector<abi::FrontendRecord>> FrontendsByServicePort(const ServicesImage& image);
 // The same state in a canonical order (ports by id, frontends by address):
 // two images describe the same services iff their sorted encodings are equal.
 ServicesImage SortedById(const ServicesImage& image);

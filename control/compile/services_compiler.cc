@@ -1,6 +1,5 @@
 #include "control/compile/services_compiler.h"
 
-#include <cstring>
 #include <set>
 #include <tuple>
 
@@ -86,12 +85,6 @@ std::vector<bool> ChooseEndpoints(const std::vector<Merged>& candidates, bool lo
     else if (candidate.serving && candidate.terminating) fallback[i] = true;
   }
   return any_ready ? ready : fallback;
-}
-
-bool SameBytesOf(const void* a, const void* b, size_t size) { return size == 0 || std::memcmp(a, b, size) == 0; }
-template <class T>
-bool SameVector(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && SameBytesOf(a.data(), b.data(), a.size() * sizeof(T));
 }
 
 // Compiles one Service (or one Pod's hostPorts) into port drafts.
@@ -274,25 +267,6 @@ std::tuple<uint32_t, uint16_t, uint8_t> FrontendTuple(const abi::FrontendRecord&
   return {frontend.ipv4, frontend.port, frontend.protocol};
 }
 
-// Appends `port` to `image` with its tables re-based into the image's.
-void AppendPort(ServicesImage& image, const CompiledServicePort& port) {
-  abi::ServicePortRecord record = port.record;
-  record.backend_first = static_cast<uint32_t>(image.backends.size());
-  image.backends.insert(image.backends.end(), port.backends.begin(), port.backends.end());
-  const uint32_t maglev_at = static_cast<uint32_t>(image.maglev.size());
-  image.maglev.insert(image.maglev.end(), port.maglev.begin(), port.maglev.end());
-  record.maglev_first = record.maglev_size == 0 ? 0 : maglev_at;
-  record.local_maglev_first = record.local_maglev_size == 0 ? 0 : maglev_at + record.maglev_size;
-  record.source_range_first = static_cast<uint32_t>(image.source_ranges.size());
-  image.source_ranges.insert(image.source_ranges.end(), port.source_ranges.begin(), port.source_ranges.end());
-  for (abi::FrontendRecord frontend : port.frontends) {
-    frontend.service_port_index = static_cast<uint32_t>(image.service_ports.size());
-    image.frontends.push_back(frontend);
-  }
-  image.service_ports.push_back(record);
-  image.service_port_names.push_back(port.name);
-}
-
 template <class Map>
 void DiffKeys(const Map& before, const Map& after, std::set<NamespacedName>& out) {
   auto b = before.begin();
@@ -339,19 +313,6 @@ ServicesChanges DiffServiceInputs(const k8s::ClusterState& before, const k8s::Cl
   DiffKeys(before.endpoint_slices, after.endpoint_slices, changes.endpoint_slices);
   DiffKeys(before.pods, after.pods, changes.pods);
   return changes;
-}
-
-bool CompiledServicePort::operator==(const CompiledServicePort& other) const {
-  const abi::ServicePortRecord& a = record;
-  const abi::ServicePortRecord& b = other.record;
-  const bool same_record = a.id == b.id && a.protocol == b.protocol && a.flags == b.flags &&
-                           a.affinity_timeout_s == b.affinity_timeout_s && a.backend_count == b.backend_count &&
-                           a.maglev_size == b.maglev_size && a.local_maglev_size == b.local_maglev_size &&
-                           a.source_range_count == b.source_range_count &&
-                           a.health_check_node_port == b.health_check_node_port;
-  return same_record && name == other.name && SameVector(frontends, other.frontends) &&
-         SameVector(backends, other.backends) && maglev == other.maglev &&
-         SameVector(source_ranges, other.source_ranges);
 }
 
 void ServicesModel::IndexSlices(const k8s::ClusterState& state) {
@@ -612,7 +573,7 @@ ServicesCompilation ServicesModel::Compilation() const {
   for (const auto& [owner, fragment] : fragments_) {
     out.warnings.insert(out.warnings.end(), fragment.warnings.begin(), fragment.warnings.end());
     out.warnings.insert(out.warnings.end(), fragment.conflict_warnings.begin(), fragment.conflict_warnings.end());
-    for (const std::string& name : fragment.port_names) AppendPort(out.image, *ports_.at(name));
+    for (const std::string& name : fragment.port_names) ports_.at(name)->AppendTo(out.image);
   }
   return out;
 }
@@ -640,26 +601,9 @@ void ServicesModel::AdoptBase(const ServicesImage& image) {
   has_base_ = true;
   base_generation_ = image.generation;
   base_.clear();
-  std::vector<std::vector<abi::FrontendRecord>> frontends(image.service_ports.size());
-  for (const abi::FrontendRecord& frontend : image.frontends)
-    if (frontend.service_port_index < frontends.size()) frontends[frontend.service_port_index].push_back(frontend);
+  std::vector<std::vector<abi::FrontendRecord>> frontends = FrontendsByServicePort(image);
   for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
-    // The image's port in the model's own layout (see CompiledServicePort).
-    ServicesImage one;
-    AppendServicePort(one, image, i, frontends[i]);
-    auto port = std::make_shared<CompiledServicePort>();
-    port->name = one.service_port_names[0];
-    port->record = one.service_ports[0];
-    port->record.name = {};
-    port->record.backend_first = 0;
-    port->record.maglev_first = 0;
-    port->record.local_maglev_first = port->record.maglev_size;
-    port->record.source_range_first = 0;
-    port->backends = std::move(one.backends);
-    port->maglev = std::move(one.maglev);
-    port->source_ranges = std::move(one.source_ranges);
-    port->frontends = std::move(one.frontends);
-    for (abi::FrontendRecord& frontend : port->frontends) frontend.service_port_index = 0;
+    auto port = std::make_shared<CompiledServicePort>(ServicePortTables::FromImage(image, i, std::move(frontends[i])));
     base_[port->record.id] = std::move(port);
   }
   dirty_ids_.clear();
@@ -685,7 +629,7 @@ ServicesDelta ServicesModel::Delta() const {
       continue;
     }
     if (before != base_.end() && *before->second == *now->second) continue;
-    AppendPort(delta.changed, *now->second);
+    now->second->AppendTo(delta.changed);
   }
   return delta;
 }

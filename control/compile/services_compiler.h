@@ -54,18 +54,8 @@ struct ServicesChanges {
 // get whole states (a reload of manifest files) rather than watch events.
 ServicesChanges DiffServiceInputs(const k8s::ClusterState& before, const k8s::ClusterState& after);
 
-// One compiled service port, self-contained: record.backend_first,
-// maglev_first (cluster table), local_maglev_first (= maglev_size, the
-// local table follows) and source_range_first index its own vectors.
-struct CompiledServicePort {
-  std::string name;                            // "namespace/service:port"
-  abi::ServicePortRecord record{};             // id assigned
-  std::vector<abi::FrontendRecord> frontends;  // service_port_index 0
-  std::vector<abi::BackendRecord> backends;
-  std::vector<abi::MaglevEntry> maglev;
-  std::vector<abi::CidrRecord> source_ranges;
-  bool operator==(const CompiledServicePort& other) const;
-};
+// One compiled service port, self-contained (common/section_image.h).
+using CompiledServicePort = ServicePortTables;
 
 // The services compiler with memory: one compiled fragment per Service (and
 // per Pod with hostPorts), so that a change recompiles only the objects it

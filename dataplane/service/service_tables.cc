@@ -1,7 +1,6 @@
 #include "dataplane/service/service_tables.h"
 
 #include <algorithm>
-#include <cstring>
 #include <iterator>
 #include <map>
 #include <set>
@@ -17,58 +16,22 @@ uint64_t KeyOf(const abi::FrontendRecord& frontend) {
   return FrontendKey(frontend.ipv4, frontend.port, frontend.protocol);
 }
 
+std::shared_ptr<const ServicePortState> PortState(const ServicesImage& image, uint32_t index,
+                                                 std::vector<abi::FrontendRecord> frontends) {
+  return std::make_shared<const ServicePortState>(ServicePortTables::FromImage(image, index, std::move(frontends)));
+}
+
 std::string FormatFrontend(const abi::FrontendRecord& frontend) {
   const uint32_t ip = frontend.ipv4;
   return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 0xff) + "." + std::to_string((ip >> 8) & 0xff) +
          "." + std::to_string(ip & 0xff) + ":" + std::to_string(frontend.port);
 }
 
-bool SameRecord(const abi::ServicePortRecord& a, const abi::ServicePortRecord& b) {
-  return a.id == b.id && a.protocol == b.protocol && a.flags == b.flags && a.affinity_timeout_s == b.affinity_timeout_s &&
-         a.backend_count == b.backend_count && a.maglev_first == b.maglev_first && a.maglev_size == b.maglev_size &&
-         a.local_maglev_first == b.local_maglev_first && a.local_maglev_size == b.local_maglev_size &&
-         a.source_range_count == b.source_range_count && a.health_check_node_port == b.health_check_node_port;
-}
-
-template <class T>
-bool SameBytes(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
 }  // namespace
 
-std::shared_ptr<const ServicePortState> ServicePortState::FromImage(const ServicesImage& image, uint32_t index,
-                                                                    const std::vector<abi::FrontendRecord>& frontends) {
-  auto state = std::make_shared<ServicePortState>();
-  const abi::ServicePortRecord& record = image.service_ports[index];
-  state->record = record;
-  state->name = index < image.service_port_names.size() ? image.service_port_names[index] : "";
-  state->backends.assign(image.backends.begin() + record.backend_first,
-                         image.backends.begin() + record.backend_first + record.backend_count);
-  state->maglev.reserve(static_cast<size_t>(record.maglev_size) + record.local_maglev_size);
-  state->maglev.insert(state->maglev.end(), image.maglev.begin() + record.maglev_first,
-                       image.maglev.begin() + record.maglev_first + record.maglev_size);
-  state->maglev.insert(state->maglev.end(), image.maglev.begin() + record.local_maglev_first,
-                       image.maglev.begin() + record.local_maglev_first + record.local_maglev_size);
-  state->source_ranges.assign(image.source_ranges.begin() + record.source_range_first,
-                              image.source_ranges.begin() + record.source_range_first + record.source_range_count);
-  state->record.backend_first = 0;
-  state->record.maglev_first = 0;
-  state->record.local_maglev_first = record.maglev_size;
-  state->record.source_range_first = 0;
-  state->record.name = {};
-  state->frontends = frontends;
-  for (abi::FrontendRecord& frontend : state->frontends) frontend.service_port_index = 0;
-  for (const abi::BackendRecord& backend : state->backends)
-    state->backend_keys.push_back(BackendKey(backend.ipv4, backend.port));
-  std::sort(state->backend_keys.begin(), state->backend_keys.end());
-  return state;
-}
-
-bool ServicePortState::operator==(const ServicePortState& other) const {
-  return SameRecord(record, other.record) && name == other.name && SameBytes(backends, other.backends) &&
-         maglev == other.maglev && SameBytes(source_ranges, other.source_ranges) &&
-         SameBytes(frontends, other.frontends);
+ServicePortState::ServicePortState(ServicePortTables tables) : ServicePortTables(std::move(tables)) {
+  for (const abi::BackendRecord& backend : backends) backend_keys.push_back(BackendKey(backend.ipv4, backend.port));
+  std::sort(backend_keys.begin(), backend_keys.end());
 }
 
 // One batch of puts and removals, checked before anything changes: a
@@ -164,24 +127,13 @@ class ServiceTables::Edit {
   std::map<uint32_t, std::shared_ptr<const ServicePortState>> ops_;
 };
 
-namespace {
-
-std::vector<std::vector<abi::FrontendRecord>> FrontendsByPort(const ServicesImage& image) {
-  std::vector<std::vector<abi::FrontendRecord>> out(image.service_ports.size());
-  for (const abi::FrontendRecord& frontend : image.frontends)
-    if (frontend.service_port_index < out.size()) out[frontend.service_port_index].push_back(frontend);
-  return out;
-}
-
-}  // namespace
-
 std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& image, const CounterSlotHooks& hooks,
                                                         const ServiceTables* previous, uint32_t first_version) {
   auto tables = std::make_unique<ServiceTables>();
   tables->base_generation_ = image.generation;
   tables->version_ = previous != nullptr ? previous->version_ + 1 : first_version;
   auto base = std::make_shared<BaseIndex>();
-  const auto frontends = FrontendsByPort(image);
+  const auto frontends = FrontendsByServicePort(image);
   // Unique ids and frontends (what the compiler writes): built in one pass.
   std::vector<uint64_t> ids, frontend_keys;
   for (const abi::ServicePortRecord& record : image.service_ports) ids.push_back(record.id);
@@ -197,7 +149,7 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
     frontend_entries.reserve(image.frontends.size());
     id_entries.reserve(image.service_ports.size());
     for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
-      auto state = ServicePortState::FromImage(image, i, frontends[i]);
+      auto state = PortState(image, i, frontends[i]);
       const uint32_t id = image.service_ports[i].id;
       for (abi::FrontendRecord frontend : state->frontends) {
         frontend.service_port_index = i;
@@ -224,7 +176,7 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
       std::vector<abi::FrontendRecord> kept;
       for (const abi::FrontendRecord& frontend : frontends[i])
         if (seen.insert(KeyOf(frontend)).second) kept.push_back(frontend);
-      auto state = ServicePortState::FromImage(image, i, kept);
+      auto state = PortState(image, i, std::move(kept));
       (*base)[image.service_ports[i].id] = state;
       first_claims.Put(image.service_ports[i].id, std::move(state));
     }
@@ -277,10 +229,10 @@ Result<std::unique_ptr<ServiceTables>> ServiceTables::WithDelta(const ServicesDe
       edit.Remove(id);
   }
   for (uint32_t id : delta.removed_ids) edit.Remove(id);
-  const auto frontends = FrontendsByPort(delta.changed);
+  const auto frontends = FrontendsByServicePort(delta.changed);
   for (uint32_t i = 0; i < delta.changed.service_ports.size(); ++i) {
     const uint32_t id = delta.changed.service_ports[i].id;
-    auto state = ServicePortState::FromImage(delta.changed, i, frontends[i]);
+    auto state = PortState(delta.changed, i, frontends[i]);
     // Unchanged from the base: share the base's copy.
     auto in_base = base_->find(id);
     edit.Put(id, in_base != base_->end() && *in_base->second == *state ? in_base->second : std::move(state));
@@ -326,21 +278,7 @@ ServicesImage ServiceTables::ToImage() const {
   for (uint32_t slot = 0; slot < slot_end_; ++slot) {
     const ServicePortState* port = state(slot);
     if (port == nullptr) continue;
-    abi::ServicePortRecord record = port->record;
-    record.backend_first = static_cast<uint32_t>(image.backends.size());
-    image.backends.insert(image.backends.end(), port->backends.begin(), port->backends.end());
-    const uint32_t maglev_at = static_cast<uint32_t>(image.maglev.size());
-    image.maglev.insert(image.maglev.end(), port->maglev.begin(), port->maglev.end());
-    record.maglev_first = record.maglev_size == 0 ? 0 : maglev_at;
-    record.local_maglev_first = record.local_maglev_size == 0 ? 0 : maglev_at + record.maglev_size;
-    record.source_range_first = static_cast<uint32_t>(image.source_ranges.size());
-    image.source_ranges.insert(image.source_ranges.end(), port->source_ranges.begin(), port->source_ranges.end());
-    for (abi::FrontendRecord frontend : port->frontends) {
-      frontend.service_port_index = static_cast<uint32_t>(image.service_ports.size());
-      image.frontends.push_back(frontend);
-    }
-    image.service_ports.push_back(record);
-    image.service_port_names.push_back(port->name);
+    port->AppendTo(image);
   }
   return image;
 }

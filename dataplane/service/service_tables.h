@@ -27,22 +27,13 @@ inline constexpr uint64_t FrontendKey(uint32_t ipv4, uint16_t port, uint8_t prot
   return (static_cast<uint64_t>(ipv4) << 32) | (static_cast<uint64_t>(port) << 16) | protocol;
 }
 
-// One service port, self-contained: record.backend_first, maglev_first,
-// local_maglev_first and source_range_first index this state's own vectors.
-struct ServicePortState {
-  abi::ServicePortRecord record{};
-  std::string name;
-  std::vector<abi::BackendRecord> backends;
-  std::vector<abi::MaglevEntry> maglev;  // the cluster table, then the local table
-  std::vector<abi::CidrRecord> source_ranges;
-  std::vector<abi::FrontendRecord> frontends;  // service_port_index is not used here
-  std::vector<uint64_t> backend_keys;          // sorted BackendKey()s: HasBackend()
+// One service port as a snapshot holds it: its own tables (ServicePortTables,
+// common/section_image.h) and the sorted keys HasBackend() searches.
+struct ServicePortState : ServicePortTables {
+  std::vector<uint64_t> backend_keys;  // sorted BackendKey()s, derived from `backends`
 
   static uint64_t BackendKey(uint32_t ipv4, uint16_t port) { return (static_cast<uint64_t>(ipv4) << 16) | port; }
-  // Service port `index` of `image`, copied out with its frontends.
-  static std::shared_ptr<const ServicePortState> FromImage(const ServicesImage& image, uint32_t index,
-                                                           const std::vector<abi::FrontendRecord>& frontends);
-  bool operator==(const ServicePortState& other) const;
+  explicit ServicePortState(ServicePortTables tables);
 };
 
 // Per-service-port counter slots (stats::LcoreCounters::service_ports),
