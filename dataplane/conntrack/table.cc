@@ -164,13 +164,16 @@ InsertResult Table::InsertLocked(uint32_t index, const FlowKey& original, uint64
   InsertResult result{InsertStatus::kTableFull};
   uint32_t evictions = 0;
   for (uint32_t attempt = 0; attempt < kInsertAttempts; ++attempt) {
-    const bool over_capacity = memory_.LiveEntries() >= memory_.capacity;
+    // The capacity is reserved, not checked then taken: two workers
+    // inserting at once must not both take the last place.
+    std::atomic<uint32_t>& live = memory_.header->live_entries;
+    const bool reserved = live.fetch_add(1, std::memory_order_relaxed) < memory_.capacity;
     BucketIndex::Claim original_claim;
     BucketIndex::Claim reply_claim;
-    const bool have_original = !over_capacity && index_.ClaimSlot(original_hash, &original_claim);
+    const bool have_original = reserved && index_.ClaimSlot(original_hash, &original_claim);
     const bool have_reply = have_original && index_.ClaimSlot(reply_hash, &reply_claim);
+    if (!have_reply) live.fetch_sub(1, std::memory_order_relaxed);
     if (have_reply) {
-      memory_.header->live_entries.fetch_add(1, std::memory_order_relaxed);
       memory_.pool.MarkLive(index);
       index_.Publish(original_claim, index_.MakeWord(original_hash, index, 0));
       index_.Publish(reply_claim, index_.MakeWord(reply_hash, index, 1));
