@@ -350,6 +350,13 @@ ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& sta
   return fragment;
 }
 
+void ServicesModel::Place(std::shared_ptr<CompiledServicePort> port, uint32_t id) {
+  port->record.id = id;
+  ids_[port->name] = id;
+  by_id_[id] = port;
+  ports_[port->name] = std::move(port);
+}
+
 uint32_t ServicesModel::NewId(const std::string& id_key) {
   uint32_t id = ServicePortHashId(id_key);
   for (uint32_t attempt = 1; taken_ids_.count(id); ++attempt) id = ServicePortHashId(id_key + "#" + std::to_string(attempt));
@@ -425,12 +432,9 @@ void ServicesModel::AssembleAll() {
   for (size_t i : fresh) ids[i] = NewId(drafts[i].first->id_key);
   for (size_t i = 0; i < drafts.size(); ++i) {
     auto port = TakePort(drafts[i].first->port);
-    port->record.id = ids[i];
     port->frontends = std::move(kept[i]);
-    ids_[port->name] = ids[i];
     drafts[i].second->port_names.push_back(port->name);
-    by_id_[ids[i]] = port;
-    ports_[port->name] = std::move(port);
+    Place(std::move(port), ids[i]);
   }
   // Dirty: what differs from before (the base may be older still: the
   // previous dirty ids are kept).
@@ -503,38 +507,28 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     ids_.erase(name);
   }
   // ... in with the new ones.
-  std::vector<std::pair<PortDraft*, Fragment*>> fresh;
+  std::vector<PortDraft*> fresh;
   for (auto& [owner, fragment] : compiled) {
     for (PortDraft& draft : fragment.drafts) {
       auto released = released_ids.find(draft.port.name);
       if (released == released_ids.end()) {
-        fresh.emplace_back(&draft, &fragment);
+        fresh.push_back(&draft);
         continue;
       }
-      auto port = TakePort(draft.port);
-      port->record.id = released->second;
+      MarkDirty(released->second);
+      Place(TakePort(draft.port), released->second);
       released_ids.erase(released);
-      fragment.port_names.push_back(port->name);
-      ids_[port->name] = port->record.id;
-      MarkDirty(port->record.id);
-      by_id_[port->record.id] = port;
-      ports_[port->name] = std::move(port);
     }
   }
   for (const auto& [name, id] : released_ids) {
     taken_ids_.erase(id);
     MarkDirty(id);
   }
-  std::sort(fresh.begin(), fresh.end(),
-            [](const auto& a, const auto& b) { return a.first->id_key < b.first->id_key; });
-  for (auto& [draft, fragment] : fresh) {
-    auto port = TakePort(draft->port);
-    port->record.id = NewId(draft->id_key);
-    fragment->port_names.push_back(port->name);
-    ids_[port->name] = port->record.id;
-    MarkDirty(port->record.id);
-    by_id_[port->record.id] = port;
-    ports_[port->name] = std::move(port);
+  std::sort(fresh.begin(), fresh.end(), [](const PortDraft* a, const PortDraft* b) { return a->id_key < b->id_key; });
+  for (PortDraft* draft : fresh) {
+    const uint32_t id = NewId(draft->id_key);
+    MarkDirty(id);
+    Place(TakePort(draft->port), id);
   }
   for (const auto& [owner, fragment] : compiled)
     for (const PortDraft& draft : fragment.drafts)
@@ -543,10 +537,8 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   last_warnings_.clear();
   for (auto& [owner, fragment] : compiled) {
     last_warnings_.insert(last_warnings_.end(), fragment.warnings.begin(), fragment.warnings.end());
-    // port_names follow draft order (fresh ones were appended after reused ones).
-    std::vector<std::string> ordered;
-    for (const PortDraft& draft : fragment.drafts) ordered.push_back(draft.port.name);
-    fragment.port_names = std::move(ordered);
+    fragment.port_names.clear();
+    for (const PortDraft& draft : fragment.drafts) fragment.port_names.push_back(draft.port.name);
     if (fragment.drafts.empty() && fragment.warnings.empty())
       fragments_.erase(owner);
     else

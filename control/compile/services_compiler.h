@@ -120,6 +120,8 @@ class ServicesModel {
   void AssembleAll();
   void MarkDirty(uint32_t id) { dirty_ids_.insert(id); }
   uint32_t NewId(const std::string& id_key);
+  // Takes `port` in under `id` (by name, by id, and the name's id).
+  void Place(std::shared_ptr<CompiledServicePort> port, uint32_t id);
 
   bool built_ = false;
   NodeImage node_;
