@@ -6,10 +6,14 @@
 //
 // Owned by whoever compiles repeatedly (the reload pipeline); tables not
 // used by the latest compile are evicted by EndCompile(), so the cache holds
-// one generation's tables at most.
+// one generation's tables at most. Table() may be called from several
+// compiling threads at once (tables are built outside the lock);
+// EndCompile() only when none is.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,14 +22,14 @@ namespace np::compile {
 
 class MaglevCache {
  public:
-  const std::vector<uint32_t>& Table(const std::vector<std::string>& backend_keys, uint32_t table_size,
-                                     uint32_t seed);
+  std::shared_ptr<const std::vector<uint32_t>> Table(const std::vector<std::string>& backend_keys,
+                                                     uint32_t table_size, uint32_t seed);
   // Drops the tables that no Table() call asked for since the previous EndCompile().
   void EndCompile();
 
-  size_t size() const { return tables_.size(); }
-  uint64_t hits() const { return hits_; }
-  uint64_t builds() const { return builds_; }
+  size_t size() const;
+  uint64_t hits() const;
+  uint64_t builds() const;
 
  private:
   // Keyed by a hash of the inputs (copying and comparing the key strings
@@ -34,11 +38,11 @@ class MaglevCache {
     std::vector<std::string> backend_keys;
     uint32_t table_size = 0;
     uint32_t seed = 0;
-    std::vector<uint32_t> table;
+    std::shared_ptr<const std::vector<uint32_t>> table;
     uint64_t used_in = 0;
   };
+  mutable std::mutex mutex_;
   std::unordered_map<uint64_t, Cached> tables_;
-  std::vector<uint32_t> uncached_;  // a table whose hash collided with another's
   uint64_t compile_ = 1;
   uint64_t hits_ = 0;
   uint64_t builds_ = 0;

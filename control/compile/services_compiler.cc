@@ -1,6 +1,9 @@
 #include "control/compile/services_compiler.h"
 
+#include <algorithm>
+#include <atomic>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "common/maglev.h"
@@ -213,11 +216,14 @@ class FragmentCompiler {
     for (uint32_t member : members) member_keys.push_back(keys[member]);
     const uint32_t size = MaglevTableSize(static_cast<uint32_t>(members.size()));
     const uint32_t seed = node_.info.maglev_seed;
+    std::shared_ptr<const std::vector<uint32_t>> cached;
     std::vector<uint32_t> built;
-    const std::vector<uint32_t>& table =
-        maglev_cache_ ? maglev_cache_->Table(member_keys, size, seed) : (built = BuildMaglevTable(member_keys, size, seed));
-    out.reserve(out.size() + table.size());
-    for (uint32_t slot : table) out.push_back(members[slot]);
+    if (maglev_cache_) cached = maglev_cache_->Table(member_keys, size, seed);
+    else built = BuildMaglevTable(member_keys, size, seed);
+    const std::vector<uint32_t>& table = cached ? *cached : built;
+    const size_t first = out.size();
+    out.resize(first + table.size());
+    for (size_t slot = 0; slot < table.size(); ++slot) out[first + slot] = members[table[slot]];
     return size;
   }
 
@@ -326,7 +332,7 @@ void ServicesModel::IndexSlices(const k8s::ClusterState& state) {
   }
 }
 
-ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& state, const OwnerKey& owner) {
+ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& state, const OwnerKey& owner) const {
   FragmentCompiler compiler(node_, maglev_cache_);
   if (owner.first == 0) {
     auto service = state.services.find(owner.second);
@@ -350,6 +356,27 @@ ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& sta
   return fragment;
 }
 
+std::vector<ServicesModel::Fragment> ServicesModel::CompileOwners(const k8s::ClusterState& state,
+                                                                  const std::vector<OwnerKey>& owners) const {
+  std::vector<Fragment> fragments(owners.size());
+  // Below a few hundred owners a thread costs more than it saves.
+  constexpr size_t kOwnersPerThread = 256, kChunk = 32;
+  const unsigned threads =
+      static_cast<unsigned>(std::min<size_t>(threads_, std::max<size_t>(1, owners.size() / kOwnersPerThread)));
+  // Owners are claimed in chunks: Services differ a lot in size.
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t first; (first = next.fetch_add(kChunk, std::memory_order_relaxed)) < owners.size();)
+      for (size_t i = first; i < std::min(first + kChunk, owners.size()); ++i)
+        fragments[i] = CompileOwner(state, owners[i]);
+  };
+  std::vector<std::jthread> helpers;
+  for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(work);
+  work();
+  helpers.clear();  // joins
+  return fragments;
+}
+
 void ServicesModel::Place(std::shared_ptr<CompiledServicePort> port, uint32_t id) {
   port->record.id = id;
   ids_[port->name] = id;
@@ -368,16 +395,20 @@ void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& nod
   built_ = true;
   node_ = node;
   maglev_cache_ = options.maglev_cache;
+  threads_ = options.threads != 0 ? options.threads
+                                  : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxCompileThreads);
   ids_ = options.previous_ids;
   IndexSlices(state);
   fragments_.clear();
-  for (const auto& [id, service] : state.services) {
-    Fragment fragment = CompileOwner(state, OwnerKey{0, id});
-    if (!fragment.drafts.empty() || !fragment.warnings.empty()) fragments_.emplace(OwnerKey{0, id}, std::move(fragment));
-  }
-  for (const auto& [id, pod] : state.pods) {
-    Fragment fragment = CompileOwner(state, OwnerKey{1, id});
-    if (!fragment.drafts.empty()) fragments_.emplace(OwnerKey{1, id}, std::move(fragment));
+  std::vector<OwnerKey> owners;
+  owners.reserve(state.services.size() + state.pods.size());
+  for (const auto& [id, service] : state.services) owners.emplace_back(0, id);
+  for (const auto& [id, pod] : state.pods) owners.emplace_back(1, id);
+  std::vector<Fragment> compiled = CompileOwners(state, owners);
+  for (size_t i = 0; i < owners.size(); ++i) {
+    // A Pod without hostPorts compiles to nothing, and nothing is kept for it.
+    if (!compiled[i].drafts.empty() || (owners[i].first == 0 && !compiled[i].warnings.empty()))
+      fragments_.emplace_hint(fragments_.end(), owners[i], std::move(compiled[i]));
   }
   AssembleAll();
   if (maglev_cache_) maglev_cache_->EndCompile();
@@ -465,13 +496,17 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     owners.insert(OwnerKey{0, service});
   }
   auto rebuild = [&] {
-    ServicesCompileOptions options{Ids(), maglev_cache_};
+    ServicesCompileOptions options{Ids(), maglev_cache_, threads_};
     Rebuild(state, node_, options);
     return false;
   };
   // New fragments first: nothing changes until they are known to fit.
   std::map<OwnerKey, Fragment> compiled;
-  for (const OwnerKey& owner : owners) compiled.emplace(owner, CompileOwner(state, owner));
+  {
+    const std::vector<OwnerKey> ordered(owners.begin(), owners.end());
+    std::vector<Fragment> fragments = CompileOwners(state, ordered);
+    for (size_t i = 0; i < ordered.size(); ++i) compiled.emplace_hint(compiled.end(), ordered[i], std::move(fragments[i]));
+  }
   auto touches_contested = [&](const Fragment& fragment) {
     for (const PortDraft& draft : fragment.drafts)
       for (const abi::FrontendRecord& frontend : draft.port.frontends)

@@ -34,7 +34,12 @@ struct ServicesCompileOptions {
   std::map<std::string, uint32_t> previous_ids;
   // Tables of previous compiles (may be null); EndCompile() is called at the end.
   MaglevCache* maglev_cache = nullptr;
+  // Threads that compile Services side by side when many changed (a full
+  // resync: Maglev tables are most of it); 0: one per core, at most
+  // kMaxCompileThreads. The result does not depend on it.
+  unsigned threads = 0;
 };
+inline constexpr unsigned kMaxCompileThreads = 4;
 
 struct ServicesCompilation {
   ServicesImage image;                // generation 0: the publisher sets it
@@ -115,7 +120,9 @@ class ServicesModel {
   };
   using OwnerKey = std::pair<int, k8s::NamespacedName>;  // 0: Service, 1: Pod (hostPorts)
 
-  Fragment CompileOwner(const k8s::ClusterState& state, const OwnerKey& owner);
+  Fragment CompileOwner(const k8s::ClusterState& state, const OwnerKey& owner) const;
+  // CompileOwner of each, on threads_ threads when there are enough of them.
+  std::vector<Fragment> CompileOwners(const k8s::ClusterState& state, const std::vector<OwnerKey>& owners) const;
   void IndexSlices(const k8s::ClusterState& state);
   void AssembleAll();
   void MarkDirty(uint32_t id) { dirty_ids_.insert(id); }
@@ -126,6 +133,7 @@ class ServicesModel {
   bool built_ = false;
   NodeImage node_;
   MaglevCache* maglev_cache_ = nullptr;
+  unsigned threads_ = 1;
   std::map<OwnerKey, Fragment> fragments_;
   std::map<std::string, std::shared_ptr<const CompiledServicePort>> ports_;  // by name
   std::map<uint32_t, std::shared_ptr<const CompiledServicePort>> by_id_;

@@ -33,6 +33,20 @@ class RandomCluster {
  public:
   explicit RandomCluster(uint32_t seed) : random_(seed) {}
 
+  // `services` Services with a slice each, some contending for one LoadBalancer IP.
+  ServicesChanges Populate(k8s::ClusterState& state, int services) {
+    ServicesChanges changes;
+    for (int i = 0; i < services; ++i) {
+      const NamespacedName service_id{"ns", "svc-" + std::to_string(i)};
+      const NamespacedName slice_id{"ns", "slice-" + std::to_string(i)};
+      state.services[service_id] = MakeService(i);
+      state.endpoint_slices[slice_id] = MakeSlice(slice_id, i);
+      changes.services.insert(service_id);
+      changes.endpoint_slices.insert(slice_id);
+    }
+    return changes;
+  }
+
   // One random edit; returns what a watch would report.
   ServicesChanges Edit(k8s::ClusterState& state) {
     ServicesChanges changes;
@@ -180,6 +194,33 @@ TEST(ServicesModel, IncrementalUpdatesEqualAFullRecompile) {
   // Both paths ran: most edits are incremental, contention forces rebuilds.
   EXPECT_GT(updates, 700);
   EXPECT_GT(rebuilds, 0);
+}
+
+TEST(ServicesModel, CompilingOnSeveralThreadsGivesTheOneThreadImage) {
+  const NodeImage node = TestNode();
+  RandomCluster cluster(11);
+  k8s::ClusterState state;
+  cluster.Populate(state, 2000);  // enough owners for every thread to take some
+  MaglevCache one_cache, many_cache;
+  ServicesModel one, many;
+  one.Rebuild(state, node, ServicesCompileOptions{{}, &one_cache, 1});
+  many.Rebuild(state, node, ServicesCompileOptions{{}, &many_cache, kMaxCompileThreads});
+  auto expect_same = [&](const char* when) {
+    const ServicesCompilation a = one.Compilation(), b = many.Compilation();
+    ASSERT_EQ(a.image.service_ports.size(), b.image.service_ports.size()) << when;
+    EXPECT_TRUE(EncodeServicesSection(a.image) == EncodeServicesSection(b.image)) << when;
+    EXPECT_EQ(a.warnings, b.warnings) << when;
+    EXPECT_EQ(one_cache.size(), many_cache.size()) << when;
+  };
+  expect_same("rebuild");
+  ASSERT_GT(one.service_port_count(), 2000u);
+  // Every slice and Service replaced at once: the full-resync path of Update.
+  const ServicesChanges everything = RandomCluster(12).Populate(state, 2000);
+  one.Update(state, everything);
+  many.Update(state, everything);
+  expect_same("update of everything");
+  const ServicesCompilation reference = CompileServices(state, node, ServicesCompileOptions{one.Ids(), nullptr, 1});
+  EXPECT_TRUE(EncodeServicesSection(reference.image) == EncodeServicesSection(many.Compilation().image));
 }
 
 TEST(ServicesModel, OneSliceChangeRecompilesOneServiceAndKeepsIds) {
