@@ -579,6 +579,9 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     else
       fragments_[owner] = std::move(fragment);
   }
+  // Tables of ports that changed since stay cached until a compile round
+  // ends; bound them to the model's size (a miss only costs a rebuild).
+  if (maglev_cache_ && maglev_cache_->size() > 2 * ports_.size() + kMaglevCacheSlack) maglev_cache_->EndCompile();
   return true;
 }
 

@@ -76,6 +76,9 @@ class ServicesModel {
   // false) when a frontend is contested between Services: which Service
   // wins depends on the whole state.
   bool Update(const k8s::ClusterState& state, const ServicesChanges& changes);
+  // The Maglev cache may hold this many tables beyond two per port before
+  // an Update ends its compile round (evicting what it did not use).
+  static constexpr size_t kMaglevCacheSlack = 256;
   bool built() const { return built_; }
   const NodeImage& node() const { return node_; }
 

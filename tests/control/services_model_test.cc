@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 
@@ -221,6 +222,30 @@ TEST(ServicesModel, CompilingOnSeveralThreadsGivesTheOneThreadImage) {
   expect_same("update of everything");
   const ServicesCompilation reference = CompileServices(state, node, ServicesCompileOptions{one.Ids(), nullptr, 1});
   EXPECT_TRUE(EncodeServicesSection(reference.image) == EncodeServicesSection(many.Compilation().image));
+}
+
+TEST(ServicesModel, MaglevCacheStaysBoundedUnderEndlessEndpointChurn) {
+  const NodeImage node = TestNode();
+  k8s::ClusterState state;
+  RandomCluster(3).Populate(state, 4);
+  MaglevCache cache;
+  ServicesModel model;
+  model.Rebuild(state, node, ServicesCompileOptions{{}, &cache, 1});
+  const NamespacedName slice_id{"ns", "slice-0"};
+  k8s::EndpointSlice& slice = state.endpoint_slices.at(slice_id);
+  slice.endpoints.resize(1);
+  slice.endpoints[0].ready = true;
+  size_t most = 0;
+  for (uint32_t step = 0; step < 2000; ++step) {  // each step a backend set never seen before
+    const uint32_t address = Ip(10, 245, 0, 0) + step;
+    slice.endpoints[0].addresses = {k8s::Ipv4ToString(address)};
+    slice.endpoints[0].ip_addresses = {k8s::IpAddress{false, address, {}}};
+    ServicesChanges changes;
+    changes.endpoint_slices.insert(slice_id);
+    ASSERT_TRUE(model.Update(state, changes));
+    most = std::max(most, cache.size());
+  }
+  EXPECT_LE(most, 2 * model.service_port_count() + ServicesModel::kMaglevCacheSlack + 2);
 }
 
 TEST(ServicesModel, OneSliceChangeRecompilesOneServiceAndKeepsIds) {
