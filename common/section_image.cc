@@ -231,6 +231,9 @@ Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::s
     if (!view.StringInBounds(sp.name)) return fail(i, "name out of bounds");
     if (!RangeInBounds(sp.backend_first, sp.backend_count, image.backends.size()))
       return fail(i, "backends out of bounds");
+    if (sp.backend_count > abi::kMaxBackendsPerServicePort)
+      return fail(i, std::to_string(sp.backend_count) + " backends, more than a Maglev entry can index (" +
+                         std::to_string(abi::kMaxBackendsPerServicePort) + ")");
     if (!RangeInBounds(sp.maglev_first, sp.maglev_size, image.maglev.size()) ||
         !RangeInBounds(sp.local_maglev_first, sp.local_maglev_size, image.maglev.size()))
       return fail(i, "Maglev table out of bounds");

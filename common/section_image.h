@@ -70,6 +70,10 @@ class SectionView {
   std::vector<T> Copy(uint32_t table) const {
     const abi::TableRef& ref = header_.tables[table];
     std::vector<T> out(ref.count);
+    if (ref.elem_size == sizeof(T)) {
+      if (ref.count > 0) std::memcpy(out.data(), data_ + ref.offset, static_cast<size_t>(ref.count) * sizeof(T));
+      return out;
+    }
     for (uint32_t i = 0; i < ref.count; ++i)
       std::memcpy(&out[i], data_ + ref.offset + static_cast<size_t>(i) * ref.elem_size, sizeof(T));
     return out;

@@ -39,8 +39,8 @@ namespace np::abi {
 inline constexpr uint32_t kRegionMagic = 0x314c504eu;   // "NPL1"
 inline constexpr uint32_t kSectionMagic = 0x4345534eu;  // "NSEC"
 inline constexpr uint16_t kAbiMajor = 1;
-inline constexpr uint16_t kAbiMinor = 3;  // 1: SectionKind::kPolicy; 2: NodeInfo::flags, kIdentityPolicyAudit;
-                                          // 3: SectionKind::kServicesDelta
+inline constexpr uint16_t kAbiMinor = 4;  // 1: SectionKind::kPolicy; 2: NodeInfo::flags, kIdentityPolicyAudit;
+                                          // 3: SectionKind::kServicesDelta; 4: 16-bit MaglevEntry
 
 enum class SectionKind : uint32_t {
   kNode = 0,      // node identity, ports, routes, tunables
@@ -268,7 +268,13 @@ struct BackendRecord {
   uint8_t reserved;
 };
 
-using MaglevEntry = uint32_t;  // index relative to the service port's backend_first
+// Index relative to the service port's backend_first. 16 bits since minor 4
+// (Maglev tables are most of a services image): a reader takes the first two
+// bytes of each elem_size-byte entry, so 32-bit entries of older writers
+// (little-endian, below 65536) read the same; older readers refuse 2-byte
+// entries by their size, so upgrade the dataplane first.
+using MaglevEntry = uint16_t;
+inline constexpr uint32_t kMaxBackendsPerServicePort = 65535;  // what a MaglevEntry can index
 
 struct CidrRecord {
   uint32_t prefix;

@@ -5,6 +5,8 @@
 #include <set>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "common/maglev.h"
 #include "control/config/stable_id.h"
@@ -127,7 +129,7 @@ class FragmentCompiler {
     if (service.internal_traffic_policy == k8s::TrafficPolicy::kLocal) record.flags |= abi::kInternalTrafficLocal;
     AddFrontends(id, service, port, draft);
     AddSourceRanges(id, service, draft);
-    AddBackends(port, slices, draft.port);
+    AddBackends(id, draft.port_label, port, slices, draft.port);
     drafts.push_back(std::move(draft));
   }
 
@@ -223,11 +225,12 @@ class FragmentCompiler {
     const std::vector<uint32_t>& table = cached ? *cached : built;
     const size_t first = out.size();
     out.resize(first + table.size());
-    for (size_t slot = 0; slot < table.size(); ++slot) out[first + slot] = members[table[slot]];
+    for (size_t slot = 0; slot < table.size(); ++slot) out[first + slot] = static_cast<abi::MaglevEntry>(members[table[slot]]);
     return size;
   }
 
-  void AddBackends(const ServicePort& port, const std::vector<const EndpointSlice*>& slices, CompiledServicePort& out) {
+  void AddBackends(const NamespacedName& id, const std::string& port_label, const ServicePort& port,
+                   const std::vector<const EndpointSlice*>& slices, CompiledServicePort& out) {
     const std::vector<Merged> candidates = MergeEndpoints(slices, port, node_.node_name);
     const std::vector<bool> cluster = ChooseEndpoints(candidates, false);
     const std::vector<bool> local = ChooseEndpoints(candidates, true);
@@ -235,6 +238,11 @@ class FragmentCompiler {
     std::vector<uint32_t> cluster_members, local_members;
     for (size_t i = 0; i < candidates.size(); ++i) {
       if (!cluster[i] && !local[i]) continue;
+      if (keys.size() == abi::kMaxBackendsPerServicePort) {
+        Warn(id, port_label, std::to_string(abi::kMaxBackendsPerServicePort) +
+                                      " endpoints (by address) are load-balanced, the others get no traffic");
+        break;
+      }
       const Candidate& candidate = candidates[i].candidate;
       const Address& address = candidates[i].address;
       uint8_t flags = 0;
@@ -269,8 +277,8 @@ std::shared_ptr<CompiledServicePort> TakePort(CompiledServicePort& draft) {
   return port;
 }
 
-std::tuple<uint32_t, uint16_t, uint8_t> FrontendTuple(const abi::FrontendRecord& frontend) {
-  return {frontend.ipv4, frontend.port, frontend.protocol};
+uint64_t FrontendKey(const abi::FrontendRecord& frontend) {
+  return (static_cast<uint64_t>(frontend.ipv4) << 24) | (static_cast<uint64_t>(frontend.port) << 8) | frontend.protocol;
 }
 
 template <class Map>
@@ -397,7 +405,7 @@ void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& nod
   maglev_cache_ = options.maglev_cache;
   threads_ = options.threads != 0 ? options.threads
                                   : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxCompileThreads);
-  ids_ = options.previous_ids;
+  ids_ = {options.previous_ids.begin(), options.previous_ids.end()};
   IndexSlices(state);
   fragments_.clear();
   std::vector<OwnerKey> owners;
@@ -419,8 +427,8 @@ void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& nod
 // that wants them; IDs: previous ones first (they are live in conntrack), then
 // hashes in id-key order; a collision re-hashes "key#1", "key#2", ...
 void ServicesModel::AssembleAll() {
-  const std::map<std::string, uint32_t> previous_ids = std::move(ids_);
-  std::map<std::string, std::shared_ptr<const CompiledServicePort>> previous_ports = std::move(ports_);
+  const std::unordered_map<std::string, uint32_t> previous_ids = std::move(ids_);
+  std::unordered_map<std::string, std::shared_ptr<const CompiledServicePort>> previous_ports = std::move(ports_);
   ids_.clear();
   ports_.clear();
   by_id_.clear();
@@ -437,12 +445,12 @@ void ServicesModel::AssembleAll() {
   for (size_t i = 0; i < drafts.size(); ++i) {
     PortDraft& draft = *drafts[i].first;
     for (const abi::FrontendRecord& frontend : draft.port.frontends) {
-      auto [it, inserted] = frontend_owner_.try_emplace(FrontendTuple(frontend), draft.port.name);
+      auto [it, inserted] = frontend_owner_.try_emplace(FrontendKey(frontend), draft.port.name);
       if (inserted) {
         kept[i].push_back(frontend);
         continue;
       }
-      contested_frontends_.insert(FrontendTuple(frontend));
+      contested_frontends_.insert(FrontendKey(frontend));
       drafts[i].second->conflict_warnings.push_back(
           "Service " + draft.owner.ToString() + ": port " + draft.port_label + ": frontend " +
           k8s::Ipv4ToString(frontend.ipv4) + ":" + std::to_string(frontend.port) + " already belongs to " + it->second +
@@ -510,32 +518,32 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   auto touches_contested = [&](const Fragment& fragment) {
     for (const PortDraft& draft : fragment.drafts)
       for (const abi::FrontendRecord& frontend : draft.port.frontends)
-        if (contested_frontends_.count(FrontendTuple(frontend))) return true;
+        if (contested_frontends_.count(FrontendKey(frontend))) return true;
     return false;
   };
   for (const auto& [owner, fragment] : compiled) {
     if (touches_contested(fragment)) return rebuild();
     if (auto old = fragments_.find(owner); old != fragments_.end() && touches_contested(old->second)) return rebuild();
   }
-  std::set<std::string> leaving;  // port names of the recompiled owners
+  std::unordered_set<std::string> leaving;  // port names of the recompiled owners
   for (const OwnerKey& owner : owners)
     if (auto old = fragments_.find(owner); old != fragments_.end())
       leaving.insert(old->second.port_names.begin(), old->second.port_names.end());
-  std::set<std::tuple<uint32_t, uint16_t, uint8_t>> claimed;
+  std::unordered_set<uint64_t> claimed;
   for (const auto& [owner, fragment] : compiled)
     for (const PortDraft& draft : fragment.drafts)
       for (const abi::FrontendRecord& frontend : draft.port.frontends) {
-        auto holder = frontend_owner_.find(FrontendTuple(frontend));
+        auto holder = frontend_owner_.find(FrontendKey(frontend));
         const bool held_elsewhere = holder != frontend_owner_.end() && leaving.count(holder->second) == 0;
-        if (held_elsewhere || !claimed.insert(FrontendTuple(frontend)).second) return rebuild();
+        if (held_elsewhere || !claimed.insert(FrontendKey(frontend)).second) return rebuild();
       }
 
   // Out with the old ports (their ids stay reserved for names that come back) ...
-  std::map<std::string, uint32_t> released_ids;
+  std::unordered_map<std::string, uint32_t> released_ids;
   for (const std::string& name : leaving) {
     auto port = ports_.find(name);
     if (port == ports_.end()) continue;
-    for (const abi::FrontendRecord& frontend : port->second->frontends) frontend_owner_.erase(FrontendTuple(frontend));
+    for (const abi::FrontendRecord& frontend : port->second->frontends) frontend_owner_.erase(FrontendKey(frontend));
     released_ids[name] = port->second->record.id;
     by_id_.erase(port->second->record.id);
     ports_.erase(port);
@@ -568,7 +576,7 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   for (const auto& [owner, fragment] : compiled)
     for (const PortDraft& draft : fragment.drafts)
       for (const abi::FrontendRecord& frontend : draft.port.frontends)
-        frontend_owner_[FrontendTuple(frontend)] = draft.port.name;
+        frontend_owner_[FrontendKey(frontend)] = draft.port.name;
   last_warnings_.clear();
   for (auto& [owner, fragment] : compiled) {
     last_warnings_.insert(last_warnings_.end(), fragment.warnings.begin(), fragment.warnings.end());
@@ -617,7 +625,7 @@ std::vector<std::string> ServicesModel::Warnings() const {
   return warnings;
 }
 
-std::map<std::string, uint32_t> ServicesModel::Ids() const { return ids_; }
+std::map<std::string, uint32_t> ServicesModel::Ids() const { return {ids_.begin(), ids_.end()}; }
 
 void ServicesModel::MarkBase(uint64_t generation) {
   has_base_ = true;

@@ -19,6 +19,8 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/section_image.h"
@@ -138,20 +140,22 @@ class ServicesModel {
   MaglevCache* maglev_cache_ = nullptr;
   unsigned threads_ = 1;
   std::map<OwnerKey, Fragment> fragments_;
-  std::map<std::string, std::shared_ptr<const CompiledServicePort>> ports_;  // by name
-  std::map<uint32_t, std::shared_ptr<const CompiledServicePort>> by_id_;
-  std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> frontend_owner_;  // -> port name
-  std::map<std::string, uint32_t> ids_;  // by port name
-  std::set<uint32_t> taken_ids_;
+  // Hashed: a full resync replaces every entry (image order comes from fragments_).
+  std::unordered_map<std::string, std::shared_ptr<const CompiledServicePort>> ports_;  // by name
+  std::unordered_map<uint32_t, std::shared_ptr<const CompiledServicePort>> by_id_;
+  std::unordered_map<uint64_t, std::string> frontend_owner_;  // FrontendKey -> port name
+  std::unordered_map<std::string, uint32_t> ids_;  // by port name
+  std::unordered_set<uint32_t> taken_ids_;
   // Frontends more than one port wants: who gets them depends on the whole
   // state, so a change that touches one is compiled in full.
-  std::set<std::tuple<uint32_t, uint16_t, uint8_t>> contested_frontends_;
+  std::unordered_set<uint64_t> contested_frontends_;  // FrontendKey
   std::vector<std::string> last_warnings_;
-  std::map<k8s::NamespacedName, k8s::NamespacedName> slice_service_;  // slice -> its Service
-  std::map<k8s::NamespacedName, std::set<k8s::NamespacedName>> service_slices_;
+  std::unordered_map<k8s::NamespacedName, k8s::NamespacedName, k8s::NamespacedNameHash> slice_service_;  // slice -> its Service
+  // Slices in name order: merging them is order-sensitive.
+  std::unordered_map<k8s::NamespacedName, std::set<k8s::NamespacedName>, k8s::NamespacedNameHash> service_slices_;
   bool has_base_ = false;
   uint64_t base_generation_ = 0;
-  std::map<uint32_t, std::shared_ptr<const CompiledServicePort>> base_;  // by id
+  std::unordered_map<uint32_t, std::shared_ptr<const CompiledServicePort>> base_;  // by id
   std::set<uint32_t> dirty_ids_;  // ids that may differ from the base
 };
 

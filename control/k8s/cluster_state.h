@@ -19,6 +19,12 @@ struct NamespacedName {
   friend auto operator<=>(const NamespacedName&, const NamespacedName&) = default;
   std::string ToString() const { return namespace_.empty() ? name : namespace_ + "/" + name; }
 };
+struct NamespacedNameHash {
+  size_t operator()(const NamespacedName& id) const {
+    const size_t a = std::hash<std::string>{}(id.namespace_), b = std::hash<std::string>{}(id.name);
+    return a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+  }
+};
 
 // Which object a load failure belongs to: "Service default/vote".
 struct ObjectKey {

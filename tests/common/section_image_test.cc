@@ -57,6 +57,43 @@ TEST(SectionImage, ServicesRoundTripKeepsEveryTable) {
   EXPECT_EQ(decoded->frontends[0].port, 80);
 }
 
+// What a minor-3 writer sent: the same tables with 32-bit Maglev entries.
+std::vector<uint8_t> EncodeWithWideMaglev(const ServicesImage& image) {
+  using T = abi::ServicesTable;
+  SectionBuilder builder(abi::SectionKind::kServices, static_cast<uint32_t>(T::kCount),
+                         static_cast<uint32_t>(T::kStrings));
+  std::vector<abi::ServicePortRecord> ports = image.service_ports;
+  for (size_t i = 0; i < ports.size(); ++i) ports[i].name = builder.AddString(image.service_port_names[i]);
+  builder.SetTable(static_cast<uint32_t>(T::kServicePorts), ports);
+  builder.SetTable(static_cast<uint32_t>(T::kFrontends), image.frontends);
+  builder.SetTable(static_cast<uint32_t>(T::kBackends), image.backends);
+  builder.SetTable(static_cast<uint32_t>(T::kMaglev), std::vector<uint32_t>(image.maglev.begin(), image.maglev.end()));
+  builder.SetTable(static_cast<uint32_t>(T::kSourceRanges), image.source_ranges);
+  return builder.Finish(image.generation);
+}
+
+TEST(SectionImage, MaglevEntriesAreTwoBytesAndOlderFourByteEntriesReadTheSame) {
+  const std::vector<uint8_t> narrow = EncodeServicesSection(SampleServices());
+  const std::vector<uint8_t> wide = EncodeWithWideMaglev(SampleServices());
+  const auto* header = reinterpret_cast<const abi::SectionHeader*>(narrow.data());
+  EXPECT_EQ(header->tables[static_cast<uint32_t>(abi::ServicesTable::kMaglev)].elem_size, 2u);
+  auto decoded = DecodeServicesSection(wide.data(), wide.size(), nullptr);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded->maglev, (std::vector<abi::MaglevEntry>{0, 1, 0}));
+  EXPECT_TRUE(EncodeServicesSection(*decoded) == narrow);
+}
+
+TEST(SectionImage, MoreBackendsThanAMaglevEntryIndexesIsRefused) {
+  ServicesImage image = SampleServices();
+  image.backends.resize(abi::kMaxBackendsPerServicePort + 1, image.backends[0]);
+  image.service_ports[0].backend_count = abi::kMaxBackendsPerServicePort + 1;
+  const std::vector<uint8_t> bytes = EncodeServicesSection(image);
+  auto decoded = DecodeServicesSection(bytes.data(), bytes.size(), nullptr);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("65536 backends, more than a Maglev entry can index"), std::string::npos)
+      << decoded.error().message;
+}
+
 TEST(SectionImage, NodeRoundTripKeepsPortsAndRoutes) {
   const std::vector<uint8_t> bytes = EncodeNodeSection(SampleNode());
   auto decoded = DecodeNodeSection(bytes.data(), bytes.size(), nullptr);

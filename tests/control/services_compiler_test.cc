@@ -128,6 +128,31 @@ TEST(CompileServices, PortMatchedByNameAcrossTwoSlicesAndDeduplicated) {
   EXPECT_EQ(MaglevMembers(image, http.local_maglev_first, http.local_maglev_size), (std::set<uint32_t>{0}));
 }
 
+TEST(CompileServices, AServicePortLoadBalancesOverAtMostWhatAMaglevEntryIndexes) {
+  k8s::ClusterState state = Load(Service("big", "  clusterIP: 10.96.0.20\n  ports:\n  - {name: http, port: 80}\n"));
+  k8s::EndpointSlice slice;
+  slice.meta.name = "big-1";
+  slice.meta.namespace_ = "web";
+  slice.meta.labels = {{k8s::kServiceNameLabel, "big"}};
+  slice.ports = {k8s::EndpointPort{"http", 8080, k8s::Protocol::kTCP}};
+  for (uint32_t i = 0; i < abi::kMaxBackendsPerServicePort + 10; ++i) {
+    k8s::Endpoint endpoint;
+    const uint32_t address = 0x0a800000u + i;  // 10.128.0.0 + i
+    endpoint.ip_addresses = {k8s::IpAddress{false, address, {}}};
+    endpoint.ready = true;
+    slice.endpoints.push_back(endpoint);
+  }
+  state.endpoint_slices[k8s::NamespacedName{"web", "big-1"}] = slice;
+  const ServicesCompilation out = CompileServices(state, TestNode());
+  const abi::ServicePortRecord& port = PortNamed(out.image, "web/big:http");
+  EXPECT_EQ(port.backend_count, abi::kMaxBackendsPerServicePort);
+  EXPECT_EQ(out.image.backends[port.backend_first + port.backend_count - 1].ipv4,
+            0x0a800000u + abi::kMaxBackendsPerServicePort - 1);  // the lowest addresses are kept
+  EXPECT_THAT(out.warnings, ::testing::Contains(::testing::HasSubstr("65535 endpoints (by address) are load-balanced")));
+  const std::vector<uint8_t> bytes = EncodeServicesSection(out.image);
+  EXPECT_TRUE(DecodeServicesSection(bytes.data(), bytes.size(), nullptr).ok());
+}
+
 TEST(CompileServices, TerminatingEndpointsAreTheFallback) {
   const std::string terminating = "{ready: false, serving: true, terminating: true}";
   const std::string not_serving = "{ready: false, serving: false, terminating: true}";
@@ -237,8 +262,8 @@ TEST(CompileServices, MaglevTablesAreTheSameOnEveryNode) {
   const ServicesImage b = CompileServices(state, other).image;
   const abi::ServicePortRecord& pa = PortNamed(a, "web/vote:http");
   const abi::ServicePortRecord& pb = PortNamed(b, "web/vote:http");
-  EXPECT_EQ(std::vector<uint32_t>(a.maglev.begin() + pa.maglev_first, a.maglev.begin() + pa.maglev_first + pa.maglev_size),
-            std::vector<uint32_t>(b.maglev.begin() + pb.maglev_first, b.maglev.begin() + pb.maglev_first + pb.maglev_size));
+  EXPECT_EQ(std::vector<abi::MaglevEntry>(a.maglev.begin() + pa.maglev_first, a.maglev.begin() + pa.maglev_first + pa.maglev_size),
+            std::vector<abi::MaglevEntry>(b.maglev.begin() + pb.maglev_first, b.maglev.begin() + pb.maglev_first + pb.maglev_size));
 }
 
 TEST(CompileServices, EncodeDecodeRoundTrip) {
