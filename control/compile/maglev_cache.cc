@@ -9,47 +9,68 @@ namespace np::compile {
 
 std::shared_ptr<const std::vector<uint32_t>> MaglevCache::Table(const std::vector<std::string>& backend_keys,
                                                                 uint32_t table_size, uint32_t seed) {
-  uint64_t hash = MixBits((static_cast<uint64_t>(seed) << 32) | table_size);
-  for (const std::string& key : backend_keys) hash = MixBits(hash ^ std::hash<std::string>{}(key));
+  std::string joined;
+  size_t length = 0;
+  for (const std::string& key : backend_keys) length += key.size() + 1;
+  joined.reserve(length);
+  for (const std::string& key : backend_keys) (joined += key) += '\n';
+  const uint64_t hash = MixBits(((static_cast<uint64_t>(seed) << 32) | table_size) ^ std::hash<std::string>{}(joined));
+  const uint64_t compile = compile_.load(std::memory_order_relaxed);
+  Shard& shard = ShardOf(hash);
   {
-    std::lock_guard lock(mutex_);
-    if (auto found = tables_.find(hash); found != tables_.end()) {
+    std::lock_guard lock(shard.mutex);
+    if (auto found = shard.tables.find(hash); found != shard.tables.end()) {
       Cached& cached = found->second;
-      if (cached.table_size == table_size && cached.seed == seed && cached.backend_keys == backend_keys) {
-        ++hits_;
-        cached.used_in = compile_;
+      if (cached.table_size == table_size && cached.seed == seed && cached.joined_keys == joined) {
+        ++shard.hits;
+        cached.used_in = compile;
         return cached.table;
       }
     }
-    ++builds_;
+    ++shard.builds;
   }
   // Built unlocked: building is most of a compile, and other threads compile too.
   auto table = std::make_shared<const std::vector<uint32_t>>(BuildMaglevTable(backend_keys, table_size, seed));
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(shard.mutex);
   // A colliding entry of this compile stays; the loser is returned uncached.
-  auto [found, inserted] = tables_.try_emplace(hash);
-  if (inserted || found->second.used_in != compile_)
-    found->second = Cached{backend_keys, table_size, seed, table, compile_};
+  auto [found, inserted] = shard.tables.try_emplace(hash);
+  if (inserted || found->second.used_in != compile)
+    found->second = Cached{std::move(joined), table_size, seed, table, compile};
   return table;
 }
 
 void MaglevCache::EndCompile() {
-  std::lock_guard lock(mutex_);
-  std::erase_if(tables_, [&](const auto& entry) { return entry.second.used_in != compile_; });
-  ++compile_;
+  const uint64_t compile = compile_.load(std::memory_order_relaxed);
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    std::erase_if(shard.tables, [&](const auto& entry) { return entry.second.used_in != compile; });
+  }
+  compile_.store(compile + 1, std::memory_order_relaxed);
 }
 
 size_t MaglevCache::size() const {
-  std::lock_guard lock(mutex_);
-  return tables_.size();
+  size_t total = 0;
+  for (const Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    total += shard.tables.size();
+  }
+  return total;
 }
 uint64_t MaglevCache::hits() const {
-  std::lock_guard lock(mutex_);
-  return hits_;
+  uint64_t total = 0;
+  for (const Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    total += shard.hits;
+  }
+  return total;
 }
 uint64_t MaglevCache::builds() const {
-  std::lock_guard lock(mutex_);
-  return builds_;
+  uint64_t total = 0;
+  for (const Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    total += shard.builds;
+  }
+  return total;
 }
 
 }  // namespace np::compile

@@ -11,6 +11,8 @@
 // EndCompile() only when none is.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,20 +34,28 @@ class MaglevCache {
   uint64_t builds() const;
 
  private:
-  // Keyed by a hash of the inputs (copying and comparing the key strings
-  // was a third of a lookup); the inputs are kept to confirm a hit.
+  // Keyed by a hash of the inputs; the inputs are kept to confirm a hit, as
+  // one string (the keys joined by newlines: one allocation per table, not
+  // one per key, matters when a full resync replaces every table).
   struct Cached {
-    std::vector<std::string> backend_keys;
+    std::string joined_keys;
     uint32_t table_size = 0;
     uint32_t seed = 0;
     std::shared_ptr<const std::vector<uint32_t>> table;
     uint64_t used_in = 0;
   };
-  mutable std::mutex mutex_;
-  std::unordered_map<uint64_t, Cached> tables_;
-  uint64_t compile_ = 1;
-  uint64_t hits_ = 0;
-  uint64_t builds_ = 0;
+  // Sharded by hash: compiling threads look up a table each ~10 us, and one
+  // lock made them wait on each other (futex sleeps) in a full resync.
+  struct Shard {
+    mutable std::mutex mutex;
+    std::unordered_map<uint64_t, Cached> tables;
+    uint64_t hits = 0;
+    uint64_t builds = 0;
+  };
+  static constexpr size_t kShards = 64;
+  Shard& ShardOf(uint64_t hash) { return shards_[hash % kShards]; }
+  std::array<Shard, kShards> shards_;
+  std::atomic<uint64_t> compile_{1};
 };
 
 }  // namespace np::compile
