@@ -274,11 +274,6 @@ class Nodeplane {
   std::optional<ApplySide> apply_;
 };
 
-// malloc'd bytes in use, mmapped large blocks included.
-size_t HeapInUse() {
-  const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-}
 
 // --- kube-proxy's rulesets -----------------------------------------------------
 
@@ -624,9 +619,9 @@ int Run(const Options& options) {
     }
     }
 
-    const size_t heap_before_objects = HeapInUse();
+    const size_t heap_before_objects = HeapBytesInUse();
     k8s::ClusterState state = MakeCluster(services);
-    const size_t object_bytes = HeapInUse() - heap_before_objects;
+    const size_t object_bytes = HeapBytesInUse() - heap_before_objects;
 
     // Slots sized for the image (DefaultRegionLayout's 256 MiB holds ~60k
     // such Services: reported below).
@@ -642,9 +637,9 @@ int Run(const Options& options) {
     {
       std::optional<ServicesImage> published = daemon::ReadPublishedServicesState(np.region());
       if (!published) throw std::runtime_error("cannot read the published image back");
-      const size_t before = HeapInUse();
+      const size_t before = HeapBytesInUse();
       auto snapshot = ServiceTables::FromImage(*published, CounterSlotHooks{});
-      dataplane_bytes = HeapInUse() - before;
+      dataplane_bytes = HeapBytesInUse() - before;
     }
 
     std::vector<Stages> full, single;
