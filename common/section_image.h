@@ -171,6 +171,10 @@ ServicesImage SortedById(const ServicesImage& image);
 // Encoders used by the control plane (and by tests to make images).
 std::vector<uint8_t> EncodeNodeSection(const NodeImage& image);
 std::vector<uint8_t> EncodeServicesSection(const ServicesImage& image);
+// The same bytes as EncodeServicesSection of the image the ports, appended
+// in this order, assemble (ServicePortTables::AppendTo), written in one pass
+// without assembling it (a full resync encodes every service port).
+std::vector<uint8_t> EncodeServicesSection(const std::vector<const ServicePortTables*>& ports, uint64_t generation = 0);
 std::vector<uint8_t> EncodeServicesDeltaSection(const ServicesDelta& delta);
 
 }  // namespace np

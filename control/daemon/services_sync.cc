@@ -108,8 +108,10 @@ Result<ServicesSync::Outcome> ServicesSync::Sync(const k8s::ClusterState& state,
     return outcome;
   }
   StageTimer encode;
-  compile::ServicesCompilation compilation = model_.Compilation();
-  std::vector<uint8_t> bytes = EncodeServicesSection(compilation.image);
+  std::vector<const ServicePortTables*> ports;
+  ports.reserve(model_.service_port_count());
+  model_.ForEachPort([&](const compile::CompiledServicePort& port) { ports.push_back(&port); });
+  std::vector<uint8_t> bytes = EncodeServicesSection(ports);
   outcome.encode_ms = encode.ElapsedMs();
   StageTimer publish;
   Result<SectionPublisher::Outcome> published = publisher_.PublishIfChanged(abi::SectionKind::kServices, std::move(bytes));

@@ -94,6 +94,40 @@ TEST(SectionImage, MoreBackendsThanAMaglevEntryIndexesIsRefused) {
       << decoded.error().message;
 }
 
+TEST(SectionImage, PortsEncodedInOnePassGiveTheAssembledImageBytes) {
+  std::mt19937 random(5);
+  std::vector<ServicePortTables> ports(40);
+  for (uint32_t i = 0; i < ports.size(); ++i) {
+    ServicePortTables& port = ports[i];
+    port.name = "ns/svc-" + std::to_string(i) + ":" + std::string(random() % 5, 'p');
+    port.record.id = 1000 + i;
+    port.record.protocol = abi::kProtoTcp;
+    port.record.backend_count = random() % 4;
+    for (uint32_t b = 0; b < port.record.backend_count; ++b)
+      port.backends.push_back(abi::BackendRecord{0x0af40000u + random() % 1000, 8080, static_cast<uint8_t>(b & 1), 0});
+    if (port.record.backend_count > 0) {
+      port.record.maglev_size = 7;
+      port.record.local_maglev_size = random() % 2 ? 5 : 0;
+      port.record.local_maglev_first = port.record.maglev_size;
+      for (uint32_t slot = 0; slot < port.record.maglev_size + port.record.local_maglev_size; ++slot)
+        port.maglev.push_back(static_cast<abi::MaglevEntry>(random() % port.record.backend_count));
+    }
+    for (uint32_t f = 0; f < random() % 3; ++f)
+      port.frontends.push_back(abi::FrontendRecord{0x0a600000u + i * 4 + f, 80, abi::kProtoTcp, abi::FrontendKind::kClusterIP, 0});
+    if (random() % 3 == 0) port.source_ranges.push_back(abi::CidrRecord{0x0a000000, 8, {}});
+    port.record.source_range_count = static_cast<uint32_t>(port.source_ranges.size());
+  }
+  ServicesImage assembled;
+  std::vector<const ServicePortTables*> order;
+  for (const ServicePortTables& port : ports) {
+    port.AppendTo(assembled);
+    order.push_back(&port);
+  }
+  assembled.generation = 9;
+  EXPECT_TRUE(EncodeServicesSection(order, 9) == EncodeServicesSection(assembled));
+  EXPECT_TRUE(EncodeServicesSection(std::vector<const ServicePortTables*>{}, 1) == EncodeServicesSection(ServicesImage{1}));
+}
+
 TEST(SectionImage, NodeRoundTripKeepsPortsAndRoutes) {
   const std::vector<uint8_t> bytes = EncodeNodeSection(SampleNode());
   auto decoded = DecodeNodeSection(bytes.data(), bytes.size(), nullptr);
