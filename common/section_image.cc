@@ -206,6 +206,14 @@ Result<NodeImage> DecodeNodeSection(const uint8_t* data, size_t size, const uint
 
 namespace {
 
+// A reduction without early exit, so that it vectorizes: a full image holds
+// ~1000 entries per service port.
+uint32_t LargestEntry(const std::vector<abi::MaglevEntry>& maglev, uint32_t first, uint32_t size) {
+  abi::MaglevEntry largest = 0;
+  for (uint32_t slot = 0; slot < size; ++slot) largest = std::max(largest, maglev[first + slot]);
+  return largest;
+}
+
 // Tables 0-5 of a services or services delta section (same layout).
 Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::string& what) {
   using T = abi::ServicesTable;
@@ -245,11 +253,11 @@ Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::s
       return fail(i, "Maglev table does not match the backend count");
     if (!RangeInBounds(sp.source_range_first, sp.source_range_count, image.source_ranges.size()))
       return fail(i, "source ranges out of bounds");
-    for (uint32_t slot = 0; slot < sp.maglev_size; ++slot)
-      if (image.maglev[sp.maglev_first + slot] >= sp.backend_count) return fail(i, "Maglev entry out of range");
-    for (uint32_t slot = 0; slot < sp.local_maglev_size; ++slot)
-      if (image.maglev[sp.local_maglev_first + slot] >= sp.backend_count)
-        return fail(i, "local Maglev entry out of range");
+    if (sp.maglev_size > 0 && LargestEntry(image.maglev, sp.maglev_first, sp.maglev_size) >= sp.backend_count)
+      return fail(i, "Maglev entry out of range");
+    if (sp.local_maglev_size > 0 &&
+        LargestEntry(image.maglev, sp.local_maglev_first, sp.local_maglev_size) >= sp.backend_count)
+      return fail(i, "local Maglev entry out of range");
     image.service_port_names.push_back(view.String(sp.name));
   }
   for (size_t i = 0; i < image.frontends.size(); ++i)

@@ -157,8 +157,7 @@ class FragmentCompiler {
         record.flags = abi::kExternalTrafficLocal;
         record.backend_count = 1;
         draft.port.backends.push_back(abi::BackendRecord{pod.pod_ip->v4, port.container_port, abi::kBackendLocal, 0});
-        const std::vector<std::string> keys = {k8s::Ipv4ToString(pod.pod_ip->v4) + ":" +
-                                               std::to_string(port.container_port)};
+        const std::vector<std::string> keys = {k8s::Ipv4PortToString(pod.pod_ip->v4, port.container_port)};
         record.maglev_size = AddMaglev({0}, keys, draft.port.maglev);
         record.local_maglev_first = record.maglev_size;
         record.local_maglev_size = AddMaglev({0}, keys, draft.port.maglev);
@@ -251,7 +250,7 @@ class FragmentCompiler {
       const uint32_t index = static_cast<uint32_t>(keys.size());
       if (cluster[i]) cluster_members.push_back(index);
       if (local[i]) local_members.push_back(index);
-      keys.push_back(k8s::Ipv4ToString(address.first) + ":" + std::to_string(address.second));
+      keys.push_back(k8s::Ipv4PortToString(address.first, address.second));
       out.backends.push_back(abi::BackendRecord{address.first, address.second, flags, 0});
     }
     out.record.backend_count = static_cast<uint32_t>(keys.size());

@@ -11,9 +11,30 @@ uint32_t Ipv4Mask(uint8_t prefix_len) {
   return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
 }
 
+namespace {
+
+// "a.b.c.d" at `out` (room for 15 characters); returns its end.
+char* FormatIpv4(char* out, uint32_t host_order) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out = std::to_chars(out, out + 3, (host_order >> shift) & 0xff).ptr;
+    if (shift > 0) *out++ = '.';
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string Ipv4ToString(uint32_t host_order) {
-  return std::to_string(host_order >> 24) + "." + std::to_string((host_order >> 16) & 0xff) + "." +
-         std::to_string((host_order >> 8) & 0xff) + "." + std::to_string(host_order & 0xff);
+  char text[16];
+  return std::string(text, FormatIpv4(text, host_order));
+}
+
+std::string Ipv4PortToString(uint32_t host_order, uint16_t port) {
+  char text[22];
+  char* end = FormatIpv4(text, host_order);
+  *end++ = ':';
+  end = std::to_chars(end, text + sizeof(text), port).ptr;
+  return std::string(text, end);
 }
 
 std::string IpAddress::ToString() const {

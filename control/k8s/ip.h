@@ -43,5 +43,7 @@ std::optional<IpCidr> ParseCidr(std::string_view text, bool* had_host_bits = nul
 
 uint32_t Ipv4Mask(uint8_t prefix_len);
 std::string Ipv4ToString(uint32_t host_order);
+// "a.b.c.d:port" (a backend's Maglev key).
+std::string Ipv4PortToString(uint32_t host_order, uint16_t port);
 
 }  // namespace np::k8s

@@ -266,6 +266,20 @@ TEST(CompileServices, MaglevTablesAreTheSameOnEveryNode) {
             std::vector<abi::MaglevEntry>(b.maglev.begin() + pb.maglev_first, b.maglev.begin() + pb.maglev_first + pb.maglev_size));
 }
 
+TEST(CompileServices, MaglevKeysAreAddressColonPort) {
+  // Every node, and every version, must build the same table from the same endpoints.
+  const auto state = Load(Service("vote", "  clusterIP: 10.96.0.10\n  ports: [{name: http, port: 80}]\n") + kTwoSlices);
+  const ServicesImage image = CompileServices(state, TestNode()).image;
+  const abi::ServicePortRecord& port = PortNamed(image, "web/vote:http");
+  const std::vector<uint32_t> expected =
+      BuildMaglevTable({"10.244.1.11:8080", "10.244.2.12:8080", "10.244.2.13:8080"}, MaglevTableSize(3), 1);
+  EXPECT_EQ(std::vector<uint32_t>(image.maglev.begin() + port.maglev_first,
+                                  image.maglev.begin() + port.maglev_first + port.maglev_size),
+            expected);
+  EXPECT_EQ(k8s::Ipv4PortToString(0xffffffffu, 65535), "255.255.255.255:65535");
+  EXPECT_EQ(k8s::Ipv4PortToString(0x0a000001u, 0), "10.0.0.1:0");
+}
+
 TEST(CompileServices, EncodeDecodeRoundTrip) {
   const auto state = Load(Service("vote", "  type: LoadBalancer\n  clusterIP: 10.96.0.10\n  externalTrafficPolicy: Local\n  loadBalancerSourceRanges: [192.168.0.0/16]\n  ports: [{name: http, port: 80, nodePort: 31000}]\nstatus: {loadBalancer: {ingress: [{ip: 192.168.100.200}]}}\n") + kTwoSlices);
   ServicesImage image = CompileServices(state, TestNode()).image;
