@@ -48,29 +48,24 @@ void MaglevCache::EndCompile() {
   compile_.store(compile + 1, std::memory_order_relaxed);
 }
 
-size_t MaglevCache::size() const {
-  size_t total = 0;
+template <class Pick>
+uint64_t MaglevCache::SumOverShards(Pick pick) const {
+  uint64_t total = 0;
   for (const Shard& shard : shards_) {
     std::lock_guard lock(shard.mutex);
-    total += shard.tables.size();
+    total += pick(shard);
   }
   return total;
+}
+
+size_t MaglevCache::size() const {
+  return SumOverShards([](const Shard& shard) { return shard.tables.size(); });
 }
 uint64_t MaglevCache::hits() const {
-  uint64_t total = 0;
-  for (const Shard& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
-    total += shard.hits;
-  }
-  return total;
+  return SumOverShards([](const Shard& shard) { return shard.hits; });
 }
 uint64_t MaglevCache::builds() const {
-  uint64_t total = 0;
-  for (const Shard& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
-    total += shard.builds;
-  }
-  return total;
+  return SumOverShards([](const Shard& shard) { return shard.builds; });
 }
 
 }  // namespace np::compile

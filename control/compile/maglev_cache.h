@@ -54,6 +54,8 @@ class MaglevCache {
   };
   static constexpr size_t kShards = 64;
   Shard& ShardOf(uint64_t hash) { return shards_[hash % kShards]; }
+  template <class Pick>
+  uint64_t SumOverShards(Pick pick) const;
   std::array<Shard, kShards> shards_;
   std::atomic<uint64_t> compile_{1};
 };
