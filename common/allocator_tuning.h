@@ -25,8 +25,8 @@ namespace np {
 // are built on the main thread (the main arena grows with brk without
 // limit); a thread of its own arena cannot get one block above 64 MiB
 // without mmap, and none of ours asks for one.
-// Under jemalloc this tunes the unused glibc heap only: jemalloc keeps freed
-// pages mapped for its decay time (10 s) by itself.
+// Under jemalloc this tunes the unused glibc heap only: jemalloc_conf.cc
+// keeps freed pages mapped.
 inline void KeepTableMemoryMapped() {
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
