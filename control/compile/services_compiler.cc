@@ -490,14 +490,17 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   for (const NamespacedName& id : changes.services) owners.insert(OwnerKey{0, id});
   for (const NamespacedName& id : changes.pods) owners.insert(OwnerKey{1, id});
   for (const NamespacedName& id : changes.endpoint_slices) {
-    if (auto old = slice_service_.find(id); old != slice_service_.end()) {
+    auto old = slice_service_.find(id);
+    auto slice = state.endpoint_slices.find(id);
+    const std::string service_name = slice == state.endpoint_slices.end() ? std::string() : slice->second.ServiceName();
+    if (old != slice_service_.end()) {
       owners.insert(OwnerKey{0, old->second});
+      if (old->second.name == service_name) continue;  // still its Service's: the index stands
       service_slices_[old->second].erase(id);
       slice_service_.erase(old);
     }
-    auto slice = state.endpoint_slices.find(id);
-    if (slice == state.endpoint_slices.end() || slice->second.ServiceName().empty()) continue;
-    const NamespacedName service{id.namespace_, slice->second.ServiceName()};
+    if (service_name.empty()) continue;
+    const NamespacedName service{id.namespace_, service_name};
     slice_service_[id] = service;
     service_slices_[service].insert(id);
     owners.insert(OwnerKey{0, service});
@@ -509,11 +512,19 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   };
   if (getenv("NP_AB_REBUILD") && owners.size() > 256 && owners.size() * 2 > fragments_.size()) return rebuild();
   // New fragments first: nothing changes until they are known to fit.
-  std::map<OwnerKey, Fragment> compiled;
-  {
-    const std::vector<OwnerKey> ordered(owners.begin(), owners.end());
-    std::vector<Fragment> fragments = CompileOwners(state, ordered);
-    for (size_t i = 0; i < ordered.size(); ++i) compiled.emplace_hint(compiled.end(), ordered[i], std::move(fragments[i]));
+  const std::vector<OwnerKey> ordered(owners.begin(), owners.end());
+  std::vector<Fragment> compiled = CompileOwners(state, ordered);
+  // Each owner's fragment before, looked up once (a full resync names all of
+  // them: walk both sorted maps together then).
+  std::vector<std::map<OwnerKey, Fragment>::iterator> previous(ordered.size(), fragments_.end());
+  if (ordered.size() * 16 > fragments_.size()) {
+    auto walk = fragments_.begin();
+    for (size_t i = 0; i < ordered.size(); ++i) {
+      while (walk != fragments_.end() && walk->first < ordered[i]) ++walk;
+      if (walk != fragments_.end() && walk->first == ordered[i]) previous[i] = walk;
+    }
+  } else {
+    for (size_t i = 0; i < ordered.size(); ++i) previous[i] = fragments_.find(ordered[i]);
   }
   auto touches_contested = [&](const Fragment& fragment) {
     for (const PortDraft& draft : fragment.drafts)
@@ -521,16 +532,16 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
         if (contested_frontends_.count(FrontendKey(frontend))) return true;
     return false;
   };
-  for (const auto& [owner, fragment] : compiled) {
-    if (touches_contested(fragment)) return rebuild();
-    if (auto old = fragments_.find(owner); old != fragments_.end() && touches_contested(old->second)) return rebuild();
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    if (touches_contested(compiled[i])) return rebuild();
+    if (previous[i] != fragments_.end() && touches_contested(previous[i]->second)) return rebuild();
   }
   std::unordered_set<std::string> leaving;  // port names of the recompiled owners
-  for (const OwnerKey& owner : owners)
-    if (auto old = fragments_.find(owner); old != fragments_.end())
-      leaving.insert(old->second.port_names.begin(), old->second.port_names.end());
+  for (size_t i = 0; i < ordered.size(); ++i)
+    if (previous[i] != fragments_.end())
+      leaving.insert(previous[i]->second.port_names.begin(), previous[i]->second.port_names.end());
   std::unordered_set<uint64_t> claimed;
-  for (const auto& [owner, fragment] : compiled)
+  for (const Fragment& fragment : compiled)
     for (const PortDraft& draft : fragment.drafts)
       for (const abi::FrontendRecord& frontend : draft.port.frontends) {
         auto holder = frontend_owner_.find(FrontendKey(frontend));
@@ -551,7 +562,7 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   }
   // ... in with the new ones.
   std::vector<PortDraft*> fresh;
-  for (auto& [owner, fragment] : compiled) {
+  for (Fragment& fragment : compiled) {
     for (PortDraft& draft : fragment.drafts) {
       auto released = released_ids.find(draft.port.name);
       if (released == released_ids.end()) {
@@ -573,19 +584,23 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     MarkDirty(id);
     Place(TakePort(draft->port), id);
   }
-  for (const auto& [owner, fragment] : compiled)
+  for (const Fragment& fragment : compiled)
     for (const PortDraft& draft : fragment.drafts)
       for (const abi::FrontendRecord& frontend : draft.port.frontends)
         frontend_owner_[FrontendKey(frontend)] = draft.port.name;
   last_warnings_.clear();
-  for (auto& [owner, fragment] : compiled) {
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    Fragment& fragment = compiled[i];
     last_warnings_.insert(last_warnings_.end(), fragment.warnings.begin(), fragment.warnings.end());
     fragment.port_names.clear();
     for (const PortDraft& draft : fragment.drafts) fragment.port_names.push_back(draft.port.name);
-    if (fragment.drafts.empty() && fragment.warnings.empty())
-      fragments_.erase(owner);
-    else
-      fragments_[owner] = std::move(fragment);
+    const bool keep = !fragment.drafts.empty() || !fragment.warnings.empty();
+    if (previous[i] != fragments_.end()) {
+      if (keep) previous[i]->second = std::move(fragment);
+      else fragments_.erase(previous[i]);
+    } else if (keep) {
+      fragments_.emplace(ordered[i], std::move(fragment));
+    }
   }
   // Tables of ports that changed since stay cached until a compile round
   // ends; bound them to the model's size (a miss only costs a rebuild).
