@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -372,15 +373,24 @@ std::vector<ServicesModel::Fragment> ServicesModel::CompileOwners(const k8s::Clu
       static_cast<unsigned>(std::min<size_t>(threads_, std::max<size_t>(1, owners.size() / kOwnersPerThread)));
   // Owners are claimed in chunks: Services differ a lot in size.
   std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t first; (first = next.fetch_add(kChunk, std::memory_order_relaxed)) < owners.size();)
-      for (size_t i = first; i < std::min(first + kChunk, owners.size()); ++i)
-        fragments[i] = CompileOwner(state, owners[i]);
+  std::vector<std::exception_ptr> failures(threads);
+  auto work = [&](unsigned thread) {
+    try {
+      for (size_t first; (first = next.fetch_add(kChunk, std::memory_order_relaxed)) < owners.size();)
+        for (size_t i = first; i < std::min(first + kChunk, owners.size()); ++i)
+          fragments[i] = CompileOwner(state, owners[i]);
+    } catch (...) {  // e.g. bad_alloc: the caller's to handle, as with one thread
+      failures[thread] = std::current_exception();
+      next.store(owners.size(), std::memory_order_relaxed);
+    }
   };
-  std::vector<std::jthread> helpers;
-  for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(work);
-  work();
-  helpers.clear();  // joins
+  {
+    std::vector<std::jthread> helpers;
+    for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(work, i);
+    work(0);
+  }  // joined
+  for (const std::exception_ptr& failure : failures)
+    if (failure) std::rethrow_exception(failure);
   return fragments;
 }
 
