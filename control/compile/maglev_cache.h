@@ -5,8 +5,9 @@
 // this cache rebuilds only the tables whose backends changed.
 //
 // Owned by whoever compiles repeatedly (the reload pipeline); tables not
-// used by the latest compile are evicted by EndCompile(), so the cache holds
-// one generation's tables at most. Table() may be called from several
+// used since the previous EndCompile() are evicted by the next one: Rebuild
+// calls it, and ServicesModel::Update once the cache holds more than two
+// tables per port (kMaglevCacheSlack). Table() may be called from several
 // compiling threads at once (tables are built outside the lock);
 // EndCompile() only when none is.
 #pragma once
