@@ -5,7 +5,7 @@
 namespace np::ct {
 
 EntryCache::EntryCache(const EntryPool& pool)
-    : pool_(pool), limit_(std::clamp<uint32_t>(pool.entry_count() / 64, 8, kMaxFree)) {}
+    : pool_(pool), limit_(std::clamp<uint32_t>(pool.entry_count() / 256, 8, kMaxFree)) {}
 
 bool EntryCache::Refill() {
   // Half the cache: room is left for the entries this worker frees, so a

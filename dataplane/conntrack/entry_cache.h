@@ -33,8 +33,10 @@ class EntryCache {
   static constexpr uint32_t kMaxSealed = 16;
 
   EntryCache() = default;
-  // Holds at most `pool.entry_count() / 64` free entries (8..kMaxFree), so
-  // that the caches of all workers strand little of a small pool.
+  // Holds at most `pool.entry_count() / 256` free entries (8..kMaxFree):
+  // what the caches of a few workers strand stays well inside the pool's
+  // retire headroom (capacity/32 + 64, table_memory.cc), so a full table
+  // still finds a free entry on the shared list for its early drop.
   explicit EntryCache(const EntryPool& pool);
   EntryCache(const EntryCache&) = delete;
   EntryCache& operator=(const EntryCache&) = delete;

@@ -145,6 +145,36 @@ TEST(EntryCache, DrainHandsRetiredEntriesToTheHousekeepingThread) {
   EXPECT_EQ(SharedFreeCount(f.shared), f.shared.pool_size());
 }
 
+// A full table: what the caches of two workers hold must not starve the
+// early drop that makes room for a new connection.
+TEST(EntryCache, AFullTableStillEarlyDropsThroughCaches) {
+  TestMemory memory(Table::RequiredBytes(kCapacity));
+  Table shared = *Table::Attach(memory.data(), memory.size(), {kCapacity}, AttachMode::kCreate);
+  EntryCache cache_a(shared.memory().pool);
+  EntryCache cache_b(shared.memory().pool);
+  Table a = shared;
+  Table b = shared;
+  a.UseCache(&cache_a);
+  b.UseCache(&cache_b);
+  uint64_t token = 0;
+  const auto start = [&] { return ++token; };
+  const auto passed = [](uint64_t) { return true; };  // every loop ends a grace period
+  for (uint32_t n = 0; n < kCapacity; ++n) ASSERT_TRUE(a.Insert(Original(0, n), Reply(Original(0, n)), {}, 1).ok());
+  ASSERT_EQ(shared.ReadCounters().entries, kCapacity);
+  uint32_t evicted = 0;
+  for (uint32_t n = 0; n < 2000; ++n) {
+    const InsertResult inserted = b.Insert(Original(1, n), Reply(Original(1, n)), {}, 2);
+    ASSERT_TRUE(inserted.ok()) << n;
+    evicted += inserted.evicted[0] != kNoEntry;
+    b.ReclaimCached(start, passed);
+  }
+  const CtCounters counters = shared.ReadCounters();
+  EXPECT_EQ(counters.pool_empty, 0u);
+  EXPECT_EQ(counters.entries, kCapacity);
+  EXPECT_EQ(counters.early_drops, 2000u);
+  EXPECT_EQ(evicted, 2000u);
+}
+
 // A worker dies with free entries, sealed and open retired batches in its
 // cache: recovery (a restarted dataplane attaching the same memory) finds
 // every one of them, and keeps exactly the live entries.
