@@ -33,6 +33,58 @@ uint32_t EntryPool::Allocate() const {
   }
 }
 
+uint32_t EntryPool::AllocateBatch(uint32_t* out, uint32_t max) const {
+  // As Allocate, but walks up to `max` links before the CAS. The walk may
+  // read links of entries that others pop and reuse meanwhile (a reused
+  // entry's `next` holds its creation time): such a walk ends in a failed
+  // CAS because the tag moved, and out-of-range links only end it early.
+  uint64_t head = words_->free_head.load(std::memory_order_acquire);
+  for (;;) {
+    uint32_t count = 0;
+    uint32_t entry = HeadIndex(head);
+    while (count < max && entry < entry_count_) {
+      out[count++] = entry;
+      entry = Link(entry).next.load(std::memory_order_relaxed);
+    }
+    if (count == 0) return 0;
+    if (entry >= entry_count_) entry = kNoEntry;
+    if (words_->free_head.compare_exchange_weak(head, NextHead(head, entry),
+                                                std::memory_order_acquire,
+                                                std::memory_order_acquire)) {
+      return count;
+    }
+  }
+}
+
+void EntryPool::FreeBatch(const uint32_t* entries, uint32_t count) const {
+  if (count == 0) return;
+  for (uint32_t i = 0; i + 1 < count; ++i) {
+    Link(entries[i]).next.store(entries[i + 1], std::memory_order_relaxed);
+  }
+  PushFreeChain(entries[0], entries[count - 1]);
+}
+
+void EntryPool::MarkFilling(uint32_t entry) const {
+  PoolLink& link = Link(entry);
+  link.life.store(WithState(link.life.load(std::memory_order_relaxed), LifeState::kFilling),
+                  std::memory_order_relaxed);
+}
+
+void EntryPool::MarkFree(uint32_t entry) const {
+  PoolLink& link = Link(entry);
+  link.life.store(WithState(link.life.load(std::memory_order_relaxed) + 4u, LifeState::kFree),
+                  std::memory_order_relaxed);
+}
+
+void EntryPool::RetireChain(uint32_t first, uint32_t last, uint32_t count) const {
+  uint32_t head = words_->retired_head.load(std::memory_order_relaxed);
+  do {
+    Link(last).next.store(head, std::memory_order_relaxed);
+  } while (!words_->retired_head.compare_exchange_weak(head, first, std::memory_order_release,
+                                                       std::memory_order_relaxed));
+  if (count != 0) words_->retired_count.fetch_add(count, std::memory_order_relaxed);
+}
+
 void EntryPool::PushFreeChain(uint32_t first, uint32_t last) const {
   uint64_t head = words_->free_head.load(std::memory_order_relaxed);
   do {

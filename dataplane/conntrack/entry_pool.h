@@ -22,6 +22,11 @@
 // Free list: Treiber stack with a 32-bit ABA tag beside the head index
 // (multiple allocating workers, one reclaiming thread). Retire list: push-only
 // stack emptied by one atomic exchange (many retiring threads, one detacher).
+//
+// Workers do not use these lists per entry: an EntryCache (entry_cache.h)
+// takes and returns free entries in batches (AllocateBatch / FreeBatch, one
+// CAS each) and keeps the entries it retires until its own grace period
+// passes, so the shared words are touched once per batch.
 #pragma once
 
 #include <atomic>
@@ -80,6 +85,23 @@ class EntryPool {
   // The one thread that wins kLive -> kDying unlinks and retires the entry.
   bool BeginUnlink(uint32_t entry) const;
   void Retire(uint32_t entry) const;
+
+  // --- batches, for per-worker caches (entry_cache.h) ---
+  // Pops up to `max` free entries with one CAS; they stay kFree until
+  // MarkFilling. Returns how many were written to `out`.
+  uint32_t AllocateBatch(uint32_t* out, uint32_t max) const;
+  // Pushes `count` entries that are kFree already (MarkFree) with one CAS.
+  void FreeBatch(const uint32_t* entries, uint32_t count) const;
+  void MarkFilling(uint32_t entry) const;
+  // A new incarnation, kFree: after a grace period, or never published.
+  void MarkFree(uint32_t entry) const;
+  // Pushes a chain of retired entries, linked through `next` from `first` to
+  // `last`, onto the retire list with one CAS (counted when `count` != 0).
+  void RetireChain(uint32_t first, uint32_t last, uint32_t count) const;
+  // Entries retired into a cache count as awaiting reclamation too.
+  void CountAwaitingReclaim(int32_t delta) const {
+    words_->retired_count.fetch_add(static_cast<uint32_t>(delta), std::memory_order_relaxed);
+  }
 
   RetiredBatch DetachRetired() const;
   // Returns the entries of `batch` to the free list; count reclaimed.

@@ -104,7 +104,7 @@ InsertResult Table::Insert(const FlowKey& original, const FlowKey& reply, const 
   const uint64_t original_hash = Hash(original);
   const uint64_t reply_hash = Hash(reply);
 
-  const uint32_t index = memory_.pool.Allocate();
+  const uint32_t index = AllocateEntry();
   if (index == kNoEntry) {
     Count(CtCounter::kTableFull);
     Count(CtCounter::kPoolEmpty);
@@ -145,7 +145,13 @@ InsertResult Table::Insert(const FlowKey& original, const FlowKey& reply, const 
     case InsertStatus::kTableFull: Count(CtCounter::kTableFull); break;
     case InsertStatus::kInvalidKey: break;
   }
-  if (!result.ok()) memory_.pool.FreeUnpublished(index);
+  if (!result.ok()) {
+    if (cache_ != nullptr) {
+      cache_->FreeUnpublished(index);
+    } else {
+      memory_.pool.FreeUnpublished(index);
+    }
+  }
   return result;
 }
 
@@ -227,7 +233,11 @@ void Table::UnlinkAndRetire(uint32_t entry) const {
     memory_.index.Unlink(hash, memory_.index.MakeWord(hash, entry, dir));
   }
   memory_.header->live_entries.fetch_sub(1, std::memory_order_relaxed);
-  memory_.pool.Retire(entry);
+  if (cache_ != nullptr) {
+    cache_->Retire(entry);
+  } else {
+    memory_.pool.Retire(entry);
+  }
 }
 
 bool Table::Remove(uint32_t entry) const {

@@ -27,6 +27,10 @@
 //    unlinked from both keys and retired; its memory is reused only after
 //    DetachRetired() + the caller's grace period (rte_rcu_qsbr) + Reclaim().
 //    Any thread may Remove() (e.g. a worker that finds an expired entry).
+//  - A worker's view goes through its own EntryCache (UseCache): it
+//    allocates from and retires into the cache, and ReclaimCached, once per
+//    loop, seals and reclaims its retired entries without waiting; the
+//    shared free and retire lists see only batches.
 //  - Time is a coarse uint32 seconds clock supplied by the caller.
 //
 // Memory order of per-entry fields (see Entry):
@@ -47,6 +51,7 @@
 #include <cstdint>
 
 #include "common/result.h"
+#include "dataplane/conntrack/entry_cache.h"
 #include "dataplane/conntrack/flow_key.h"
 #include "dataplane/conntrack/table_memory.h"
 #include "dataplane/conntrack/tcp_state.h"
@@ -228,6 +233,9 @@ class Table {
   Table() = default;
 
   void SetTimeouts(const Timeouts& timeouts) { timeouts_ = timeouts; }
+  // This view allocates, frees and retires through `cache` (one thread's,
+  // it must outlive the view); nullptr: straight through the shared pool.
+  void UseCache(EntryCache* cache) { cache_ = cache; }
   const Timeouts& timeouts() const { return timeouts_; }
   uint32_t capacity() const { return memory_.capacity; }
   uint32_t pool_size() const { return memory_.pool.entry_count(); }
@@ -303,6 +311,19 @@ class Table {
   }
   RetiredBatch DetachRetired() const { return memory_.pool.DetachRetired(); }
   uint32_t Reclaim(RetiredBatch batch) const;
+  // The cache's owner, once per loop, never waiting: seals what it retired
+  // since the last call with `start_grace_period()` (a token, e.g.
+  // rte_rcu_qsbr_start) and reclaims the batches for which
+  // `passed(token)` (e.g. rte_rcu_qsbr_check without waiting). Returns the
+  // entries reclaimed; 0 without a cache.
+  template <class StartGracePeriod, class Passed>
+  uint32_t ReclaimCached(StartGracePeriod&& start_grace_period, Passed&& passed) const {
+    if (cache_ == nullptr) return 0;
+    if (cache_->has_open_batch()) cache_->SealOpenBatch(start_grace_period());
+    const uint32_t reclaimed = cache_->ReclaimPassed(passed);
+    if (reclaimed != 0) Count(CtCounter::kReclaimed, reclaimed);
+    return reclaimed;
+  }
 
   // --- observation (any process) ---
   CtCounters ReadCounters() const;
@@ -342,8 +363,11 @@ class Table {
     memory_.Count(static_cast<uint32_t>(counter), amount);
   }
 
+  uint32_t AllocateEntry() const { return cache_ != nullptr ? cache_->Allocate() : memory_.pool.Allocate(); }
+
   TableMemory memory_;
   Timeouts timeouts_;
+  EntryCache* cache_ = nullptr;
 };
 
 }  // namespace np::ct

@@ -15,9 +15,12 @@
 // pool_size = capacity + retire headroom: `capacity` bounds the live
 // entries; the headroom holds unlinked entries during their grace period,
 // so that early drop can make room without waiting for reclamation. The
-// housekeeping thread reclaims ten times a second, so capacity/32 of
-// headroom sustains capacity * 0.3 removals per second at a full table
-// (650k/s at 2M); below capacity every free entry serves as headroom.
+// housekeeping thread reclaims what it retires ten times a second, so
+// capacity/32 of headroom sustains capacity * 0.3 expiries per second at a
+// full table (650k/s at 2M); workers reclaim what they retire themselves
+// within a loop or two (entry_cache.h), and their caches hold at most
+// pool/256 free entries each. Below capacity every free entry serves as
+// headroom.
 //
 // Index size: one bucket per kKeysPerBucketAtFullPool keys of a full pool
 // (57% of its 14 slots), so probing past the home bucket stays rare.

@@ -76,12 +76,14 @@ Worker::Worker(SharedState& shared, uint16_t index)
     : shared_(shared),
       index_(index),
       counters_(shared.stats->lcore(index)),
+      entry_cache_(shared.conntrack->memory().pool),
       conntrack_(*shared.conntrack),
       fragment_storage_(kFragmentTableSize),
       fragments_(fragment_storage_, rte_get_tsc_hz() * 2),
       debug_(shared.debug, index) {
   if (shared.flows != nullptr && index < shared.flows->producer_count())
     flow_emitter_ = flows::FlowEmitter(&shared.flows->ring(index), static_cast<uint8_t>(index));
+  conntrack_.UseCache(&entry_cache_);
 }
 
 void Worker::RefreshForNode(const NodeTables& node) {
@@ -109,6 +111,7 @@ void Worker::Run() {
   while (!shared_.stop.load(std::memory_order_acquire)) {
     rte_rcu_qsbr_quiescent(shared_.rcu, index_);
     const uint32_t received = PollOnce();
+    ReclaimRetiredEntries();
     const uint64_t tsc = rte_rdtsc();
     Increment(counters_.loops);
     Increment(counters_.total_cycles, tsc - last_tsc);
@@ -133,6 +136,17 @@ void Worker::Run() {
   }
   rte_rcu_qsbr_thread_offline(shared_.rcu, index_);
   rte_rcu_qsbr_thread_unregister(shared_.rcu, index_);
+  // What this worker still holds goes back to the shared lists; the main
+  // lcore reclaims the retired part after its own grace period.
+  entry_cache_.Drain();
+}
+
+uint32_t Worker::ReclaimRetiredEntries() {
+  // The token is taken after this loop's unlinks (rte_rcu_qsbr_start is a
+  // release): a reader that found one of them reports a later quiescent
+  // state before the check below lets the entry go.
+  return conntrack_.ReclaimCached([&] { return rte_rcu_qsbr_start(shared_.rcu); },
+                                  [&](uint64_t token) { return rte_rcu_qsbr_check(shared_.rcu, token, false) == 1; });
 }
 
 uint32_t Worker::PollOnce() {

@@ -62,6 +62,11 @@ class Worker {
                     rte_mbuf** packets, uint16_t count);
   void Flush(const NodeTables& node);
 
+  // Once per loop, never waiting: starts a grace period for the entries
+  // this worker retired since the last call and reclaims, into its entry
+  // cache, those whose grace period has passed. Returns entries reclaimed.
+  uint32_t ReclaimRetiredEntries();
+
  private:
   struct TxBatch {
     uint16_t count = 0;
@@ -116,6 +121,9 @@ class Worker {
   SharedState& shared_;
   uint16_t index_;
   stats::LcoreCounters& counters_;
+  // This worker's free and retired conntrack entries (process memory: see
+  // entry_cache.h for what a crash leaves behind). conntrack_ goes through it.
+  ct::EntryCache entry_cache_;
   ct::Table conntrack_;
   ct::SnatPortAllocator snat_;
   std::vector<FragmentEntry> fragment_storage_;

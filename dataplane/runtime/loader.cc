@@ -59,6 +59,9 @@ Loader::Loader(SharedState& shared, const TablesRegion& region, PortManager& por
     return slot;
   };
   service_slot_hooks_.release = [this](uint32_t id) { service_slots_.Release(id); };
+  // Offline except while sweeping conntrack (SweepConnections). Never
+  // unregistered: main() frees the RCU memory before the loader goes.
+  rte_rcu_qsbr_thread_register(shared_.rcu, HousekeepingRcuThread(shared_.worker_count));
 }
 
 Loader::~Loader() {
@@ -247,7 +250,13 @@ void Loader::SweepConnections(uint32_t now_s) {
       emitter = flows::FlowEmitter(&shared_.flows->ring(producer), static_cast<uint8_t>(producer));
       emitter.SetEnabled((node->info().flags & abi::kNodeFlowRecords) != 0);
     }
+    // Workers reclaim the entries they retire themselves, after a grace
+    // period that only registered readers hold back: online while the sweep
+    // reads entries, so that none it is looking at is reused under it.
+    const uint32_t rcu_thread = HousekeepingRcuThread(shared_.worker_count);
+    rte_rcu_qsbr_thread_online(shared_.rcu, rcu_thread);
     flows::SweepReporter(emitter, *shared_.conntrack).Sweep(now_s, 4096);
+    rte_rcu_qsbr_thread_offline(shared_.rcu, rcu_thread);
     shared_.affinity->Sweep(now_s, 1024);
     // Entries unlinked by the sweep (or by workers) are reused only once no
     // worker can still be reading them.

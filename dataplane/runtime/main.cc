@@ -155,9 +155,9 @@ int main(int argc, char** argv) {
     shared.pool =
         rte_pktmbuf_pool_create("np_mbufs", options.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
     if (shared.pool == nullptr) return Fail(std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno));
-    const size_t rcu_bytes = rte_rcu_qsbr_get_memsize(worker_count);
+    const size_t rcu_bytes = rte_rcu_qsbr_get_memsize(np::RcuThreadCount(worker_count));
     shared.rcu = static_cast<rte_rcu_qsbr*>(rte_zmalloc("np_rcu", rcu_bytes, RTE_CACHE_LINE_SIZE));
-    if (shared.rcu == nullptr || rte_rcu_qsbr_init(shared.rcu, worker_count) != 0)
+    if (shared.rcu == nullptr || rte_rcu_qsbr_init(shared.rcu, np::RcuThreadCount(worker_count)) != 0)
       return Fail("cannot set up RCU");
 
     np::PortManager ports(shared.pool, static_cast<uint16_t>(worker_count));

@@ -5,6 +5,11 @@
 // publishes each with one release store, and deletes the old one after
 // rte_rcu_qsbr_synchronize() proves every worker passed a quiescent state
 // (workers report one per loop, and go offline while they sleep).
+//
+// RCU threads: worker i is thread i; the main lcore is thread worker_count,
+// online only while it sweeps conntrack (it reads entries that workers may
+// retire and, after a grace period, reuse: see Loader::SweepConnections).
+// rte_rcu_qsbr_init(rcu, RcuThreadCount(worker_count)).
 #pragma once
 
 #include <rte_mempool.h>
@@ -32,6 +37,9 @@ namespace ct {
 class Table;
 class AffinityTable;
 }  // namespace ct
+
+inline constexpr uint32_t RcuThreadCount(uint32_t worker_count) { return worker_count + 1; }
+inline constexpr uint32_t HousekeepingRcuThread(uint32_t worker_count) { return worker_count; }
 
 struct SharedState {
   std::atomic<const NodeTables*> node{nullptr};

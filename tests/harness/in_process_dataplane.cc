@@ -89,8 +89,8 @@ bool InProcessDataplane::Setup(const fs::path& node_yaml) {
   shared_.pool = rte_pktmbuf_pool_create((instance_ + "_mbufs").c_str(), options_.mbufs, options_.mbuf_cache, 0,
                                          RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc((instance_ + "_rcu").c_str(),
-                                                rte_rcu_qsbr_get_memsize(options_.workers), RTE_CACHE_LINE_SIZE));
-  if (shared_.pool == nullptr || rcu_ == nullptr || rte_rcu_qsbr_init(rcu_, options_.workers) != 0)
+                                                rte_rcu_qsbr_get_memsize(RcuThreadCount(options_.workers)), RTE_CACHE_LINE_SIZE));
+  if (shared_.pool == nullptr || rcu_ == nullptr || rte_rcu_qsbr_init(rcu_, RcuThreadCount(options_.workers)) != 0)
     return Fail("no memory for the mbuf pool or RCU");
   shared_.rcu = rcu_;
   port_manager_ = std::make_unique<PortManager>(shared_.pool, options_.workers);
