@@ -64,11 +64,12 @@ void EntryPool::FreeBatch(const uint32_t* entries, uint32_t count) const {
   PushFreeChain(entries[0], entries[count - 1]);
 }
 
-void EntryPool::MarkFilling(uint32_t entry) const {
+void EntryPool::SetState(uint32_t entry, LifeState state, std::memory_order order) const {
   PoolLink& link = Link(entry);
-  link.life.store(WithState(link.life.load(std::memory_order_relaxed), LifeState::kFilling),
-                  std::memory_order_relaxed);
+  link.life.store(WithState(link.life.load(std::memory_order_relaxed), state), order);
 }
+
+void EntryPool::MarkFilling(uint32_t entry) const { SetState(entry, LifeState::kFilling, std::memory_order_relaxed); }
 
 void EntryPool::MarkFree(uint32_t entry) const {
   PoolLink& link = Link(entry);
@@ -95,17 +96,11 @@ void EntryPool::PushFreeChain(uint32_t first, uint32_t last) const {
 }
 
 void EntryPool::FreeUnpublished(uint32_t entry) const {
-  PoolLink& link = Link(entry);
-  const uint32_t life = link.life.load(std::memory_order_relaxed);
-  link.life.store(WithState(life + 4u, LifeState::kFree), std::memory_order_relaxed);
+  MarkFree(entry);
   PushFreeChain(entry, entry);
 }
 
-void EntryPool::MarkLive(uint32_t entry) const {
-  PoolLink& link = Link(entry);
-  link.life.store(WithState(link.life.load(std::memory_order_relaxed), LifeState::kLive),
-                  std::memory_order_release);
-}
+void EntryPool::MarkLive(uint32_t entry) const { SetState(entry, LifeState::kLive, std::memory_order_release); }
 
 bool EntryPool::BeginUnlink(uint32_t entry) const {
   PoolLink& link = Link(entry);
@@ -119,15 +114,7 @@ bool EntryPool::BeginUnlink(uint32_t entry) const {
   return false;
 }
 
-void EntryPool::Retire(uint32_t entry) const {
-  PoolLink& link = Link(entry);
-  uint32_t head = words_->retired_head.load(std::memory_order_relaxed);
-  do {
-    link.next.store(head, std::memory_order_relaxed);
-  } while (!words_->retired_head.compare_exchange_weak(head, entry, std::memory_order_release,
-                                                       std::memory_order_relaxed));
-  words_->retired_count.fetch_add(1, std::memory_order_relaxed);
-}
+void EntryPool::Retire(uint32_t entry) const { RetireChain(entry, entry, 1); }
 
 RetiredBatch EntryPool::DetachRetired() const {
   RetiredBatch batch;

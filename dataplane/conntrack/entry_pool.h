@@ -117,6 +117,8 @@ class EntryPool {
 
  private:
   void PushFreeChain(uint32_t first, uint32_t last) const;
+  // The life word's state, its incarnation kept.
+  void SetState(uint32_t entry, LifeState state, std::memory_order order) const;
 
   PoolWords* words_ = nullptr;
   char* entries_ = nullptr;
