@@ -186,6 +186,11 @@ enum class CtCounter : uint32_t {
 };
 static_assert(static_cast<uint32_t>(CtCounter::kCount) <= kMaxCounters);
 
+// One thread's counts not yet added to the table's (Table::UseLocalCounters).
+struct LocalCounters {
+  uint64_t values[static_cast<uint32_t>(CtCounter::kCount)] = {};
+};
+
 struct CtCounters {
   uint64_t entries = 0;
   uint64_t capacity = 0;
@@ -236,6 +241,18 @@ class Table {
   // This view allocates, frees and retires through `cache` (one thread's,
   // it must outlive the view); nullptr: straight through the shared pool.
   void UseCache(EntryCache* cache) { cache_ = cache; }
+  // This view counts into `counts` (one thread's, it must outlive the view)
+  // until FlushCounters() adds them to the shared counters; readers see
+  // them one flush late. nullptr: every count straight to shared memory.
+  void UseLocalCounters(LocalCounters* counts) { local_counts_ = counts; }
+  void FlushCounters() const {
+    if (local_counts_ == nullptr) return;
+    for (uint32_t i = 0; i < static_cast<uint32_t>(CtCounter::kCount); ++i) {
+      if (local_counts_->values[i] == 0) continue;
+      memory_.Count(i, local_counts_->values[i]);
+      local_counts_->values[i] = 0;
+    }
+  }
   const Timeouts& timeouts() const { return timeouts_; }
   uint32_t capacity() const { return memory_.capacity; }
   uint32_t pool_size() const { return memory_.pool.entry_count(); }
@@ -360,7 +377,8 @@ class Table {
   uint32_t EarlyDrop(uint64_t hash, uint32_t now);  // the victim, or kNoEntry
   void UnlinkAndRetire(uint32_t entry) const;
   void Count(CtCounter counter, uint64_t amount = 1) const {
-    memory_.Count(static_cast<uint32_t>(counter), amount);
+    if (local_counts_ != nullptr) local_counts_->values[static_cast<uint32_t>(counter)] += amount;
+    else memory_.Count(static_cast<uint32_t>(counter), amount);
   }
 
   uint32_t AllocateEntry() const { return cache_ != nullptr ? cache_->Allocate() : memory_.pool.Allocate(); }
@@ -368,6 +386,7 @@ class Table {
   TableMemory memory_;
   Timeouts timeouts_;
   EntryCache* cache_ = nullptr;
+  LocalCounters* local_counts_ = nullptr;
 };
 
 }  // namespace np::ct

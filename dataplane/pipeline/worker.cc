@@ -84,6 +84,7 @@ Worker::Worker(SharedState& shared, uint16_t index)
   if (shared.flows != nullptr && index < shared.flows->producer_count())
     flow_emitter_ = flows::FlowEmitter(&shared.flows->ring(index), static_cast<uint8_t>(index));
   conntrack_.UseCache(&entry_cache_);
+  conntrack_.UseLocalCounters(&conntrack_counts_);
 }
 
 void Worker::RefreshForNode(const NodeTables& node) {
@@ -145,8 +146,11 @@ uint32_t Worker::ReclaimRetiredEntries() {
   // The token is taken after this loop's unlinks (rte_rcu_qsbr_start is a
   // release): a reader that found one of them reports a later quiescent
   // state before the check below lets the entry go.
-  return conntrack_.ReclaimCached([&] { return rte_rcu_qsbr_start(shared_.rcu); },
-                                  [&](uint64_t token) { return rte_rcu_qsbr_check(shared_.rcu, token, false) == 1; });
+  const uint32_t reclaimed =
+      conntrack_.ReclaimCached([&] { return rte_rcu_qsbr_start(shared_.rcu); },
+                               [&](uint64_t token) { return rte_rcu_qsbr_check(shared_.rcu, token, false) == 1; });
+  if (reclaimed != 0) conntrack_.FlushCounters();
+  return reclaimed;
 }
 
 uint32_t Worker::PollOnce() {
@@ -220,6 +224,7 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
     }
     prefetched_.active = false;
   }
+  conntrack_.FlushCounters();
 }
 
 // Stage one for one packet. Returns true when the packet needs its

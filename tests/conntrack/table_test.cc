@@ -108,6 +108,27 @@ TEST_F(TableTest, DuplicateOriginalAndReplyClashAreRefused) {
   EXPECT_EQ(counters.reply_clashes, 1u);
 }
 
+TEST_F(TableTest, LocalCountsReachTheSharedCountersWhenFlushed) {
+  Make(1024);
+  LocalCounters counts;
+  Table worker_view = table_;
+  worker_view.UseLocalCounters(&counts);
+  const Flow flow = DnatFlow(40000);
+  EntryInit init;
+  init.nat_flags = kNatDnat;
+  ASSERT_EQ(worker_view.Insert(flow.original, flow.reply, init, 1).status, InsertStatus::kInserted);
+  EXPECT_EQ(worker_view.Insert(flow.original, flow.reply, init, 1).status, InsertStatus::kExists);
+  Insert(DnatFlow(40001), 1);  // another thread's view counts straight away
+  EXPECT_EQ(table_.ReadCounters().inserts, 1u);
+  EXPECT_EQ(table_.ReadCounters().insert_exists, 0u);
+  worker_view.FlushCounters();
+  EXPECT_EQ(table_.ReadCounters().inserts, 2u);
+  EXPECT_EQ(table_.ReadCounters().insert_exists, 1u);
+  worker_view.FlushCounters();  // nothing counted twice
+  EXPECT_EQ(table_.ReadCounters().inserts, 2u);
+  EXPECT_EQ(table_.ReadCounters().entries, 2u);
+}
+
 TEST_F(TableTest, LookupBurstMatchesSingleLookups) {
   Make(4096);
   std::vector<FlowKey> keys;
