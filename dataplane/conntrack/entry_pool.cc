@@ -7,9 +7,6 @@ constexpr uint32_t HeadIndex(uint64_t head) { return static_cast<uint32_t>(head)
 constexpr uint64_t NextHead(uint64_t old_head, uint32_t index) {
   return (((old_head >> 32) + 1) << 32) | index;
 }
-constexpr uint32_t WithState(uint32_t life, LifeState state) {
-  return (life & ~3u) | static_cast<uint32_t>(state);
-}
 
 }  // namespace
 
@@ -25,9 +22,7 @@ uint32_t EntryPool::Allocate() const {
     if (words_->free_head.compare_exchange_weak(head, NextHead(head, next),
                                                 std::memory_order_acquire,
                                                 std::memory_order_acquire)) {
-      PoolLink& link = Link(entry);
-      link.life.store(WithState(link.life.load(std::memory_order_relaxed), LifeState::kFilling),
-                      std::memory_order_relaxed);
+      MarkFilling(entry);
       return entry;
     }
   }
@@ -64,19 +59,6 @@ void EntryPool::FreeBatch(const uint32_t* entries, uint32_t count) const {
   PushFreeChain(entries[0], entries[count - 1]);
 }
 
-void EntryPool::SetState(uint32_t entry, LifeState state, std::memory_order order) const {
-  PoolLink& link = Link(entry);
-  link.life.store(WithState(link.life.load(std::memory_order_relaxed), state), order);
-}
-
-void EntryPool::MarkFilling(uint32_t entry) const { SetState(entry, LifeState::kFilling, std::memory_order_relaxed); }
-
-void EntryPool::MarkFree(uint32_t entry) const {
-  PoolLink& link = Link(entry);
-  link.life.store(WithState(link.life.load(std::memory_order_relaxed) + 4u, LifeState::kFree),
-                  std::memory_order_relaxed);
-}
-
 void EntryPool::RetireChain(uint32_t first, uint32_t last, uint32_t count) const {
   uint32_t head = words_->retired_head.load(std::memory_order_relaxed);
   do {
@@ -99,8 +81,6 @@ void EntryPool::FreeUnpublished(uint32_t entry) const {
   MarkFree(entry);
   PushFreeChain(entry, entry);
 }
-
-void EntryPool::MarkLive(uint32_t entry) const { SetState(entry, LifeState::kLive, std::memory_order_release); }
 
 bool EntryPool::BeginUnlink(uint32_t entry) const {
   PoolLink& link = Link(entry);
@@ -132,12 +112,10 @@ uint32_t EntryPool::Reclaim(RetiredBatch batch) const {
   uint32_t last = batch.head;
   uint32_t count = 0;
   for (uint32_t entry = batch.head; entry != kNoEntry;) {
-    PoolLink& link = Link(entry);
-    link.life.store(WithState(link.life.load(std::memory_order_relaxed) + 4u, LifeState::kFree),
-                    std::memory_order_relaxed);
+    MarkFree(entry);
     last = entry;
     ++count;
-    entry = link.next.load(std::memory_order_relaxed);
+    entry = Link(entry).next.load(std::memory_order_relaxed);
   }
   PushFreeChain(batch.head, last);  // the chain is already linked through `next`
   return count;

@@ -40,6 +40,9 @@ inline constexpr uint32_t kNoEntry = 0xffffffffu;
 enum class LifeState : uint32_t { kFree = 0, kFilling = 1, kLive = 2, kDying = 3 };
 
 inline constexpr LifeState LifeStateOf(uint32_t life) { return static_cast<LifeState>(life & 3u); }
+inline constexpr uint32_t WithState(uint32_t life, LifeState state) {
+  return (life & ~3u) | static_cast<uint32_t>(state);
+}
 
 // Embedded in every pooled entry type.
 struct PoolLink {
@@ -81,7 +84,7 @@ class EntryPool {
   // kNoEntry when every entry is live or waiting for reclamation.
   uint32_t Allocate() const;
   void FreeUnpublished(uint32_t entry) const;
-  void MarkLive(uint32_t entry) const;
+  void MarkLive(uint32_t entry) const { SetState(entry, LifeState::kLive, std::memory_order_release); }
   // The one thread that wins kLive -> kDying unlinks and retires the entry.
   bool BeginUnlink(uint32_t entry) const;
   void Retire(uint32_t entry) const;
@@ -92,9 +95,13 @@ class EntryPool {
   uint32_t AllocateBatch(uint32_t* out, uint32_t max) const;
   // Pushes `count` entries that are kFree already (MarkFree) with one CAS.
   void FreeBatch(const uint32_t* entries, uint32_t count) const;
-  void MarkFilling(uint32_t entry) const;
+  void MarkFilling(uint32_t entry) const { SetState(entry, LifeState::kFilling, std::memory_order_relaxed); }
   // A new incarnation, kFree: after a grace period, or never published.
-  void MarkFree(uint32_t entry) const;
+  void MarkFree(uint32_t entry) const {  // a new incarnation
+    PoolLink& link = Link(entry);
+    link.life.store(WithState(link.life.load(std::memory_order_relaxed) + 4u, LifeState::kFree),
+                    std::memory_order_relaxed);
+  }
   // Pushes a chain of retired entries, linked through `next` from `first` to
   // `last`, onto the retire list with one CAS (counted when `count` != 0).
   void RetireChain(uint32_t first, uint32_t last, uint32_t count) const;
@@ -118,7 +125,10 @@ class EntryPool {
  private:
   void PushFreeChain(uint32_t first, uint32_t last) const;
   // The life word's state, its incarnation kept.
-  void SetState(uint32_t entry, LifeState state, std::memory_order order) const;
+  void SetState(uint32_t entry, LifeState state, std::memory_order order) const {
+    PoolLink& link = Link(entry);
+    link.life.store(WithState(link.life.load(std::memory_order_relaxed), state), order);
+  }
 
   PoolWords* words_ = nullptr;
   char* entries_ = nullptr;
