@@ -12,8 +12,10 @@
 // nodeplane's figure starts from the control plane's in-memory object model
 // (k8s::ClusterState, objects already decoded, as a watch delivers them) and
 // ends when the dataplane side has applied the generation:
-//   compile (CompileServices, as ReloadPipeline::Run does)
-//   -> encode (EncodeServicesSection)
+//   compile (ServicesSync: ServicesModel::Update of the changed objects, on
+//      up to kMaxCompileThreads threads when many changed, as
+//      nodeplane-control does)
+//   -> encode (EncodeServicesSection of the model's ports, or the delta)
 //   -> publish (SectionPublisher::PublishIfChanged into a real TablesRegion in
 //      /dev/shm: content compare, copy into the free slot, crc32, publication)
 //   -> apply: what dataplane/runtime/loader.cc's Poll + ApplyServices do,
@@ -23,11 +25,14 @@
 //      free (no worker lcores here; with workers it waits one poll loop),
 //      the stats slot directory and gratuitous ARPs (ClusterIP-only here).
 // Parsing the manifest files (k8s::LoadManifestDirectory on the same
-// objects written as YAML) is timed separately.
+// objects written as YAML) is timed separately (--no-parse skips it).
+// Like both daemons, this program allocates with jemalloc (meson's
+// allocator_dep), so its figures are theirs.
 //
 // "full resync": every Service's endpoints changed (each slice's addresses
-// rotated to a set no earlier run had), the whole state compiled, published and applied (steady state:
-// a dataplane holding the previous generation). "single endpoint": one
+// rotated to a set no earlier run had, so no Maglev table comes from a
+// cache), the whole state compiled, published and applied (steady state: a
+// dataplane holding the previous generation). "single endpoint": one
 // endpoint address of one Service replaced.
 //
 // kube-proxy: the same Services as kube-proxy writes them, applied inside
