@@ -55,6 +55,24 @@ class TablesRegion {
   // The span stays valid until Release(); the bytes are still untrusted.
   std::optional<Claim> ClaimPublished(abi::SectionKind kind, uint64_t last_seen) const;
   void Release(abi::SectionKind kind) const;
+  // Claim, decode, release in one: when a generation newer than *last_seen
+  // is published, claims it, decodes it with `decode(data, size, &checksum)`
+  // (a Result of an image with a `generation`), releases the slot and sets
+  // *last_seen to it. A failed decode is reported refused with its reason
+  // and returned as the error; nullopt when nothing newer is published.
+  template <class Decode>
+  auto TakeDecoded(abi::SectionKind kind, uint64_t* last_seen, Decode&& decode) const
+      -> std::optional<decltype(decode(static_cast<const uint8_t*>(nullptr), size_t{0},
+                                       static_cast<const uint32_t*>(nullptr)))> {
+    std::optional<Claim> claim = ClaimPublished(kind, *last_seen);
+    if (!claim) return std::nullopt;
+    auto decoded = decode(claim->image.data(), claim->image.size(), &claim->checksum);
+    Release(kind);
+    *last_seen = claim->generation;
+    if (!decoded) ReportRefused(kind, claim->generation, decoded.error().message);
+    else decoded->generation = claim->generation;
+    return decoded;
+  }
   void ReportApplied(abi::SectionKind kind, uint64_t generation) const;
   void ReportRefused(abi::SectionKind kind, uint64_t generation, const std::string& reason) const;
   void ReportBoot(uint32_t pid) const;

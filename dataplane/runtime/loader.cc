@@ -81,16 +81,11 @@ void Loader::Swap(std::atomic<const Snapshot*>& slot, const Snapshot* next) {
 
 bool Loader::Poll() {
   bool applied = false;
-  if (auto claim = region_.ClaimPublished(abi::SectionKind::kNode, node_generation_)) {
-    auto image = DecodeNodeSection(claim->image.data(), claim->image.size(), &claim->checksum);
-    region_.Release(abi::SectionKind::kNode);
-    node_generation_ = claim->generation;
-    if (!image) {
-      LogError("refused node generation " + std::to_string(claim->generation) + ": " + image.error().message);
-      region_.ReportRefused(abi::SectionKind::kNode, claim->generation, image.error().message);
+  if (auto image = region_.TakeDecoded(abi::SectionKind::kNode, &node_generation_, DecodeNodeSection)) {
+    if (!*image) {
+      LogError("refused node generation " + std::to_string(node_generation_) + ": " + image->error().message);
     } else {
-      image->generation = claim->generation;
-      ApplyNode(std::move(image).value());
+      ApplyNode(std::move(*image).value());
       applied = true;
     }
   }
@@ -103,16 +98,11 @@ bool Loader::Poll() {
   } else if (!refusal.empty()) {
     LogError(refusal);
   }
-  if (auto claim = region_.ClaimPublished(abi::SectionKind::kPolicy, policy_generation_)) {
-    auto image = DecodePolicySection(claim->image.data(), claim->image.size(), &claim->checksum);
-    region_.Release(abi::SectionKind::kPolicy);
-    policy_generation_ = claim->generation;
-    if (!image) {
-      LogError("refused policy generation " + std::to_string(claim->generation) + ": " + image.error().message);
-      region_.ReportRefused(abi::SectionKind::kPolicy, claim->generation, image.error().message);
+  if (auto image = region_.TakeDecoded(abi::SectionKind::kPolicy, &policy_generation_, DecodePolicySection)) {
+    if (!*image) {
+      LogError("refused policy generation " + std::to_string(policy_generation_) + ": " + image->error().message);
     } else {
-      image->generation = claim->generation;
-      ApplyPolicy(std::move(image).value());
+      ApplyPolicy(std::move(*image).value());
       applied = true;
     }
   }

@@ -11,41 +11,30 @@ std::optional<ServicesUpdater::Update> ServicesUpdater::Poll(const ServiceTables
 
 std::optional<ServicesUpdater::Update> ServicesUpdater::PollFull(const ServiceTables* current,
                                                                  const CounterSlotHooks& hooks, std::string* refusal) {
-  auto claim = region_.ClaimPublished(abi::SectionKind::kServices, full_seen_);
-  if (!claim) return std::nullopt;
-  auto image = DecodeServicesSection(claim->image.data(), claim->image.size(), &claim->checksum);
-  region_.Release(abi::SectionKind::kServices);
-  full_seen_ = claim->generation;
-  if (!image) {
-    const std::string reason = image.error().message;
-    region_.ReportRefused(abi::SectionKind::kServices, claim->generation, reason);
-    if (refusal) *refusal = "refused services generation " + std::to_string(claim->generation) + ": " + reason;
+  auto image = region_.TakeDecoded(abi::SectionKind::kServices, &full_seen_, DecodeServicesSection);
+  if (!image) return std::nullopt;
+  if (!*image) {
+    if (refusal)
+      *refusal = "refused services generation " + std::to_string(full_seen_) + ": " + image->error().message;
     return std::nullopt;
   }
-  image->generation = claim->generation;
   // A restarted dataplane meets conntrack entries stamped by its predecessor
   // (the table outlives it): start the versions somewhere they are not.
   const uint32_t first_version = static_cast<uint32_t>(RealtimeNanoseconds() >> 10) | 1u;
-  return Update{ServiceTables::FromImage(*image, hooks, current, first_version), abi::SectionKind::kServices,
-                claim->generation};
+  return Update{ServiceTables::FromImage(**image, hooks, current, first_version), abi::SectionKind::kServices,
+                full_seen_};
 }
 
 std::optional<ServicesUpdater::Update> ServicesUpdater::PollDelta(const ServiceTables* current,
                                                                   const CounterSlotHooks& hooks, std::string* refusal) {
   if (region_.section(abi::SectionKind::kServicesDelta).slot_capacity == 0) return std::nullopt;  // an older region
-  if (auto claim = region_.ClaimPublished(abi::SectionKind::kServicesDelta, delta_seen_)) {
-    auto delta = DecodeServicesDeltaSection(claim->image.data(), claim->image.size(), &claim->checksum);
-    region_.Release(abi::SectionKind::kServicesDelta);
-    delta_seen_ = claim->generation;
+  if (auto delta = region_.TakeDecoded(abi::SectionKind::kServicesDelta, &delta_seen_, DecodeServicesDeltaSection)) {
     waiting_delta_.reset();
-    if (!delta) {
-      const std::string reason = delta.error().message;
-      region_.ReportRefused(abi::SectionKind::kServicesDelta, claim->generation, reason);
-      if (refusal) *refusal = "refused services delta " + std::to_string(claim->generation) + ": " + reason;
+    if (!*delta) {
+      if (refusal) *refusal = "refused services delta " + std::to_string(delta_seen_) + ": " + delta->error().message;
       return std::nullopt;
     }
-    delta->generation = claim->generation;
-    waiting_delta_ = std::move(delta).value();
+    waiting_delta_ = std::move(*delta).value();
   }
   if (!waiting_delta_ || current == nullptr) return std::nullopt;
   if (waiting_delta_->base_generation > current->base_generation()) return std::nullopt;  // its base comes next
