@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "tests/common/test_node.h"
+
 namespace np {
 namespace {
 
@@ -27,14 +29,8 @@ ServicesImage SampleServices() {
 }
 
 NodeImage SampleNode() {
-  NodeImage image;
+  NodeImage image = np::testing::NodeA();
   image.generation = 3;
-  image.node_name = "node-a";
-  image.info.node_ipv4[0] = 0xc0a8640a;
-  image.info.node_ipv4_count = 1;
-  image.info.snat_port_min = 61000;
-  image.info.snat_port_max = 65535;
-  image.info.conntrack_capacity = 1024;
   abi::PortRecord port{};
   port.port_id = 9;
   port.role = abi::PortRole::kUplink;

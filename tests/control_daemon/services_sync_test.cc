@@ -58,6 +58,12 @@ class ServicesSyncTest : public ::testing::Test {
     EXPECT_TRUE(outcome.ok()) << outcome.error().message;
     return outcome.ok() ? *outcome : ServicesSync::Outcome{};
   }
+  // Service i gets `endpoints` endpoints, and its slice change is synced.
+  ServicesSync::Outcome SyncService(ServicesSync& sync, int i, int endpoints) {
+    AddService(state_, i, endpoints);
+    const compile::ServicesChanges changes = SliceChanged(i);
+    return Sync(sync, &changes);
+  }
   // The state the region describes equals a full compile of state_.
   void ExpectRegionHoldsState(const ServicesSync& sync) {
     std::optional<ServicesImage> published = ReadPublishedServicesState(*region_);
@@ -78,23 +84,19 @@ TEST_F(ServicesSyncTest, OneChangeIsADeltaManyChangesAFullSection) {
   SectionPublisher publisher(*region_);
   ServicesSync sync(publisher, {});
   EXPECT_EQ(Sync(sync, nullptr).kind, kServices);  // the first publication is a base
-  AddService(state_, 5, 2);
-  const auto changes = SliceChanged(5);
-  ServicesSync::Outcome one = Sync(sync, &changes);
+  ServicesSync::Outcome one = SyncService(sync, 5, 2);
   EXPECT_EQ(one.kind, kDelta);
   EXPECT_TRUE(one.published);
   EXPECT_EQ(one.delta_ports, 1u);
   ExpectRegionHoldsState(sync);
   // Cumulative: a second change carries the first one too.
-  AddService(state_, 6, 1);
-  const auto more = SliceChanged(6);
-  EXPECT_EQ(Sync(sync, &more).delta_ports, 2u);
+  EXPECT_EQ(SyncService(sync, 6, 1).delta_ports, 2u);
   ExpectRegionHoldsState(sync);
   // Past max(64, Services/32) changed ports: a full section, the new base.
   compile::ServicesChanges many;
   for (int i = 0; i < 100; ++i) {
     AddService(state_, i, 4);
-    many.endpoint_slices.insert({"ns", "svc-" + std::to_string(i) + "-x"});
+    many.endpoint_slices.merge(SliceChanged(i).endpoint_slices);
   }
   ServicesSync::Outcome full = Sync(sync, &many);
   EXPECT_EQ(full.kind, kServices);
@@ -109,17 +111,11 @@ TEST_F(ServicesSyncTest, ARefusedDeltaIsFollowedByAFullSectionThenDeltasAgain) {
   SectionPublisher publisher(*region_);
   ServicesSync sync(publisher, {});
   Sync(sync, nullptr);
-  AddService(state_, 7, 1);
-  const auto changes = SliceChanged(7);
-  ServicesSync::Outcome delta = Sync(sync, &changes);
+  ServicesSync::Outcome delta = SyncService(sync, 7, 1);
   ASSERT_EQ(delta.kind, kDelta);
   region_->ReportRefused(kDelta, delta.generation, "test: out of memory");
-  AddService(state_, 8, 1);
-  const auto next = SliceChanged(8);
-  EXPECT_EQ(Sync(sync, &next).kind, kServices);
-  AddService(state_, 9, 1);
-  const auto after = SliceChanged(9);
-  EXPECT_EQ(Sync(sync, &after).kind, kDelta);
+  EXPECT_EQ(SyncService(sync, 8, 1).kind, kServices);
+  EXPECT_EQ(SyncService(sync, 9, 1).kind, kDelta);
   ExpectRegionHoldsState(sync);
 }
 
@@ -128,9 +124,7 @@ TEST_F(ServicesSyncTest, ARestartedControlPlaneContinuesTheDeltaOfItsBase) {
     SectionPublisher publisher(*region_);
     ServicesSync sync(publisher, {});
     Sync(sync, nullptr);
-    AddService(state_, 3, 1);
-    const auto changes = SliceChanged(3);
-    ASSERT_EQ(Sync(sync, &changes).kind, kDelta);
+    ASSERT_EQ(SyncService(sync, 3, 1).kind, kDelta);
   }
   SectionPublisher publisher(*region_);
   std::optional<ServicesImage> published = ReadPublishedServicesState(*region_);

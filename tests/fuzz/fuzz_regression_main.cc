@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/section_image.h"
+#include "tests/common/test_node.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
@@ -27,21 +28,14 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 np::NodeImage SeedNode() {
-  np::NodeImage node;
+  np::NodeImage node = np::testing::NodeA();
   node.generation = 3;
-  node.node_name = "node-a";
-  node.info.node_ipv4[0] = 0xc0a8640a;
-  node.info.node_ipv4_count = 1;
   node.info.pod_cidr = 0x0af40100;
   node.info.pod_cidr_len = 24;
   node.info.cluster_cidr = 0x0af40000;
   node.info.cluster_cidr_len = 16;
   node.info.service_cidr = 0x0a600000;
   node.info.service_cidr_len = 12;
-  node.info.conntrack_capacity = 1024;
-  node.info.snat_port_min = 61000;
-  node.info.snat_port_max = 65535;
-  node.info.maglev_seed = 1;
   node.info.healthz_port = 10256;
   for (uint32_t i = 0; i < 3; ++i) {
     np::abi::PortRecord port{};
