@@ -396,7 +396,6 @@ std::vector<ServicesModel::Fragment> ServicesModel::CompileOwners(const k8s::Clu
 
 void ServicesModel::Place(std::shared_ptr<CompiledServicePort> port, uint32_t id) {
   port->record.id = id;
-  ids_[port->name] = id;
   by_id_[id] = port;
   ports_[port->name] = std::move(port);
 }
@@ -414,7 +413,6 @@ void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& nod
   maglev_cache_ = options.maglev_cache;
   threads_ = options.threads != 0 ? options.threads
                                   : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxCompileThreads);
-  ids_ = {options.previous_ids.begin(), options.previous_ids.end()};
   IndexSlices(state);
   fragments_.clear();
   std::vector<OwnerKey> owners;
@@ -427,7 +425,7 @@ void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& nod
     if (!compiled[i].drafts.empty() || (owners[i].first == 0 && !compiled[i].warnings.empty()))
       fragments_.emplace_hint(fragments_.end(), owners[i], std::move(compiled[i]));
   }
-  AssembleAll();
+  AssembleAll(options.previous_ids);
   if (maglev_cache_) maglev_cache_->EndCompile();
   last_warnings_ = Warnings();
 }
@@ -435,10 +433,8 @@ void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& nod
 // Frontends go to the first Service (in name order, Services before hostPorts)
 // that wants them; IDs: previous ones first (they are live in conntrack), then
 // hashes in id-key order; a collision re-hashes "key#1", "key#2", ...
-void ServicesModel::AssembleAll() {
-  const std::unordered_map<std::string, uint32_t> previous_ids = std::move(ids_);
+void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_ids) {
   std::unordered_map<std::string, std::shared_ptr<const CompiledServicePort>> previous_ports = std::move(ports_);
-  ids_.clear();
   ports_.clear();
   by_id_.clear();
   taken_ids_.clear();
@@ -568,7 +564,6 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     released_ids[name] = port->second->record.id;
     by_id_.erase(port->second->record.id);
     ports_.erase(port);
-    ids_.erase(name);
   }
   // ... in with the new ones.
   std::vector<PortDraft*> fresh;
@@ -650,7 +645,11 @@ std::vector<std::string> ServicesModel::Warnings() const {
   return warnings;
 }
 
-std::map<std::string, uint32_t> ServicesModel::Ids() const { return {ids_.begin(), ids_.end()}; }
+std::map<std::string, uint32_t> ServicesModel::Ids() const {
+  std::map<std::string, uint32_t> ids;
+  for (const auto& [name, port] : ports_) ids.emplace(name, port->record.id);
+  return ids;
+}
 
 void ServicesModel::MarkBase(uint64_t generation) {
   has_base_ = true;

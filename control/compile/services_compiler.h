@@ -129,10 +129,10 @@ class ServicesModel {
   // CompileOwner of each, on threads_ threads when there are enough of them.
   std::vector<Fragment> CompileOwners(const k8s::ClusterState& state, const std::vector<OwnerKey>& owners) const;
   void IndexSlices(const k8s::ClusterState& state);
-  void AssembleAll();
+  void AssembleAll(const std::map<std::string, uint32_t>& previous_ids);
   void MarkDirty(uint32_t id) { dirty_ids_.insert(id); }
   uint32_t NewId(const std::string& id_key);
-  // Takes `port` in under `id` (by name, by id, and the name's id).
+  // Takes `port` in under `id` (by name and by id).
   void Place(std::shared_ptr<CompiledServicePort> port, uint32_t id);
 
   bool built_ = false;
@@ -144,7 +144,6 @@ class ServicesModel {
   std::unordered_map<std::string, std::shared_ptr<const CompiledServicePort>> ports_;  // by name
   std::unordered_map<uint32_t, std::shared_ptr<const CompiledServicePort>> by_id_;
   std::unordered_map<uint64_t, std::string> frontend_owner_;  // FrontendKey -> port name
-  std::unordered_map<std::string, uint32_t> ids_;  // by port name
   std::unordered_set<uint32_t> taken_ids_;
   // Frontends more than one port wants: who gets them depends on the whole
   // state, so a change that touches one is compiled in full.
