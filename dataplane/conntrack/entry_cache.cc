@@ -18,6 +18,16 @@ bool EntryCache::Refill() {
   return free_count_ != 0;
 }
 
+bool EntryCache::TakeCredit() {
+  // Reserve a whole batch, then give back what does not fit: the capacity
+  // is never exceeded, and near a full table a batch shrinks to one place.
+  const uint32_t before = live_entries_->fetch_add(kCreditBatch, std::memory_order_relaxed);
+  const uint32_t fits = before >= capacity_ ? 0 : std::min(kCreditBatch, capacity_ - before);
+  if (fits != kCreditBatch) live_entries_->fetch_sub(kCreditBatch - fits, std::memory_order_relaxed);
+  SetCredit(fits);
+  return fits != 0;
+}
+
 void EntryCache::ReturnHalf() {
   const uint32_t returned = limit_ / 2;
   free_count_ -= returned;
@@ -52,6 +62,10 @@ uint32_t EntryCache::ReclaimOldest() {
 }
 
 void EntryCache::Drain() {
+  if (has_credit() && credit_ != 0) {
+    live_entries_->fetch_sub(credit_, std::memory_order_relaxed);
+    SetCredit(0);
+  }
   if (!attached()) return;
   pool_.FreeBatch(free_, free_count_);
   free_count_ = 0;

@@ -12,6 +12,15 @@
 //    batches whose token has passed (rte_rcu_qsbr_check(..., false)) into
 //    its free entries. No worker ever waits for a grace period.
 //
+// - Live-entry credit: capacity reserved in the table's live_entries a batch
+//   at a time, so that a connection's insert and removal add nothing to that
+//   shared word either (one atomic add per kCreditBatch connections, not two
+//   per connection). What the worker holds unused is mirrored in its slot of
+//   the table header, so readers still count live entries exactly. Near a
+//   full table a batch shrinks to what fits, so the capacity stays a hard
+//   bound; other workers' unused credit (at most 2 x kCreditBatch each) may
+//   make an insert early-drop a little before the last place is taken.
+//
 // Nothing here is in shared memory on purpose: after a crash the entries a
 // cache held are kFree, kFilling or kDying in the file, and recovery
 // (TableMemory::RecoverExclusive) frees every entry that is not kLive. A
@@ -21,6 +30,7 @@
 // in by the caller (a callable), so this library needs no DPDK.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "dataplane/conntrack/entry_pool.h"
@@ -31,6 +41,7 @@ class EntryCache {
  public:
   static constexpr uint32_t kMaxFree = 256;
   static constexpr uint32_t kMaxSealed = 16;
+  static constexpr uint32_t kCreditBatch = 32;
 
   EntryCache() = default;
   // Holds at most `pool.entry_count() / 256` free entries (8..kMaxFree):
@@ -42,6 +53,31 @@ class EntryCache {
   EntryCache& operator=(const EntryCache&) = delete;
 
   bool attached() const { return limit_ != 0; }
+
+  // Reserve live-entry capacity in `live_entries` (bounded by `capacity`)
+  // in batches, mirroring the unused part in `credit_slot`.
+  void AttachCredit(std::atomic<uint32_t>* live_entries, std::atomic<uint32_t>* credit_slot, uint32_t capacity) {
+    live_entries_ = live_entries;
+    credit_slot_ = credit_slot;
+    capacity_ = capacity;
+  }
+  bool has_credit() const { return credit_slot_ != nullptr; }
+  // Room for one more live entry; false (nothing reserved) when the table is full.
+  bool ReserveLive() {
+    if (credit_ == 0 && !TakeCredit()) return false;
+    SetCredit(credit_ - 1);
+    return true;
+  }
+  // A live entry of this table is gone (or a reservation went unused).
+  void ReleaseLive() {
+    if (credit_ >= 2 * kCreditBatch) {
+      live_entries_->fetch_sub(kCreditBatch, std::memory_order_relaxed);
+      SetCredit(credit_ - kCreditBatch + 1);
+      return;
+    }
+    SetCredit(credit_ + 1);
+  }
+  uint32_t credit() const { return credit_; }
 
   // A kFilling entry, or kNoEntry when this cache and the shared free list
   // are both empty.
@@ -100,6 +136,11 @@ class EntryCache {
   };
 
   bool Refill();
+  bool TakeCredit();
+  void SetCredit(uint32_t credit) {
+    credit_ = credit;
+    credit_slot_->store(credit, std::memory_order_relaxed);
+  }
   void PushFree(uint32_t entry) {
     if (free_count_ == limit_) ReturnHalf();
     free_[free_count_++] = entry;
@@ -115,6 +156,10 @@ class EntryCache {
   Batch sealed_[kMaxSealed];  // ring, oldest at sealed_head_
   uint32_t sealed_head_ = 0;
   uint32_t sealed_count_ = 0;
+  std::atomic<uint32_t>* live_entries_ = nullptr;
+  std::atomic<uint32_t>* credit_slot_ = nullptr;
+  uint32_t capacity_ = 0;
+  uint32_t credit_ = 0;
 };
 
 }  // namespace np::ct

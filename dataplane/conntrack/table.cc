@@ -172,13 +172,12 @@ InsertResult Table::InsertLocked(uint32_t index, const FlowKey& original, uint64
   for (uint32_t attempt = 0; attempt < kInsertAttempts; ++attempt) {
     // The capacity is reserved, not checked then taken: two workers
     // inserting at once must not both take the last place.
-    std::atomic<uint32_t>& live = memory_.header->live_entries;
-    const bool reserved = live.fetch_add(1, std::memory_order_relaxed) < memory_.capacity;
+    const bool reserved = ReserveLive();
     BucketIndex::Claim original_claim;
     BucketIndex::Claim reply_claim;
     const bool have_original = reserved && index_.ClaimSlot(original_hash, &original_claim);
     const bool have_reply = have_original && index_.ClaimSlot(reply_hash, &reply_claim);
-    if (!have_reply) live.fetch_sub(1, std::memory_order_relaxed);
+    if (reserved && !have_reply) ReleaseLive();
     if (have_reply) {
       memory_.pool.MarkLive(index);
       index_.Publish(original_claim, index_.MakeWord(original_hash, index, 0));
@@ -232,7 +231,7 @@ void Table::UnlinkAndRetire(uint32_t entry) const {
     const uint64_t hash = Hash(e.tuple[dir]);
     memory_.index.Unlink(hash, memory_.index.MakeWord(hash, entry, dir));
   }
-  memory_.header->live_entries.fetch_sub(1, std::memory_order_relaxed);
+  ReleaseLive();
   if (cache_ != nullptr) {
     cache_->Retire(entry);
   } else {

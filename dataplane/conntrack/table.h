@@ -240,7 +240,16 @@ class Table {
   void SetTimeouts(const Timeouts& timeouts) { timeouts_ = timeouts; }
   // This view allocates, frees and retires through `cache` (one thread's,
   // it must outlive the view); nullptr: straight through the shared pool.
-  void UseCache(EntryCache* cache) { cache_ = cache; }
+  // `credit_slot` (< kLiveCreditSlots, unique per thread) lets the cache
+  // reserve live-entry capacity in batches; kNoCreditSlot: one shared add
+  // per insert and one subtract per removal.
+  static constexpr uint32_t kNoCreditSlot = ~0u;
+  void UseCache(EntryCache* cache, uint32_t credit_slot = kNoCreditSlot) {
+    cache_ = cache;
+    if (cache_ != nullptr && credit_slot < kLiveCreditSlots)
+      cache_->AttachCredit(&memory_.header->live_entries, &memory_.header->live_credit[credit_slot].value,
+                           memory_.capacity);
+  }
   // This view counts into `counts` (one thread's, it must outlive the view)
   // until FlushCounters() adds them to the shared counters; readers see
   // them one flush late. nullptr: every count straight to shared memory.
@@ -379,6 +388,18 @@ class Table {
   void Count(CtCounter counter, uint64_t amount = 1) const {
     if (local_counts_ != nullptr) local_counts_->values[static_cast<uint32_t>(counter)] += amount;
     else memory_.Count(static_cast<uint32_t>(counter), amount);
+  }
+
+  bool ReserveLive() const {
+    if (cache_ != nullptr && cache_->has_credit()) return cache_->ReserveLive();
+    std::atomic<uint32_t>& live = memory_.header->live_entries;
+    if (live.fetch_add(1, std::memory_order_relaxed) < memory_.capacity) return true;
+    live.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  void ReleaseLive() const {
+    if (cache_ != nullptr && cache_->has_credit()) cache_->ReleaseLive();
+    else memory_.header->live_entries.fetch_sub(1, std::memory_order_relaxed);
   }
 
   uint32_t AllocateEntry() const { return cache_ != nullptr ? cache_->Allocate() : memory_.pool.Allocate(); }

@@ -39,11 +39,14 @@ namespace np::ct {
 inline constexpr uint32_t kTableMagic = 0x5443504eu;  // "NPCT"
 // 2: 32-bit slot words, 14 per bucket, any bucket count; side array;
 //    96-byte conntrack entries, 32-byte affinity entries.
-inline constexpr uint16_t kTableVersionMajor = 2;
+// 3: per-thread live-entry credits in the header (LiveCredit).
+inline constexpr uint16_t kTableVersionMajor = 3;
 inline constexpr uint16_t kTableVersionMinor = 0;
 inline constexpr uint64_t kDefaultHashSeed = 0x6e6f6465706c616eull;  // "nodeplan"
 inline constexpr uint32_t kMaxCounters = 16;
 inline constexpr uint32_t kKeysPerBucketAtFullPool = 8;
+// Threads that may hold live-entry credit (entry_cache.h); one per worker.
+inline constexpr uint32_t kLiveCreditSlots = 16;
 
 enum class TableKind : uint32_t { kConntrack = 1, kAffinity = 2 };
 
@@ -102,9 +105,15 @@ struct alignas(64) TableHeader {
 
   // Shared mutable words, each group on its own cache line.
   alignas(64) PoolWords pool;
-  alignas(64) std::atomic<uint32_t> live_entries;
+  alignas(64) std::atomic<uint32_t> live_entries;  // live entries + the credits below
   std::atomic<uint32_t> sweep_cursor;  // only the sweeping thread writes it
   alignas(64) std::atomic<uint64_t> counters[kMaxCounters];  // relaxed, named per table kind
+  // Capacity a thread reserved in live_entries and holds unused; each slot
+  // is written by its one thread only, on its own cache line.
+  struct alignas(64) LiveCredit {
+    std::atomic<uint32_t> value;
+  };
+  LiveCredit live_credit[kLiveCreditSlots];
 };
 
 struct TableMemory {
@@ -128,7 +137,13 @@ struct TableMemory {
   uint64_t Counter(uint32_t counter) const {
     return header->counters[counter].load(std::memory_order_relaxed);
   }
-  uint32_t LiveEntries() const { return header->live_entries.load(std::memory_order_relaxed); }
+  // Live entries: what is reserved minus what threads hold as credit (a
+  // reader racing a thread's batch reservation may see up to one batch more).
+  uint32_t LiveEntries() const {
+    int64_t live = header->live_entries.load(std::memory_order_relaxed);
+    for (const TableHeader::LiveCredit& credit : header->live_credit) live -= credit.value.load(std::memory_order_relaxed);
+    return live < 0 ? 0 : static_cast<uint32_t>(live);
+  }
 
   // Recovery after kRecover (exclusive access): rebuilds the index and the
   // free list from the entries themselves. `rehash(entry, hashes, words)`
@@ -171,6 +186,7 @@ uint32_t TableMemory::RecoverExclusive(Rehash&& rehash, SameKey&& same_key) {
     }
   }
   header->live_entries.store(kept, std::memory_order_relaxed);
+  for (TableHeader::LiveCredit& credit : header->live_credit) credit.value.store(0, std::memory_order_relaxed);
   if (header->sweep_cursor.load(std::memory_order_relaxed) >= entry_count) {
     header->sweep_cursor.store(0, std::memory_order_relaxed);
   }

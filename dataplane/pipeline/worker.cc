@@ -83,7 +83,7 @@ Worker::Worker(SharedState& shared, uint16_t index)
       debug_(shared.debug, index) {
   if (shared.flows != nullptr && index < shared.flows->producer_count())
     flow_emitter_ = flows::FlowEmitter(&shared.flows->ring(index), static_cast<uint8_t>(index));
-  conntrack_.UseCache(&entry_cache_);
+  conntrack_.UseCache(&entry_cache_, index_);
   conntrack_.UseLocalCounters(&conntrack_counts_);
 }
 

@@ -1,7 +1,8 @@
 // Per-worker entry caches (entry_cache.h): batch refill and return keep
 // every entry accounted for, retired entries come back only after their
 // grace period, entries a "crashed" worker held come back through recovery,
-// and two threads churning never share an entry.
+// two threads churning never share an entry, and live-entry credit keeps the
+// count exact and the capacity a hard bound.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -62,7 +63,7 @@ struct Fixture {
         shared(*Table::Attach(memory.data(), memory.size(), {kCapacity}, AttachMode::kCreate)),
         cache(shared.memory().pool) {
     worker = shared;
-    worker.UseCache(&cache);
+    worker.UseCache(&cache, 0);
   }
   TestMemory memory;
   Table shared;  // the housekeeping thread's view
@@ -154,8 +155,8 @@ TEST(EntryCache, AFullTableStillEarlyDropsThroughCaches) {
   EntryCache cache_b(shared.memory().pool);
   Table a = shared;
   Table b = shared;
-  a.UseCache(&cache_a);
-  b.UseCache(&cache_b);
+  a.UseCache(&cache_a, 0);
+  b.UseCache(&cache_b, 1);
   uint64_t token = 0;
   const auto start = [&] { return ++token; };
   const auto passed = [](uint64_t) { return true; };  // every loop ends a grace period
@@ -173,6 +174,66 @@ TEST(EntryCache, AFullTableStillEarlyDropsThroughCaches) {
   EXPECT_EQ(counters.entries, kCapacity);
   EXPECT_EQ(counters.early_drops, 2000u);
   EXPECT_EQ(evicted, 2000u);
+  EXPECT_LE(shared.memory().header->live_entries.load(), kCapacity);
+}
+
+// The shared live count moves once per kCreditBatch connections, not twice
+// per connection, yet every reader sees the exact number of live entries;
+// a drain gives the unused credit back.
+TEST(EntryCache, LiveCreditIsTakenInBatchesAndTheCountStaysExact) {
+  Fixture f;
+  const std::atomic<uint32_t>& reserved = f.shared.memory().header->live_entries;
+  uint32_t reserved_changes = 0;
+  uint32_t last_reserved = reserved.load();
+  std::vector<uint32_t> entries;
+  for (uint32_t n = 0; n < 1000; ++n) {
+    const InsertResult inserted = f.worker.Insert(Original(0, n), Reply(Original(0, n)), {}, 1);
+    ASSERT_TRUE(inserted.ok());
+    entries.push_back(inserted.entry);
+    ASSERT_EQ(f.shared.ReadCounters().entries, n + 1);
+    ASSERT_GE(reserved.load(), n + 1);
+    reserved_changes += reserved.load() != last_reserved;
+    last_reserved = reserved.load();
+  }
+  EXPECT_EQ(reserved_changes, (1000 + EntryCache::kCreditBatch - 1) / EntryCache::kCreditBatch);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    ASSERT_TRUE(f.worker.Remove(entries[i]));
+    ASSERT_EQ(f.shared.ReadCounters().entries, entries.size() - i - 1);
+  }
+  EXPECT_LE(f.cache.credit(), 2 * EntryCache::kCreditBatch);
+  EXPECT_EQ(reserved.load(), f.cache.credit());
+  f.cache.Drain();
+  EXPECT_EQ(reserved.load(), 0u);
+  EXPECT_EQ(f.shared.ReadCounters().entries, 0u);
+}
+
+// Two workers filling one table: together they never reserve more than the
+// capacity, and the last places are still taken (a batch shrinks to what
+// fits), so the table fills to exactly its capacity.
+TEST(EntryCache, LiveCreditNeverExceedsTheCapacity) {
+  TestMemory memory(Table::RequiredBytes(kCapacity));
+  Table shared = *Table::Attach(memory.data(), memory.size(), {kCapacity}, AttachMode::kCreate);
+  EntryCache cache_a(shared.memory().pool);
+  EntryCache cache_b(shared.memory().pool);
+  Table a = shared;
+  Table b = shared;
+  a.UseCache(&cache_a, 0);
+  b.UseCache(&cache_b, 1);
+  // b holds some credit, then a fills the rest.
+  for (uint32_t n = 0; n < 5; ++n) ASSERT_TRUE(b.Insert(Original(1, n), Reply(Original(1, n)), {}, 1).ok());
+  ASSERT_GT(cache_b.credit(), 0u);
+  uint32_t inserted = 5;
+  for (uint32_t n = 0; n < kCapacity; ++n) {
+    const InsertResult result = a.Insert(Original(0, n), Reply(Original(0, n)), {}, 1);
+    if (result.status == InsertStatus::kInserted && result.evicted[0] == kNoEntry) ++inserted;
+    ASSERT_LE(shared.memory().header->live_entries.load(), kCapacity);
+  }
+  // a took every place b did not hold; b's unused credit then goes to b's
+  // own connections.
+  EXPECT_EQ(inserted + cache_b.credit(), kCapacity);
+  for (uint32_t n = 5; cache_b.credit() != 0; ++n) ASSERT_TRUE(b.Insert(Original(1, n), Reply(Original(1, n)), {}, 1).ok());
+  EXPECT_EQ(shared.ReadCounters().entries, kCapacity);
+  EXPECT_EQ(shared.memory().header->live_entries.load(), kCapacity);
 }
 
 // A worker dies with free entries, sealed and open retired batches in its
@@ -187,7 +248,7 @@ TEST(EntryCache, EntriesCachedByACrashedWorkerComeBackThroughRecovery) {
     pool_size = shared.pool_size();
     auto* cache = new EntryCache(shared.memory().pool);  // leaked on purpose: the crash
     Table worker = shared;
-    worker.UseCache(cache);
+    worker.UseCache(cache, 0);
     uint64_t token = 0;
     for (uint32_t n = 0; n < 500; ++n) {
       const InsertResult inserted = worker.Insert(Original(0, n), Reply(Original(0, n)), {}, 1);
@@ -202,6 +263,7 @@ TEST(EntryCache, EntriesCachedByACrashedWorkerComeBackThroughRecovery) {
     }
     ASSERT_GT(cache->free_count(), 0u);
     ASSERT_GT(cache->waiting_count(), 0u);
+    ASSERT_GT(cache->credit(), 0u);
     // An entry taken but never published (the worker died while filling it).
     ASSERT_NE(cache->Allocate(), kNoEntry);
     ASSERT_LT(SharedFreeCount(shared) + live.size(), pool_size);
@@ -209,6 +271,8 @@ TEST(EntryCache, EntriesCachedByACrashedWorkerComeBackThroughRecovery) {
   Result<Table> recovered = Table::Attach(memory.data(), memory.size(), {kCapacity}, AttachMode::kRecover);
   ASSERT_TRUE(recovered.ok()) << recovered.error().message;
   EXPECT_EQ(recovered->ReadCounters().entries, live.size());
+  // The dead worker's credit is not kept: reserved = live again.
+  EXPECT_EQ(recovered->memory().header->live_entries.load(), live.size());
   EXPECT_EQ(SharedFreeCount(*recovered) + live.size(), pool_size);
   for (const FlowKey& key : live) {
     const LookupResult found = recovered->Lookup(key);
@@ -237,7 +301,7 @@ TEST(EntryCache, TwoThreadsChurningNeverShareOrLoseAnEntry) {
   auto worker = [&](uint32_t self) {
     EntryCache cache(shared.memory().pool);
     Table table = shared;
-    table.UseCache(&cache);
+    table.UseCache(&cache, self);
     constexpr uint32_t kWindow = 64;  // connections open at a time
     std::array<uint32_t, kWindow> open;
     open.fill(kNoEntry);
