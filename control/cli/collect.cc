@@ -112,6 +112,7 @@ CountersView CollectCounters(const stats::StatsHeader* stats, const ct::Table* c
       const stats::LcoreCounters& lcore = stats->lcores[block];
       for (size_t i = 0; i < view.drops.size(); ++i) view.drops[i] += Load(lcore.drops[i]);
       view.conntrack_hits += Load(lcore.conntrack_hits);
+      for (const stats::PortCounters& port : lcore.ports) view.rx_packets += Load(port.rx_packets);
       view.conntrack_inserts += Load(lcore.conntrack_inserts);
       view.conntrack_early_drops += Load(lcore.conntrack_early_drops);
       view.arp_replies += Load(lcore.arp_replies);

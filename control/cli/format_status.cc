@@ -148,6 +148,7 @@ std::string FormatPorts(const std::vector<PortStatus>& ports, OutputFormat forma
 
 std::string FormatCounters(const CountersView& counters, OutputFormat format) {
   const std::pair<const char*, uint64_t> datapath[] = {
+      {"rx_packets", counters.rx_packets},
       {"arp_replies", counters.arp_replies},       {"arp_requests", counters.arp_requests},
       {"icmp_generated", counters.icmp_generated}, {"to_host", counters.to_host},
       {"from_host", counters.from_host},           {"fragments", counters.fragments},

@@ -59,6 +59,7 @@ struct ServiceCounterSums {
 struct CountersView {
   std::array<uint64_t, static_cast<size_t>(stats::DropReason::kCount)> drops{};
   uint64_t conntrack_hits = 0, conntrack_inserts = 0, conntrack_early_drops = 0;
+  uint64_t rx_packets = 0;  // every port, from the same read as the counters above
   uint64_t arp_replies = 0, arp_requests = 0, icmp_generated = 0, to_host = 0, from_host = 0, fragments = 0;
   uint64_t policy_allowed_connections = 0, policy_denied_packets = 0;
   uint64_t policy_would_deny_connections = 0;  // audit mode: denied by policy, let through

@@ -67,6 +67,7 @@ TEST(CollectCli, SumsPerLcoreCountersThroughTheSlotDirectories) {
   const CountersView counters = CollectCounters(&opened->header(), nullptr);
   EXPECT_EQ(counters.drops[static_cast<size_t>(stats::DropReason::kNoRoute)], 10u);
   EXPECT_EQ(counters.drops[0], 0u);
+  EXPECT_EQ(counters.rx_packets, 21u);  // what the ports say, in the same read as the counters
   EXPECT_FALSE(counters.conntrack);
 
   Result<TablesRegion> tables = TablesRegion::OpenOrCreate(instance.name(), DefaultRegionLayout());

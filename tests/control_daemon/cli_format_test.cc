@@ -210,6 +210,7 @@ TEST(FormatPortsAndCounters, TablesAndJson) {
   CountersView counters;
   counters.drops[static_cast<size_t>(stats::DropReason::kNoEndpoints)] = 9;
   counters.arp_replies = 4;
+  counters.rx_packets = 77;
   EXPECT_THAT(FormatCounters(counters, OutputFormat::kTable), ::testing::ContainsRegex("drop +no_endpoints +9"));
   EXPECT_THAT(FormatCounters(counters, OutputFormat::kTable), HasSubstr("conntrack table not attached"));
   counters.conntrack = ct::CtCounters{};
@@ -220,6 +221,7 @@ TEST(FormatPortsAndCounters, TablesAndJson) {
   const std::string json = FormatCounters(counters, OutputFormat::kJson);
   EXPECT_TRUE(JsonChecker::Valid(json)) << json;
   EXPECT_THAT(json, HasSubstr(R"("no_endpoints": 9)"));
+  EXPECT_THAT(json, HasSubstr(R"("rx_packets": 77)"));
   counters.policy_would_deny_connections = 5;
   EXPECT_THAT(FormatCounters(counters, OutputFormat::kTable),
               ::testing::ContainsRegex("datapath +policy_would_deny_connections +5"));
