@@ -211,7 +211,10 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
     Increment(port_counters.rx_bytes, bytes);
     if (tracked == 0) continue;
     conntrack_.LookupBurst(keys, tracked, found);
-    if (policy != nullptr) PrefetchVerdicts(node, services, *policy, in, metas, keys, found, tracked);
+    // No pod isolated: no verdict to batch (each new flow's Check is two
+    // address lookups), and no backend to pick twice.
+    if (policy != nullptr && policy->isolates_any())
+      PrefetchVerdicts(node, services, *policy, in, metas, keys, found, tracked);
     const uint64_t mutations_at_lookup = table_mutations_;
     for (uint16_t i = 0; i < tracked; ++i) {
       current_packet_ = i;
@@ -436,6 +439,9 @@ void Worker::PrefetchVerdicts(const NodeTables& node, const ServiceTables* servi
       if (picked == nullptr) continue;
       query.dst_ipv4 = picked->ipv4;
       query.dst_port = picked->port;
+      if (!policy.Isolated(query.src_ipv4, abi::PolicyDirection::kEgress) &&
+          !policy.Isolated(query.dst_ipv4, abi::PolicyDirection::kIngress))
+        continue;  // not judged either
     } else if (!policy.Isolated(key.src_ip, abi::PolicyDirection::kEgress) &&
                !policy.Isolated(key.dst_ip, abi::PolicyDirection::kIngress)) {
       continue;  // not judged: nothing to classify

@@ -16,7 +16,11 @@ Result<std::unique_ptr<PolicyTables>> PolicyTables::Build(PolicyImage image, con
     tables->acl_ = std::move(built).value();
   }
   std::unordered_map<uint32_t, uint8_t> identity_flags;
-  for (const abi::IdentityRecord& identity : image.identities) identity_flags[identity.id] = identity.flags;
+  constexpr uint8_t kIsolated = abi::kIdentityIsolatedIngress | abi::kIdentityIsolatedEgress;
+  for (const abi::IdentityRecord& identity : image.identities) {
+    identity_flags[identity.id] = identity.flags;
+    tables->isolates_any_ |= (identity.flags & kIsolated) != 0;
+  }
   std::vector<std::pair<uint64_t, AddressInfo>> entries;
   entries.reserve(image.ip_entries.size());
   for (const abi::IpIdentityRecord& entry : image.ip_entries) {

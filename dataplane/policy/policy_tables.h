@@ -94,6 +94,8 @@ class PolicyTables {
     const bool cluster = cluster_mask_ != 0 && (ipv4 & cluster_mask_) == cluster_prefix_;
     return AddressInfo{cluster ? abi::kIdentityUnknownCluster : abi::kIdentityWorld, 0, 0};
   }
+  // Does any policy isolate any pod (else no flow is ever judged)?
+  bool isolates_any() const { return isolates_any_; }
   // Is this address a pod of this node that is isolated in `direction`?
   bool Isolated(uint32_t ipv4, abi::PolicyDirection direction) const {
     const AddressInfo info = Lookup(ipv4);
@@ -116,6 +118,7 @@ class PolicyTables {
   FrozenMap<AddressInfo> addresses_;
   uint32_t cluster_prefix_ = 0;
   uint32_t cluster_mask_ = 0;
+  bool isolates_any_ = false;
 };
 
 }  // namespace np::policy

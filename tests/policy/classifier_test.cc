@@ -218,6 +218,10 @@ TEST_F(PolicyClassifier, NoPolicyAllowsEverythingAndDefaultDenyDeniesEverything)
       {"10.244.1.20", "8.8.8.8", 53, kUdp, false},
       {"10.244.1.30", "10.244.1.31", 80, kTcp, true},  // dev is not isolated
   });
+  // The worker batches verdicts (and picks a Service's backend early) only
+  // when some pod is isolated.
+  EXPECT_FALSE(open.tables().isolates_any());
+  EXPECT_TRUE(closed.tables().isolates_any());
 }
 
 TEST_F(PolicyClassifier, PolicyTypesDefaulting) {
