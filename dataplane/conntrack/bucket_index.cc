@@ -55,11 +55,11 @@ bool BucketIndex::Unlink(uint64_t hash, SlotWord word) const {
   for (uint32_t distance = 0; distance < kProbeBuckets; ++distance) {
     Bucket& bucket = buckets_[bucket_index];
     for (uint32_t slot = 0; slot < kSlotsPerBucket; ++slot) {
-      SlotWord expected = word;
-      if (bucket.slots[slot].load(std::memory_order_relaxed) == word &&
-          bucket.slots[slot].compare_exchange_strong(expected, kSlotEmpty,
-                                                     std::memory_order_release,
-                                                     std::memory_order_relaxed)) {
+      // A plain store, no CAS: only the thread that won BeginUnlink for this
+      // entry removes its words, and inserters claim empty slots only, so
+      // nobody else writes a slot holding `word`.
+      if (bucket.slots[slot].load(std::memory_order_relaxed) == word) {
+        bucket.slots[slot].store(kSlotEmpty, std::memory_order_release);
         for (uint32_t passed = 0, bucket = home; passed < distance; ++passed, bucket = Next(bucket)) {
           buckets_[bucket].overflow.fetch_sub(1, std::memory_order_release);
         }

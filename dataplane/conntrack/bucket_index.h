@@ -27,9 +27,10 @@
 //    are still taken with a CAS because keys of other homes probe into the
 //    same bucket. Insert = claim (CAS empty->claimed), fill, publish
 //    (release store of the final word).
-//  - Unlinkers (sweep, early drop, Remove) need no lock: they CAS the exact
-//    published word back to empty. Which thread may unlink an entry is
-//    decided outside (EntryPool::BeginUnlink), so each word is cleared once.
+//  - Unlinkers (sweep, early drop, Remove) need no lock: they store empty
+//    over the exact published word (release). Which thread may unlink an
+//    entry is decided outside (EntryPool::BeginUnlink), and claims only take
+//    empty slots, so nobody else writes that slot and each word is cleared once.
 //  - `overflow` counts the keys that probed past this bucket; a lookup that
 //    misses a bucket whose overflow is 0 stops there, so misses usually cost
 //    one cache line. It is raised before a word is published and lowered
