@@ -1,5 +1,9 @@
 #include "dataplane/packet/parse.h"
 
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+
 namespace np {
 namespace {
 
@@ -8,6 +12,7 @@ namespace {
 constexpr int kMaxIpv6ExtensionHeaders = 8;
 
 ParseResult ParseArp(const uint8_t* data, uint32_t length, PacketMeta& meta) {
+  meta.arp = ArpMeta{};
   const uint32_t l3 = meta.l3_offset;
   if (length - l3 < kArpLength) return ParseResult::kTruncated;
   const uint8_t* arp = data + l3;
@@ -45,6 +50,7 @@ void LoadPorts(const uint8_t* l4, uint8_t protocol, uint16_t& src_port, uint16_t
 // total length is not checked against it).
 ParseResult ParseIcmpInner(const uint8_t* data, uint32_t offset, uint32_t end, PacketMeta& meta) {
   IcmpInnerMeta& inner = meta.inner;
+  inner = IcmpInnerMeta{};
   if (end - offset < kIpv4MinHeaderLength) return ParseResult::kBadIcmpError;
   const uint8_t* ip = data + offset;
   const uint32_t header_length = (ip[kIpv4VersionIhlOffset] & 0x0fu) * 4u;
@@ -248,7 +254,12 @@ ParseResult ParseIpv6(const uint8_t* data, uint32_t length, PacketMeta& meta) {
 }  // namespace
 
 ParseResult Parse(const uint8_t* data, uint32_t length, PacketMeta& meta) {
-  meta = PacketMeta{};
+  // Only the fields every packet has are cleared here: `inner` and `arp` are
+  // valid only under is_icmp_error / kEtherTypeArp and set whole where they
+  // are parsed. Clearing all 100 bytes took a `rep stos` and ~3% of an
+  // established packet's cycles.
+  static_assert(std::is_standard_layout_v<PacketMeta> && std::is_trivially_copyable_v<PacketMeta>);
+  std::memset(&meta, 0, offsetof(PacketMeta, inner));
   if (length < kEthHeaderLength) return ParseResult::kTruncated;
   uint16_t ethertype = LoadBe16(data + kEthTypeOffset);
   uint32_t l3 = kEthHeaderLength;
