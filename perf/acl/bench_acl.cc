@@ -1,7 +1,8 @@
 // NetworkPolicy classification cost per packet, rte_acl build time and
 // memory, versus the number of policies (Google Benchmark).
 //
-//   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [--acl-log] [benchmark flags]
+//   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [--acl-log]
+//                [--partitions K] [--relabel] [benchmark flags]
 //
 // For each size P the generator below (GenerateCluster, documented in
 // perf/acl/README.md) writes a cluster of namespaces, pods and P
@@ -23,6 +24,19 @@
 // N = compiled classifier rules (ingress + egress contexts, after identity
 // ranges are coalesced), X = BM_Classify/P's CPU time per burst / 64 (CPU,
 // not wall, time: the machines this runs on are shared).
+//
+// --partitions K builds the classifier with K namespace partitions
+// (acl_classifier.h; default kAclPartitions). --relabel also measures the
+// rebuild after a label change that creates one identity: one app pod of
+// the middle namespace gets an extra label (a new identity replacing its
+// old one), the cluster is recompiled keeping the previous ids, and
+// PolicyTables::Build runs twice on that image, with the current tables as
+// `previous` (partial: only the changed contexts are built) and without
+// (full, what every rule change cost before partitions); both wall times
+// include the address map. One more line per size:
+//   bench=acl-relabel policies=P partitions=K full_ms=F partial_ms=Q built=B reused=R mismatches=M
+// M = flows of the pool whose verdict or rule index differs between the two
+// (must be 0).
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
 #include <rte_log.h>
@@ -250,6 +264,8 @@ std::vector<policy::FlowQuery> GenerateFlows(uint32_t policies) {
 
 struct World {
   uint32_t policies = 0;
+  k8s::ClusterState state;
+  NodeImage node;
   uint64_t rules = 0;
   double compile_ms = 0;
   double build_ms = 0;
@@ -262,28 +278,32 @@ struct World {
 
 double Ms(Clock::time_point from) { return std::chrono::duration<double, std::milli>(Clock::now() - from).count(); }
 
-std::unique_ptr<World> MakeWorld(uint32_t policies) {
-  auto world = std::make_unique<World>();
-  world->policies = policies;
-  const k8s::ClusterState state = GenerateCluster(policies);
-  NodeImage node;
-  node.node_name = "node-a";
-  node.info.cluster_cidr = Ip(10, 244, 0, 0);
-  node.info.cluster_cidr_len = 15;  // 10.244.0.0 - 10.245.255.255: apps and clients
+// The dataplane's path: compile, encode, decode (validates).
+Result<PolicyImage> CompileImage(const World& world, std::map<std::string, uint32_t> previous_identities) {
   policy::PolicyCompileOptions options;
   options.enforce_all_pods = true;
-  auto t0 = Clock::now();
-  policy::PolicyCompilation compiled = policy::CompilePolicies(state, node, options);
-  // The dataplane's path: encode, decode (validates), build.
+  options.previous_identities = std::move(previous_identities);
+  policy::PolicyCompilation compiled = policy::CompilePolicies(world.state, world.node, options);
   const std::vector<uint8_t> bytes = EncodePolicySection(compiled.image);
   const uint32_t crc = Crc32(bytes.data(), bytes.size());
-  Result<PolicyImage> decoded = DecodePolicySection(bytes.data(), bytes.size(), &crc);
+  return DecodePolicySection(bytes.data(), bytes.size(), &crc);
+}
+
+std::unique_ptr<World> MakeWorld(uint32_t policies, uint32_t partitions) {
+  auto world = std::make_unique<World>();
+  world->policies = policies;
+  world->state = GenerateCluster(policies);
+  world->node.node_name = "node-a";
+  world->node.info.cluster_cidr = Ip(10, 244, 0, 0);
+  world->node.info.cluster_cidr_len = 15;  // 10.244.0.0 - 10.245.255.255: apps and clients
+  auto t0 = Clock::now();
+  Result<PolicyImage> decoded = CompileImage(*world, {});
   world->compile_ms = Ms(t0);
   if (!decoded) {
     world->error = "decode: " + decoded.error().message;
     return world;
   }
-  auto built = policy::PolicyTables::Build(std::move(decoded).value());
+  auto built = policy::PolicyTables::Build(std::move(decoded).value(), nullptr, partitions);
   if (!built) {
     world->error = "build: " + built.error().message;
     return world;
@@ -300,6 +320,48 @@ std::unique_ptr<World> MakeWorld(uint32_t policies) {
   for (const policy::FlowVerdict& v : verdicts) allowed += v.allowed;
   world->allowed_fraction = static_cast<double>(allowed) / verdicts.size();
   return world;
+}
+
+struct Relabel {
+  double full_ms = 0, partial_ms = 0;
+  uint32_t built = 0, reused = 0, mismatches = 0;
+  std::string error;
+};
+
+// One app pod of the middle namespace gets a new label: a new identity
+// replaces its old one (the pod is its app's only one).
+Relabel MeasureRelabel(World& world, uint32_t partitions) {
+  Relabel out;
+  const Shape shape = ShapeFor(world.policies);
+  uint32_t app = 0;
+  while (AppNamespace(shape, app) != shape.namespaces / 2) ++app;
+  k8s::Pod& pod = world.state.pods.at({"ns-" + std::to_string(shape.namespaces / 2), "app-" + std::to_string(app)});
+  pod.meta.labels["canary"] = "yes";
+  Result<PolicyImage> image = CompileImage(world, policy::PolicyIdentityIds(world.tables->image()));
+  if (!image) {
+    out.error = "decode: " + image.error().message;
+    return out;
+  }
+  PolicyImage copy = *image;
+  auto t0 = Clock::now();
+  auto partial = policy::PolicyTables::Build(std::move(image).value(), world.tables.get(), partitions);
+  out.partial_ms = Ms(t0);
+  t0 = Clock::now();
+  auto full = policy::PolicyTables::Build(std::move(copy), nullptr, partitions);
+  out.full_ms = Ms(t0);
+  if (!partial || !full) {
+    out.error = "build: " + (partial ? full.error().message : partial.error().message);
+    return out;
+  }
+  out.built = (*partial)->acl_contexts_built();
+  out.reused = (*partial)->acl_contexts_reused();
+  std::vector<policy::FlowVerdict> a(world.flows.size()), b(world.flows.size());
+  (*partial)->Check(world.flows.data(), static_cast<uint32_t>(world.flows.size()), a.data());
+  (*full)->Check(world.flows.data(), static_cast<uint32_t>(world.flows.size()), b.data());
+  for (size_t i = 0; i < a.size(); ++i)
+    out.mismatches += a[i].allowed != b[i].allowed || a[i].ingress_rule != b[i].ingress_rule ||
+                      a[i].egress_rule != b[i].egress_rule;
+  return out;
 }
 
 void BM_Classify(benchmark::State& state, const World* world) {
@@ -353,6 +415,8 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> sizes = {100, 1000, 10000, 50000, 100000};
   std::string eal_mb = "8192";
   bool acl_log = false;  // rte_acl's build log (tries, nodes, memory) on stderr
+  bool relabel = false;
+  uint32_t partitions = policy::kAclPartitions;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -369,6 +433,10 @@ int main(int argc, char** argv) {
       eal_mb = argv[++i];
     } else if (arg == "--acl-log") {
       acl_log = true;
+    } else if (arg == "--relabel") {
+      relabel = true;
+    } else if (arg == "--partitions" && i + 1 < argc) {
+      partitions = static_cast<uint32_t>(std::stoul(argv[++i]));
     } else {
       rest.push_back(argv[i]);
     }
@@ -388,15 +456,15 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<World>> worlds;
   for (uint32_t size : sizes) {
     std::fprintf(stderr, "building %u policies ...\n", size);
-    worlds.push_back(MakeWorld(size));
+    worlds.push_back(MakeWorld(size, partitions));
     const World& world = *worlds.back();
     if (!world.error.empty()) {
       std::fprintf(stderr, "policies=%u: %s\n", size, world.error.c_str());
       continue;
     }
-    std::fprintf(stderr, "policies=%u rules=%lu compile_ms=%.0f build_ms=%.0f mem_kb=%zu allowed=%.2f\n", size,
-                 static_cast<unsigned long>(world.rules), world.compile_ms, world.build_ms, world.mem_bytes / 1024,
-                 world.allowed_fraction);
+    std::fprintf(stderr, "policies=%u rules=%lu compile_ms=%.0f build_ms=%.0f mem_kb=%zu allowed=%.2f partitions=%u\n",
+                 size, static_cast<unsigned long>(world.rules), world.compile_ms, world.build_ms,
+                 world.mem_bytes / 1024, world.allowed_fraction, world.tables->acl().partitions());
     benchmark::RegisterBenchmark(("BM_Classify/" + std::to_string(size)).c_str(), BM_Classify, &world);
     benchmark::RegisterBenchmark(("BM_IdentityLookup/" + std::to_string(size)).c_str(), BM_IdentityLookup, &world);
   }
@@ -412,6 +480,18 @@ int main(int argc, char** argv) {
     std::printf("bench=acl policies=%u rules=%lu ns_per_pkt=%.1f build_ms=%.0f mem_kb=%zu\n", world->policies,
                 static_cast<unsigned long>(world->rules), it->second / kBurst, world->build_ms, world->mem_bytes / 1024);
   }
+  if (relabel)
+    for (const auto& world : worlds) {
+      if (!world->error.empty()) continue;
+      const Relabel r = MeasureRelabel(*world, partitions);
+      if (!r.error.empty()) {
+        std::fprintf(stderr, "relabel policies=%u: %s\n", world->policies, r.error.c_str());
+        continue;
+      }
+      std::printf("bench=acl-relabel policies=%u partitions=%u full_ms=%.0f partial_ms=%.0f built=%u reused=%u "
+                  "mismatches=%u\n",
+                  world->policies, partitions, r.full_ms, r.partial_ms, r.built, r.reused, r.mismatches);
+    }
   std::fflush(stdout);
   worlds.clear();
   const std::string runtime_dir = rte_eal_get_runtime_dir();
