@@ -2,7 +2,7 @@
 // memory, versus the number of policies (Google Benchmark).
 //
 //   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [--acl-log]
-//                [--partitions K] [--relabel] [benchmark flags]
+//                [--partitions K] [--relabel [--relabel-steps S]] [benchmark flags]
 //
 // For each size P the generator below (GenerateCluster, documented in
 // perf/acl/README.md) writes a cluster of namespaces, pods and P
@@ -39,6 +39,9 @@
 // M = flows of the pool whose verdict or rule index differs between the two
 // (must be 0); X and Y = CPU time of Check per flow over the pool with each
 // (best of 5 interleaved rounds): the cost of the overlays the change made.
+// --relabel-steps S repeats the change S times, each in the next namespace,
+// on the tables the previous step left (overlays accumulate until the base
+// is rebuilt); one line per step, with step=I and overlays=O (both directions).
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
 #include <rte_log.h>
@@ -328,18 +331,19 @@ std::unique_ptr<World> MakeWorld(uint32_t policies, uint32_t partitions) {
 struct Relabel {
   double full_ms = 0, partial_ms = 0;
   double full_ns_per_pkt = 0, partial_ns_per_pkt = 0;  // Check over the pool in bursts, CPU time
-  uint32_t built = 0, reused = 0, mismatches = 0;
+  uint32_t built = 0, reused = 0, mismatches = 0, overlays = 0;
   std::string error;
 };
 
 // One app pod of the middle namespace gets a new label: a new identity
 // replaces its old one (the pod is its app's only one).
-Relabel MeasureRelabel(World& world, uint32_t partitions) {
+Relabel MeasureRelabel(World& world, uint32_t partitions, uint32_t step) {
   Relabel out;
   const Shape shape = ShapeFor(world.policies);
+  const uint32_t ns = (shape.namespaces / 2 + step) % shape.namespaces;
   uint32_t app = 0;
-  while (AppNamespace(shape, app) != shape.namespaces / 2) ++app;
-  k8s::Pod& pod = world.state.pods.at({"ns-" + std::to_string(shape.namespaces / 2), "app-" + std::to_string(app)});
+  while (AppNamespace(shape, app) != ns) ++app;
+  k8s::Pod& pod = world.state.pods.at({"ns-" + std::to_string(ns), "app-" + std::to_string(app)});
   pod.meta.labels["canary"] = "yes";
   Result<PolicyImage> image = CompileImage(world, policy::PolicyIdentityIds(world.tables->image()));
   if (!image) {
@@ -387,6 +391,10 @@ Relabel MeasureRelabel(World& world, uint32_t partitions) {
     out.partial_ns_per_pkt = std::min(out.partial_ns_per_pkt, round(**partial));
     out.full_ns_per_pkt = std::min(out.full_ns_per_pkt, round(**full));
   }
+  for (abi::PolicyDirection direction : {abi::PolicyDirection::kIngress, abi::PolicyDirection::kEgress})
+    for (uint32_t p = 0; p < (*partial)->acl().partitions(); ++p)
+      out.overlays += (*partial)->acl().overlay(direction, p) != nullptr;
+  world.tables = std::move(partial).value();  // the next step builds on these
   return out;
 }
 
@@ -442,6 +450,7 @@ int main(int argc, char** argv) {
   std::string eal_mb = "8192";
   bool acl_log = false;  // rte_acl's build log (tries, nodes, memory) on stderr
   bool relabel = false;
+  uint32_t relabel_steps = 1;
   uint32_t partitions = policy::kAclPartitions;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
@@ -461,6 +470,8 @@ int main(int argc, char** argv) {
       acl_log = true;
     } else if (arg == "--relabel") {
       relabel = true;
+    } else if (arg == "--relabel-steps" && i + 1 < argc) {
+      relabel_steps = static_cast<uint32_t>(std::stoul(argv[++i]));
     } else if (arg == "--partitions" && i + 1 < argc) {
       partitions = static_cast<uint32_t>(std::stoul(argv[++i]));
     } else {
@@ -509,15 +520,19 @@ int main(int argc, char** argv) {
   if (relabel)
     for (const auto& world : worlds) {
       if (!world->error.empty()) continue;
-      const Relabel r = MeasureRelabel(*world, partitions);
-      if (!r.error.empty()) {
-        std::fprintf(stderr, "relabel policies=%u: %s\n", world->policies, r.error.c_str());
-        continue;
+      for (uint32_t step = 0; step < relabel_steps; ++step) {
+        const Relabel r = MeasureRelabel(*world, partitions, step);
+        if (!r.error.empty()) {
+          std::fprintf(stderr, "relabel policies=%u: %s\n", world->policies, r.error.c_str());
+          break;
+        }
+        std::printf("bench=acl-relabel policies=%u partitions=%u full_ms=%.0f partial_ms=%.0f built=%u reused=%u "
+                    "mismatches=%u ns_per_pkt_full=%.1f ns_per_pkt_partial=%.1f",
+                    world->policies, partitions, r.full_ms, r.partial_ms, r.built, r.reused, r.mismatches,
+                    r.full_ns_per_pkt, r.partial_ns_per_pkt);
+        if (relabel_steps > 1) std::printf(" step=%u overlays=%u", step + 1, r.overlays);
+        std::printf("\n");
       }
-      std::printf("bench=acl-relabel policies=%u partitions=%u full_ms=%.0f partial_ms=%.0f built=%u reused=%u "
-                  "mismatches=%u ns_per_pkt_full=%.1f ns_per_pkt_partial=%.1f\n",
-                  world->policies, partitions, r.full_ms, r.partial_ms, r.built, r.reused, r.mismatches,
-                  r.full_ns_per_pkt, r.partial_ns_per_pkt);
     }
   std::fflush(stdout);
   worlds.clear();
