@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +25,21 @@ constexpr auto kIngress = abi::PolicyDirection::kIngress;
 constexpr auto kEgress = abi::PolicyDirection::kEgress;
 constexpr uint32_t kNamespaces = 40;
 
+bool eal_started = false;
+
+// Stops the EAL after the last test and removes its runtime directory.
+class EalCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (!eal_started) return;
+    const std::string dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ec;
+    if (dir.find("np-acl-partitions-test-") != std::string::npos) std::filesystem::remove_all(dir, ec);
+  }
+};
+const auto* const kEalCleanup = ::testing::AddGlobalTestEnvironment(new EalCleanup);
+
 class AclPartitions : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -33,7 +49,7 @@ class AclPartitions : public ::testing::Test {
                                        "--file-prefix", prefix, "-l", "0", "--log-level", "lib.eal:error"};
       std::vector<char*> argv;
       for (std::string& arg : args) argv.push_back(arg.data());
-      return rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
+      return eal_started = rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
     }();
     ASSERT_TRUE(started) << "rte_eal_init failed";
   }
