@@ -60,8 +60,9 @@ struct PolicyImage {
   std::vector<abi::IdentityRef> identity_refs;
   std::vector<abi::CidrRecord> cidrs;
 
-  // crc32 of exactly what the classifier is built from (rules, identity
-  // sets, CIDRs): equal digests => the rte_acl contexts can be kept.
+  // crc32 of the rule tables the classifier is built from (rules, identity
+  // sets, CIDRs): with equal digests (and the same identity partitions,
+  // AclContexts::Serves) the rte_acl contexts are kept as a whole.
   uint32_t AclDigest() const;
   // Classifier rules the dataplane builds from `rules` (before coalescing).
   uint64_t AclRuleCount() const;

@@ -205,6 +205,10 @@ class Compiler {
     out_.image.policies.push_back({{}, types, {}});
     out_.image.policy_names.push_back(id.ToString());
 
+    // Subjects come from the policy's own namespace only (as the API says):
+    // every rule record's subjects share its policy's namespace, which the
+    // dataplane relies on to split its rte_acl contexts by namespace
+    // (dataplane/policy/acl_classifier.h, "Partitions").
     std::vector<Identity*> selected;
     for (Identity* identity : InNamespace(id.namespace_))
       if (Matches(policy.pod_selector, identity->labels)) {

@@ -11,7 +11,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <tuple>
 #include <vector>
+
+#include "common/flow_hash.h"
+#include "common/section_image.h"
 
 namespace np::policy {
 namespace {
@@ -73,17 +77,53 @@ bool IdentitiesFit16(const PolicyImage& image) {
 using Range = std::pair<uint32_t, uint32_t>;
 
 // Sorted ids -> ranges of consecutive ids.
-std::vector<Range> Coalesce(const std::vector<abi::IdentityRef>& refs, uint32_t first, uint32_t count) {
-  std::vector<uint32_t> ids(refs.begin() + first, refs.begin() + first + count);
-  std::sort(ids.begin(), ids.end());
+std::vector<Range> Coalesce(const uint32_t* ids, size_t count) {
   std::vector<Range> ranges;
-  for (uint32_t id : ids) {
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t id = ids[i];
     if (!ranges.empty() && (id == ranges.back().second || id == ranges.back().second + 1))
       ranges.back().second = id;
     else
       ranges.emplace_back(id, id);
   }
   return ranges;
+}
+
+std::vector<Range> Coalesce(const std::vector<abi::IdentityRef>& refs, uint32_t first, uint32_t count) {
+  std::vector<uint32_t> ids(refs.begin() + first, refs.begin() + first + count);
+  std::sort(ids.begin(), ids.end());
+  return Coalesce(ids.data(), ids.size());
+}
+
+// 64 bits over whole words (rte_acl rules are arrays of 8-byte unions).
+uint64_t Digest(const void* data, size_t size, uint64_t seed) {
+  uint64_t hash = MixBits(seed ^ size);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  size_t at = 0;
+  for (; at + 8 <= size; at += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + at, 8);
+    hash = MixBits(hash ^ word) + at;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, bytes + at, size - at);
+  return MixBits(hash ^ tail);
+}
+
+// Over the rules' values only (never padding bytes): category, priority and
+// userdata (local numbers), and each field's value and mask or range end.
+uint64_t DigestRules(const std::vector<PolicyAclRule>& rules, uint64_t seed) {
+  std::vector<uint64_t> words;
+  words.reserve(rules.size() * (2 + 2 * kFieldCount));
+  for (const PolicyAclRule& rule : rules) {
+    words.push_back((uint64_t{rule.data.category_mask} << 32) | static_cast<uint32_t>(rule.data.priority));
+    words.push_back(rule.data.userdata);
+    for (const rte_acl_field& field : rule.field) {
+      words.push_back(field.value.u64);
+      words.push_back(field.mask_range.u64);
+    }
+  }
+  return Digest(words.data(), words.size() * sizeof(uint64_t), seed);
 }
 
 size_t HeapAllocated() {
@@ -130,6 +170,22 @@ Result<ContextPtr> BuildContext(const std::vector<PolicyAclRule>& rules, char di
 
 }  // namespace
 
+uint32_t AclPartitionOf(std::string_view name, uint32_t partitions) {
+  if (partitions <= 1) return 0;
+  const std::string_view namespace_ = name.substr(0, name.find('/'));
+  return Crc32(reinterpret_cast<const uint8_t*>(namespace_.data()), namespace_.size()) % partitions;
+}
+
+std::unordered_map<uint32_t, uint8_t> IdentityPartitions(const PolicyImage& image, uint32_t partitions) {
+  std::unordered_map<uint32_t, uint8_t> out;
+  out.reserve(image.identities.size());
+  for (size_t i = 0; i < image.identities.size(); ++i) {
+    const std::string_view name = i < image.identity_names.size() ? image.identity_names[i] : std::string_view{};
+    out[image.identities[i].id] = static_cast<uint8_t>(AclPartitionOf(name, partitions));
+  }
+  return out;
+}
+
 void AclContexts::MakeKey(AclKey& key, uint8_t protocol, uint32_t subject, uint32_t peer, uint32_t peer_ipv4,
                           uint16_t dst_port) const {
   if (narrow_) {
@@ -143,14 +199,49 @@ void AclContexts::MakeKey(AclKey& key, uint8_t protocol, uint32_t subject, uint3
   }
 }
 
-Result<std::shared_ptr<const AclContexts>> AclContexts::Build(const PolicyImage& image) {
-  const auto started = std::chrono::steady_clock::now();
-  const bool narrow = IdentitiesFit16(image);
+namespace {
+
+// The rules of one (direction, partition) before rte_acl sees them.
+struct PartitionRules {
+  std::vector<PolicyAclRule> rules;  // userdata/priority: local numbers within the partition
+  std::vector<uint32_t> image_rule;  // local number -> image rule index
+  uint64_t digest = 0;               // 0: no rules
+};
+
+void SetRange(rte_acl_field& field, Range range, bool narrow) {
+  if (narrow) {
+    field.value.u16 = static_cast<uint16_t>(range.first);
+    field.mask_range.u16 = static_cast<uint16_t>(range.second);
+  } else {
+    field.value.u32 = range.first;
+    field.mask_range.u32 = range.second;
+  }
+}
+
+void Number(PolicyAclRule& rule, uint32_t local) {
+  rule.data.priority = static_cast<int32_t>(
+      std::max<int64_t>(RTE_ACL_MIN_PRIORITY, static_cast<int64_t>(RTE_ACL_MAX_PRIORITY) - local));
+  rule.data.userdata = local + 1;
+}
+
+// Expands every record into its partitions' rule lists, in image order, so
+// local numbers grow with the image index (priorities keep "lowest index
+// wins"), and collects every subject id of each direction.
+void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t>& partition_of, bool narrow,
+            std::vector<PartitionRules> (&out)[2], std::unordered_map<uint32_t, uint8_t> (&subjects_of)[2]) {
   const uint32_t any_identity = narrow ? 0xffffu : 0xffffffffu;
-  std::vector<PolicyAclRule> rules[2];
+  std::vector<std::pair<uint8_t, uint32_t>> subjects;  // (partition, id), sorted
+  std::vector<uint32_t> ids;
   for (uint32_t index = 0; index < image.rules.size(); ++index) {
     const abi::PolicyRuleRecord& record = image.rules[index];
-    const std::vector<Range> subjects = Coalesce(image.identity_refs, record.subject_first, record.subject_count);
+    subjects.clear();
+    for (uint32_t k = 0; k < record.subject_count; ++k) {
+      const uint32_t id = image.identity_refs[record.subject_first + k];
+      auto it = partition_of.find(id);
+      subjects.emplace_back(it == partition_of.end() ? 0 : it->second, id);
+      subjects_of[record.direction].emplace(id, subjects.back().first);
+    }
+    std::sort(subjects.begin(), subjects.end());
     const std::vector<Range> peers = (record.peer_flags & abi::kPeerAnyIdentity)
                                          ? std::vector<Range>{{0, any_identity}}
                                          : Coalesce(image.identity_refs, record.peer_first, record.peer_count);
@@ -160,68 +251,215 @@ Result<std::shared_ptr<const AclContexts>> AclContexts::Build(const PolicyImage&
 
     PolicyAclRule rule{};
     rule.data.category_mask = 1;
-    rule.data.priority = static_cast<int32_t>(
-        std::max<int64_t>(RTE_ACL_MIN_PRIORITY, static_cast<int64_t>(RTE_ACL_MAX_PRIORITY) - index));
-    rule.data.userdata = index + 1;
     rule.field[kProtocol].value.u8 = record.protocol;
     rule.field[kProtocol].mask_range.u8 = record.protocol == 0 ? 0 : 0xff;
     rule.field[kDstPort].value.u16 = record.port_min;
     rule.field[kDstPort].mask_range.u16 = record.port_max;
     rule.field[kSpare].value.u16 = 0;
     rule.field[kSpare].mask_range.u16 = 0xffff;
-    auto& out = rules[record.direction];
-    for (const Range& subject : subjects)
-      for (const Range& peer : peers)
-        for (const abi::CidrRecord& cidr : cidrs) {
-          if (narrow) {
-            rule.field[kSubject].value.u16 = static_cast<uint16_t>(subject.first);
-            rule.field[kSubject].mask_range.u16 = static_cast<uint16_t>(subject.second);
-            rule.field[kPeer].value.u16 = static_cast<uint16_t>(peer.first);
-            rule.field[kPeer].mask_range.u16 = static_cast<uint16_t>(peer.second);
-          } else {
-            rule.field[kSubject].value.u32 = subject.first;
-            rule.field[kSubject].mask_range.u32 = subject.second;
-            rule.field[kPeer].value.u32 = peer.first;
-            rule.field[kPeer].mask_range.u32 = peer.second;
+    // One pass per partition among the subjects (one, unless the record breaks the namespace rule).
+    for (size_t begin = 0; begin < subjects.size();) {
+      const uint8_t partition = subjects[begin].first;
+      size_t end = begin;
+      ids.clear();
+      for (; end < subjects.size() && subjects[end].first == partition; ++end) ids.push_back(subjects[end].second);
+      begin = end;
+      PartitionRules& part = out[record.direction][partition];
+      Number(rule, static_cast<uint32_t>(part.image_rule.size()));
+      part.image_rule.push_back(index);
+      for (const Range& subject : Coalesce(ids.data(), ids.size()))
+        for (const Range& peer : peers)
+          for (const abi::CidrRecord& cidr : cidrs) {
+            SetRange(rule.field[kSubject], subject, narrow);
+            SetRange(rule.field[kPeer], peer, narrow);
+            rule.field[kPeerAddress].value.u32 = cidr.prefix;
+            rule.field[kPeerAddress].mask_range.u32 = cidr.prefix_len;
+            part.rules.push_back(rule);
           }
-          rule.field[kPeerAddress].value.u32 = cidr.prefix;
-          rule.field[kPeerAddress].mask_range.u32 = cidr.prefix_len;
-          out.push_back(rule);
-        }
+    }
   }
+  for (auto& direction : out)
+    for (PartitionRules& part : direction)
+      if (!part.rules.empty())  // the layout is part of what the rules mean: it seeds the digest
+        part.digest = DigestRules(part.rules, narrow ? 16 : 32) | 1;
+}
 
-  const size_t heap_before = HeapAllocated();
+}  // namespace
+
+uint64_t AclContexts::ServesKey(const PolicyImage& image, uint32_t partitions, bool narrow) {
+  const std::unordered_map<uint32_t, uint8_t> partition_of = IdentityPartitions(image, partitions);
+  std::vector<uint8_t> assigned;  // the partition of every identity a rule names
+  assigned.reserve(image.identity_refs.size());
+  for (abi::IdentityRef ref : image.identity_refs) {
+    auto it = partition_of.find(ref);
+    assigned.push_back(it == partition_of.end() ? 0 : it->second);
+  }
+  const uint64_t head = (uint64_t{image.AclDigest()} << 32) | (partitions << 1) | (narrow ? 1 : 0);
+  return assigned.empty() ? MixBits(head) : Digest(assigned.data(), assigned.size(), head);
+}
+
+// Partitions holding an identity that was a subject of ANOTHER partition
+// when the base was built (its id was retired and handed on since).
+uint64_t AclContexts::Forced(size_t direction, const std::unordered_map<uint32_t, uint8_t>& partition_of) const {
+  const AclContext* base = base_[direction].get();
+  if (base == nullptr) return 0;
+  uint64_t forced = 0;
+  for (const auto& [id, partition] : partition_of) {
+    auto it = base->subject_partition_.find(id);
+    if (it != base->subject_partition_.end() && it->second != partition) forced |= uint64_t{1} << partition;
+  }
+  return forced;
+}
+
+bool AclContexts::Serves(const PolicyImage& image, uint32_t partitions) const {
+  if (partitions != partitions_ || IdentitiesFit16(image) != narrow_ ||
+      ServesKey(image, partitions, narrow_) != serves_key_)
+    return false;
+  const std::unordered_map<uint32_t, uint8_t> partition_of = IdentityPartitions(image, partitions);
+  return Forced(0, partition_of) == forced_[0] && Forced(1, partition_of) == forced_[1];
+}
+
+Result<std::shared_ptr<const AclContexts>> AclContexts::Build(const PolicyImage& image, const AclContexts* previous,
+                                                              uint32_t partitions) {
+  const auto started = std::chrono::steady_clock::now();
+  partitions = std::clamp<uint32_t>(partitions, 1, kMaxAclPartitions);
+  const bool narrow = IdentitiesFit16(image);
+  const std::unordered_map<uint32_t, uint8_t> partition_of = IdentityPartitions(image, partitions);
+  std::vector<PartitionRules> parts[2];
+  std::unordered_map<uint32_t, uint8_t> subjects_of[2];
+  for (auto& direction : parts) direction.resize(partitions);
+  Expand(image, partition_of, narrow, parts, subjects_of);
+  if (previous != nullptr && (previous->partitions_ != partitions || previous->narrow_ != narrow)) previous = nullptr;
+
+  // Builds one rte_acl context (member scope: AclContext's fields are private).
+  auto make_context = [narrow](const std::vector<PolicyAclRule>& rules, size_t direction,
+                               const std::string& what) -> Result<std::shared_ptr<AclContext>> {
+    const auto context_started = std::chrono::steady_clock::now();
+    const size_t heap_before = HeapAllocated();
+    auto ctx = BuildContext(rules, direction == 0 ? 'i' : 'e', narrow);
+    if (!ctx)
+      return MakeError("policy classifier (" + std::string(direction == 0 ? "ingress" : "egress") + ", " + what +
+                       ", " + std::to_string(rules.size()) + " rules): " + ctx.error().message);
+    std::shared_ptr<AclContext> context(new AclContext());
+    context->ctx_ = ctx->release();
+    const size_t heap_after = HeapAllocated();
+    context->memory_bytes_ = heap_after > heap_before ? heap_after - heap_before : 0;
+    context->rule_count_ = static_cast<uint32_t>(rules.size());
+    context->build_ms_ =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - context_started).count();
+    return context;
+  };
   std::shared_ptr<AclContexts> contexts(new AclContexts());
   contexts->narrow_ = narrow;
+  contexts->partitions_ = partitions;
+  contexts->serves_key_ = ServesKey(image, partitions, narrow);
   for (size_t direction = 0; direction < 2; ++direction) {
-    auto ctx = BuildContext(rules[direction], direction == 0 ? 'i' : 'e', narrow);
-    if (!ctx) return MakeError("policy classifier (" + std::string(direction == 0 ? "ingress" : "egress") +
-                               ", " + std::to_string(rules[direction].size()) + " rules): " + ctx.error().message);
-    contexts->ctx_[direction] = ctx->release();
-    contexts->rule_count_[direction] = static_cast<uint32_t>(rules[direction].size());
+    const std::vector<PartitionRules>& part = parts[direction];
+    uint64_t total = 0;
+    for (const PartitionRules& p : part) total += p.rules.size();
+    contexts->rule_count_[direction] = static_cast<uint32_t>(total);
+    std::shared_ptr<const AclContext>& base = contexts->base_[direction];
+    if (previous != nullptr && total > 0) base = previous->base_[direction];
+    uint64_t forced = contexts->Forced(direction, partition_of);
+    auto served = [&](uint32_t p) {
+      return base && part[p].digest == base->partition_digest_[p] && !((forced >> p) & 1);
+    };
+    uint64_t overlaid = 0;
+    for (uint32_t p = 0; p < partitions; ++p)
+      if (!served(p)) overlaid += part[p].rules.size();
+    if (total > 0 && (!base || overlaid * kAclOverlayShare > total)) {
+      // A new base: every partition, numbered in image order.
+      std::vector<std::tuple<uint32_t, uint32_t, uint32_t>> order;  // (image rule, partition, local)
+      for (uint32_t p = 0; p < partitions; ++p)
+        for (uint32_t local = 0; local < part[p].image_rule.size(); ++local)
+          order.emplace_back(part[p].image_rule[local], p, local);
+      std::sort(order.begin(), order.end());
+      std::vector<std::vector<uint32_t>> locals(partitions);
+      for (uint32_t p = 0; p < partitions; ++p) locals[p].resize(part[p].image_rule.size());
+      for (uint32_t at = 0; at < order.size(); ++at) locals[std::get<1>(order[at])][std::get<2>(order[at])] = at;
+      std::vector<PolicyAclRule> rules;
+      rules.reserve(total);
+      for (uint32_t p = 0; p < partitions; ++p)
+        for (PolicyAclRule rule : part[p].rules) {
+          Number(rule, locals[p][rule.data.userdata - 1]);
+          rules.push_back(rule);
+        }
+      auto built = make_context(rules, direction, "base");
+      if (!built) return built.error();
+      (*built)->base_ = true;
+      (*built)->local_count_ = static_cast<uint32_t>(order.size());
+      for (const PartitionRules& p : part) (*built)->partition_digest_.push_back(p.digest);
+      (*built)->partition_locals_ = std::move(locals);
+      (*built)->subject_partition_ = std::move(subjects_of[direction]);
+      base = std::move(built).value();
+      ++contexts->built_;
+      forced = 0;
+    } else if (base) {
+      ++contexts->reused_;
+    }
+    contexts->forced_[direction] = forced;
+    if (base) contexts->memory_bytes_ += base->memory_bytes_;
+
+    // Routes: 0 the base, 1 nowhere, 2.. overlays.
+    auto& slots = contexts->slots_[direction];
+    auto& maps = contexts->image_rules_[direction];
+    maps.emplace_back(1 + (base ? base->local_count_ : 0), kAclNoMatch);
+    maps.emplace_back(1, kAclNoMatch);
+    slots.push_back(Slot{base ? base->ctx_ : nullptr, nullptr});
+    slots.push_back(Slot{nullptr, nullptr});
+    contexts->overlay_[direction].resize(partitions);
+    contexts->route_[direction].resize(partitions);
+    for (uint32_t p = 0; p < partitions; ++p) {
+      if (served(p)) {
+        contexts->route_[direction][p] = 0;
+        for (uint32_t local = 0; local < part[p].image_rule.size(); ++local)
+          maps[0][base->partition_locals_[p][local] + 1] = part[p].image_rule[local];
+        continue;
+      }
+      if (part[p].rules.empty()) {
+        contexts->route_[direction][p] = 1;
+        continue;
+      }
+      std::shared_ptr<const AclContext>& overlay = contexts->overlay_[direction][p];
+      if (previous != nullptr && previous->overlay_[direction][p] &&
+          previous->overlay_[direction][p]->digest_ == part[p].digest) {
+        overlay = previous->overlay_[direction][p];
+        ++contexts->reused_;
+      } else {
+        auto built = make_context(part[p].rules, direction, "partition " + std::to_string(p));
+        if (!built) return built.error();
+        (*built)->digest_ = part[p].digest;
+        (*built)->local_count_ = static_cast<uint32_t>(part[p].image_rule.size());
+        overlay = std::move(built).value();
+        ++contexts->built_;
+      }
+      contexts->memory_bytes_ += overlay->memory_bytes_;
+      contexts->route_[direction][p] = static_cast<uint8_t>(slots.size());
+      std::vector<uint32_t> map(1, kAclNoMatch);
+      map.insert(map.end(), part[p].image_rule.begin(), part[p].image_rule.end());
+      maps.push_back(std::move(map));
+      slots.push_back(Slot{overlay->ctx_, nullptr});
+    }
+    for (size_t route = 0; route < slots.size(); ++route) slots[route].image_rule = maps[route].data();
   }
-  const size_t heap_after = HeapAllocated();
-  contexts->memory_bytes_ = heap_after > heap_before ? heap_after - heap_before : 0;
-  contexts->digest_ = image.AclDigest();
   contexts->build_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return std::shared_ptr<const AclContexts>(std::move(contexts));
 }
 
-AclContexts::~AclContexts() {
-  for (rte_acl_ctx* ctx : ctx_)
-    if (ctx != nullptr) rte_acl_free(ctx);
+AclContext::~AclContext() {
+  if (ctx_ != nullptr) rte_acl_free(ctx_);
 }
 
-void AclContexts::Classify(abi::PolicyDirection direction, const uint8_t** keys, uint32_t* results,
+void AclContexts::Classify(abi::PolicyDirection direction, uint8_t route, const uint8_t** keys, uint32_t* results,
                            uint32_t count) const {
-  rte_acl_ctx* ctx = ctx_[Index(direction)];
-  if (ctx == nullptr || count == 0) {
+  const Slot& slot = slots_[Index(direction)][route];
+  if (slot.ctx == nullptr || count == 0) {
     std::fill(results, results + count, kAclNoMatch);
     return;
   }
-  rte_acl_classify(ctx, keys, results, count, 1);
-  for (uint32_t i = 0; i < count; ++i) results[i] = results[i] == 0 ? kAclNoMatch : results[i] - 1;
+  rte_acl_classify(slot.ctx, keys, results, count, 1);
+  for (uint32_t i = 0; i < count; ++i) results[i] = slot.image_rule[results[i]];  // [0] = kAclNoMatch
 }
 
 }  // namespace np::policy

@@ -1,6 +1,8 @@
 // rte_acl contexts built from a decoded policy image, off the fast path.
 //
-// Design: ONE context per direction (ingress, egress). Two key layouts; the
+// Design: per direction (ingress, egress), the rules are split into
+// partitions by the namespace of their subject, one rte_acl context each
+// (see "Partitions" below). Two key layouts; the
 // narrow one is used whenever every identity of the image (rules, identity
 // sets, IP entries) fits in 16 bits, which is the normal case (ids are
 // allocated densely from kFirstPodIdentity):
@@ -30,23 +32,78 @@
 // identity and address. The peer's identity and its raw address are two
 // fields, so identity rules and ipBlock rules live in one context and one
 // lookup answers both (and an egress named port to an ipBlock constrains
-// both at once). Rules are allow rules only, one category; userdata is the
-// image's rule index + 1 (0 = no match) and priority favours the lowest
-// index, so the reported rule is deterministic.
+// both at once). Rules are allow rules only, one category.
 //
 // Each PolicyRuleRecord expands to subject ranges x peer ranges x CIDRs
-// (identity sets are coalesced into ranges of consecutive ids). A direction
-// without rules has no context: every lookup misses.
+// (identity sets are coalesced into ranges of consecutive ids).
+//
+// Partitions. rte_acl cannot be changed incrementally. Pods coming or
+// going with existing identities change only the IP -> identity map, never
+// the rules (policy_tables.h). A label change that creates or retires an
+// identity changes the rules of the policies selecting it (and of those
+// naming it as a peer); to rebuild only what those touch, each direction's
+// rules are split by the NAMESPACE of their subject, hashed into
+// `partitions` buckets (AclPartitionOf: crc32 of the namespace modulo the
+// count; an identity's namespace is its name up to '/'). A NetworkPolicy
+// selects only pods of its own namespace, so every record's subjects share
+// its policy's namespace (the compiler guarantees it: policy_compiler.cc
+// CompilePolicy); a record whose subjects span partitions anyway is split,
+// so the result never depends on it.
+//  - Each (direction, partition) has a digest over exactly what it holds:
+//    its expanded rte_acl rules (subject and peer ranges, CIDRs, ports,
+//    protocol) numbered locally in image order, and the key layout - never
+//    the image's rule indices, which shift whenever an earlier rule comes
+//    or goes.
+//  - Base and overlays. One context per partition would be the obvious
+//    layout, but measured it is not affordable: rte_acl is fast because one
+//    call walks 16-32 keys in parallel SIMD lanes, hiding cache misses; a
+//    burst split over 2 contexts classified 30 % slower at 10k policies, over
+//    8 contexts 2x (perf/acl/README.md, "Partitions"), and calls of fewer
+//    than 4 keys take rte_acl's scalar walk. So per direction there is ONE
+//    base context with the rules of every partition, shared from apply to
+//    apply, and a partition whose digest no longer equals the base's gets
+//    an OVERLAY context of its own rules (itself shared while its digest
+//    holds). A partition routes its keys to the base or to its overlay
+//    (route_); a burst whose subjects are all base-served classifies in one
+//    call, as before partitions. The base's stale rules of an overlaid
+//    partition cannot match a key routed to the base: rte_acl only sees
+//    keys whose subject's partition has exactly the base's rules, and a
+//    subject range only covers ids that were subjects of its partition when
+//    the base was built - unless an id was retired and handed to an
+//    identity of another namespace since; such a partition is never
+//    base-served (forced_). When overlays hold more than 1/kAclOverlayShare
+//    of a direction's rules, the base is rebuilt from every partition (a
+//    full build, amortised over the changes before it) and overlays go.
+//  - rte_acl's userdata is the rule's LOCAL number in its context + 1 (0 =
+//    no match); priority favours the lowest local number, i.e. the lowest
+//    image rule index (local numbers follow image order). Each AclContexts
+//    rebuilds, per context it uses, local number -> image rule index from
+//    the current image (O(rules), cheap), so a shared context reports the
+//    current indices. A key only meets the rules of its subject's partition,
+//    so the lowest matching index is the one a single context would report.
+//  - The subject's partition travels with its address (AddressInfo in
+//    policy_tables.h); PolicyTables::CheckBurst maps it to a route, groups
+//    a burst's keys by route (a counting sort, skipped when there is one)
+//    and classifies each group in one call.
+//
+// Whole-image shortcut: when the rules, identity sets and CIDRs are the
+// same (PolicyImage::AclDigest), the partitions of the identities they
+// name, the layout and the forced partitions are unchanged, the previous
+// AclContexts is shared as a whole (Serves()), without expanding the rules
+// again: the cost of a pod coming or going.
 //
 // Keys are in network byte order as rte_acl requires (rules in host order).
 // rte_acl_classify on a built context is read-only: any number of workers
-// may classify concurrently. Contexts are freed by the destructor, which the
-// loader runs only after an RCU grace period.
+// may classify concurrently. A context is freed with the last AclContexts
+// that holds it, which the loader destroys only after an RCU grace period.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "common/policy_image.h"
 #include "common/result.h"
@@ -61,39 +118,119 @@ struct alignas(4) AclKey {
 };
 
 inline constexpr uint32_t kAclNoMatch = 0xffffffffu;
+inline constexpr uint32_t kMaxAclPartitions = 64;  // a partition is a bit of a uint64_t mask
+inline constexpr uint32_t kAclPartitions = 64;     // measured: perf/acl/README.md, "Partitions"
+inline constexpr uint32_t kAclOverlayShare = 8;    // rebuild the base past 1/8 of the rules in overlays
+
+// The partition of a namespace, or of an identity or policy name
+// ("namespace/..."): crc32 of the text before the first '/', modulo `partitions`.
+uint32_t AclPartitionOf(std::string_view name, uint32_t partitions);
+// Identity id -> partition, for every identity of the image.
+std::unordered_map<uint32_t, uint8_t> IdentityPartitions(const PolicyImage& image, uint32_t partitions);
+
+// One rte_acl context of one direction: a base (every partition's rules)
+// or an overlay (one partition's). Immutable; shared by every AclContexts
+// that uses it.
+class AclContext {
+ public:
+  ~AclContext();
+  AclContext(const AclContext&) = delete;
+  AclContext& operator=(const AclContext&) = delete;
+
+  bool base() const { return base_; }
+  uint32_t rule_count() const { return rule_count_; }  // rte_acl rules (expanded)
+  size_t memory_bytes() const { return memory_bytes_; }
+  double build_ms() const { return build_ms_; }
+
+ private:
+  friend class AclContexts;
+  AclContext() = default;
+
+  rte_acl_ctx* ctx_ = nullptr;
+  bool base_ = false;
+  uint32_t rule_count_ = 0;
+  uint32_t local_count_ = 0;  // local rule numbers (records)
+  size_t memory_bytes_ = 0;
+  double build_ms_ = 0;
+  // An overlay: the digest of its partition. A base: every partition's
+  // digest and local numbers, and the partition of every subject id it holds.
+  uint64_t digest_ = 0;
+  std::vector<uint64_t> partition_digest_;
+  std::vector<std::vector<uint32_t>> partition_locals_;
+  std::unordered_map<uint32_t, uint8_t> subject_partition_;
+};
 
 class AclContexts {
  public:
-  // Builds both contexts; an Error (with the rte_acl reason) leaves nothing allocated.
-  static Result<std::shared_ptr<const AclContexts>> Build(const PolicyImage& image);
-  ~AclContexts();
+  // Builds what the image needs, sharing previous's base and overlays
+  // wherever the digests allow. An Error (with the rte_acl reason) leaves
+  // nothing new allocated.
+  static Result<std::shared_ptr<const AclContexts>> Build(const PolicyImage& image,
+                                                          const AclContexts* previous = nullptr,
+                                                          uint32_t partitions = kAclPartitions);
   AclContexts(const AclContexts&) = delete;
   AclContexts& operator=(const AclContexts&) = delete;
+
+  // True when this classifier is exactly what Build(image, this,
+  // partitions) would make: same rules, identity sets and CIDRs, same
+  // partitions of the identities they name, same layout and forced
+  // partitions. Costs O(identities + identity refs).
+  bool Serves(const PolicyImage& image, uint32_t partitions) const;
 
   // Fills a key in this classifier's layout from host-order values.
   void MakeKey(AclKey& key, uint8_t protocol, uint32_t subject, uint32_t peer, uint32_t peer_ipv4,
                uint16_t dst_port) const;
 
-  // Classifies `count` keys of one direction; results[i] = the image's rule
-  // index that allowed keys[i], or kAclNoMatch. One rte_acl_classify call.
-  void Classify(abi::PolicyDirection direction, const uint8_t** keys, uint32_t* results, uint32_t count) const;
+  // Where keys whose subject lies in `partition` (< partitions()) go: 0 =
+  // the base, 1 = nowhere (no rules), 2.. = an overlay. < kMaxAclRoutes.
+  uint8_t Route(abi::PolicyDirection direction, uint32_t partition) const {
+    return route_[Index(direction)][partition];
+  }
+  // Classifies `count` keys of one direction and one route; results[i] =
+  // the image's rule index that allowed keys[i], or kAclNoMatch. One
+  // rte_acl_classify call.
+  void Classify(abi::PolicyDirection direction, uint8_t route, const uint8_t** keys, uint32_t* results,
+                uint32_t count) const;
 
-  uint32_t digest() const { return digest_; }
+  uint32_t partitions() const { return partitions_; }
+  const AclContext* base(abi::PolicyDirection direction) const { return base_[Index(direction)].get(); }
+  const AclContext* overlay(abi::PolicyDirection direction, uint32_t partition) const {
+    return overlay_[Index(direction)][partition].get();  // nullptr: base-served or no rules
+  }
   uint32_t rule_count(abi::PolicyDirection direction) const { return rule_count_[Index(direction)]; }
   bool narrow_identities() const { return narrow_; }  // the 16-bit identity layout
-  size_t memory_bytes() const { return memory_bytes_; }  // rte_acl's own footprint, both contexts
-  double build_ms() const { return build_ms_; }
+  size_t memory_bytes() const { return memory_bytes_; }  // rte_acl's own footprint, every context used
+  double build_ms() const { return build_ms_; }          // this Build: expansion, digests, builds
+  uint32_t contexts_built() const { return built_; }      // by this Build
+  uint32_t contexts_reused() const { return reused_; }    // shared from `previous`
+
+  static constexpr uint32_t kMaxAclRoutes = kMaxAclPartitions + 2;
 
  private:
+  struct Slot {  // what a lookup needs, in one place
+    const rte_acl_ctx* ctx;      // nullptr: nothing matches
+    const uint32_t* image_rule;  // rte_acl userdata (local number + 1, 0 = none) -> image rule index
+  };
+
   AclContexts() = default;
   static size_t Index(abi::PolicyDirection direction) { return static_cast<size_t>(direction); }
+  static uint64_t ServesKey(const PolicyImage& image, uint32_t partitions, bool narrow);
+  uint64_t Forced(size_t direction, const std::unordered_map<uint32_t, uint8_t>& partition_of) const;
 
-  rte_acl_ctx* ctx_[2] = {nullptr, nullptr};
+  std::shared_ptr<const AclContext> base_[2];
+  std::vector<std::shared_ptr<const AclContext>> overlay_[2];  // per partition
+  std::vector<uint8_t> route_[2];                              // per partition
+  std::vector<Slot> slots_[2];                                 // per route
+  std::vector<std::vector<uint32_t>> image_rules_[2];          // per route: what Slot::image_rule points at
+  uint64_t forced_[2] = {0, 0};  // partitions that may not use the base (an id moved namespace)
+  uint32_t partitions_ = 1;
   uint32_t rule_count_[2] = {0, 0};
-  uint32_t digest_ = 0;
+  uint64_t serves_key_ = 0;
   bool narrow_ = false;
   size_t memory_bytes_ = 0;
   double build_ms_ = 0;
+  uint32_t built_ = 0;
+  uint32_t reused_ = 0;
 };
 
 }  // namespace np::policy

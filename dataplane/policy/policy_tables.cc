@@ -6,15 +6,22 @@
 
 namespace np::policy {
 
-Result<std::unique_ptr<PolicyTables>> PolicyTables::Build(PolicyImage image, const PolicyTables* previous) {
+Result<std::unique_ptr<PolicyTables>> PolicyTables::Build(PolicyImage image, const PolicyTables* previous,
+                                                          uint32_t acl_partitions) {
   std::unique_ptr<PolicyTables> tables(new PolicyTables());
-  if (previous != nullptr && previous->acl_ && previous->acl_->digest() == image.AclDigest()) {
+  const AclContexts* previous_acl = previous != nullptr ? previous->acl_.get() : nullptr;
+  if (previous_acl != nullptr && previous_acl->Serves(image, acl_partitions)) {
     tables->acl_ = previous->acl_;
+    tables->acl_reused_ = previous_acl->contexts_built() + previous_acl->contexts_reused();
   } else {
-    auto built = AclContexts::Build(image);
+    auto built = AclContexts::Build(image, previous_acl, acl_partitions);
     if (!built) return built.error();
     tables->acl_ = std::move(built).value();
+    tables->acl_built_ = tables->acl_->contexts_built();
+    tables->acl_reused_ = tables->acl_->contexts_reused();
   }
+  // The same partitions the classifier split its rules by.
+  const std::unordered_map<uint32_t, uint8_t> partition_of = IdentityPartitions(image, tables->acl_->partitions());
   std::unordered_map<uint32_t, uint8_t> identity_flags;
   constexpr uint8_t kIsolated = abi::kIdentityIsolatedIngress | abi::kIdentityIsolatedEgress;
   for (const abi::IdentityRecord& identity : image.identities) {
@@ -25,8 +32,10 @@ Result<std::unique_ptr<PolicyTables>> PolicyTables::Build(PolicyImage image, con
   entries.reserve(image.ip_entries.size());
   for (const abi::IpIdentityRecord& entry : image.ip_entries) {
     auto flags = identity_flags.find(entry.identity);
+    auto partition = partition_of.find(entry.identity);
     entries.push_back({entry.ipv4, AddressInfo{entry.identity, entry.flags,
-                                               flags == identity_flags.end() ? uint8_t{0} : flags->second}});
+                                               flags == identity_flags.end() ? uint8_t{0} : flags->second,
+                                               partition == partition_of.end() ? uint8_t{0} : partition->second}});
   }
   tables->addresses_ = FrozenMap<AddressInfo>(entries);
   const uint8_t len = image.info.cluster_cidr_len;
@@ -41,9 +50,39 @@ void PolicyTables::Check(const FlowQuery* flows, uint32_t count, FlowVerdict* ve
     CheckBurst(flows + done, std::min(kPolicyBurst, count - done), verdicts + done);
 }
 
+void PolicyTables::ClassifyByRoute(abi::PolicyDirection direction, const uint8_t** keys, const uint8_t* routes,
+                                   uint8_t any_route, uint32_t n, uint32_t* results) const {
+  if (any_route == 0) {  // every key to the base: one call, as before partitions
+    acl_->Classify(direction, 0, keys, results, n);
+    return;
+  }
+  // Counting sort by route, one call per run, results back in key order.
+  constexpr uint32_t kRoutes = AclContexts::kMaxAclRoutes;
+  uint8_t start[kRoutes + 1] = {};
+  for (uint32_t k = 0; k < n; ++k) ++start[routes[k] + 1];
+  for (uint32_t r = 1; r <= kRoutes; ++r) start[r] += start[r - 1];
+  const uint8_t* key_ptrs[kPolicyBurst];
+  uint8_t slot_at[kPolicyBurst];
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint8_t at = start[routes[k]]++;
+    key_ptrs[at] = keys[k];
+    slot_at[at] = static_cast<uint8_t>(k);
+  }
+  uint32_t sorted[kPolicyBurst];
+  for (uint32_t begin = 0; begin < n;) {
+    const uint8_t route = routes[slot_at[begin]];
+    const uint32_t end = start[route];  // advanced to the end of its run above
+    acl_->Classify(direction, route, key_ptrs + begin, sorted + begin, end - begin);
+    begin = end;
+  }
+  for (uint32_t at = 0; at < n; ++at) results[slot_at[at]] = sorted[at];
+}
+
 void PolicyTables::CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdict* verdicts) const {
   AclKey keys[2][kPolicyBurst];
   const uint8_t* key_ptrs[2][kPolicyBurst];
+  uint8_t route_of[2][kPolicyBurst];
+  uint8_t any_route[2] = {0, 0};  // OR of the routes: 0 = every key goes to the base
   uint32_t flow_of[2][kPolicyBurst];
   uint32_t results[2][kPolicyBurst];
   uint32_t judged[2] = {0, 0};
@@ -67,18 +106,26 @@ void PolicyTables::CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdic
     if ((src.ip_flags & abi::kIpLocalPod) && (src.identity_flags & abi::kIdentityIsolatedEgress)) {
       const uint32_t slot = judged[kEg]++;
       acl_->MakeKey(keys[kEg][slot], flow.protocol, src.identity, dst.identity, flow.dst_ipv4, flow.dst_port);
-      key_ptrs[kEg][slot] = reinterpret_cast<const uint8_t*>(&keys[kEg][slot]);
+      key_ptrs[kEg][slot] = keys[kEg][slot].bytes;
+      route_of[kEg][slot] = acl_->Route(abi::PolicyDirection::kEgress, src.acl_partition);
+      any_route[kEg] |= route_of[kEg][slot];
       flow_of[kEg][slot] = i;
     }
     if ((dst.ip_flags & abi::kIpLocalPod) && (dst.identity_flags & abi::kIdentityIsolatedIngress)) {
       const uint32_t slot = judged[kIn]++;
       acl_->MakeKey(keys[kIn][slot], flow.protocol, dst.identity, src.identity, flow.src_ipv4, flow.dst_port);
-      key_ptrs[kIn][slot] = reinterpret_cast<const uint8_t*>(&keys[kIn][slot]);
+      key_ptrs[kIn][slot] = keys[kIn][slot].bytes;
+      route_of[kIn][slot] = acl_->Route(abi::PolicyDirection::kIngress, dst.acl_partition);
+      any_route[kIn] |= route_of[kIn][slot];
       flow_of[kIn][slot] = i;
     }
   }
-  if (judged[kEg] > 0) acl_->Classify(abi::PolicyDirection::kEgress, key_ptrs[kEg], results[kEg], judged[kEg]);
-  if (judged[kIn] > 0) acl_->Classify(abi::PolicyDirection::kIngress, key_ptrs[kIn], results[kIn], judged[kIn]);
+  if (judged[kEg] > 0)
+    ClassifyByRoute(abi::PolicyDirection::kEgress, key_ptrs[kEg], route_of[kEg], any_route[kEg], judged[kEg],
+                    results[kEg]);
+  if (judged[kIn] > 0)
+    ClassifyByRoute(abi::PolicyDirection::kIngress, key_ptrs[kIn], route_of[kIn], any_route[kIn], judged[kIn],
+                    results[kIn]);
   // Egress first: a flow denied both ways reports egress (the source's node drops it first).
   for (uint32_t slot = 0; slot < judged[kIn]; ++slot) {
     FlowVerdict& verdict = verdicts[flow_of[kIn][slot]];

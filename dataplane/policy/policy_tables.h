@@ -4,10 +4,14 @@
 // and reclaimed like ServiceTables (one pointer store, RCU grace period).
 //
 // Incremental updates: Build(image, previous) keeps previous's rte_acl
-// contexts (shared, reference counted) whenever the new image's AclDigest()
-// equals theirs, i.e. when only the IP -> identity table or the isolation
-// flags changed - a pod coming or going with an existing identity. Only the
-// FrozenMap of addresses (O(pods), microseconds) is rebuilt then.
+// contexts (shared, reference counted) whenever they serve the new image
+// (AclContexts::Serves: same AclDigest(), same partitions), i.e. when only
+// the IP -> identity table or the isolation flags changed - a pod coming or
+// going with an existing identity. Only the FrozenMap of addresses (O(pods),
+// microseconds) is rebuilt then. Otherwise (a label change creating or
+// retiring an identity, a policy change) only the contexts of the
+// partitions whose rules changed are built; the others are shared
+// (acl_classifier.h, "Partitions").
 //
 // Verdict of a new connection (Check), per flow, IPv4:
 //  1. src == dst (a pod reaching itself, directly or hairpinned through its
@@ -30,9 +34,12 @@
 // original client. Replies are never classified: conntrack admits them.
 //
 // Cost per burst of n new flows: 2n FrozenMap lookups (one cache line
-// each), key building, and at most two rte_acl_classify calls (one per
-// direction, only over the flows judged in that direction), which use the
-// best SIMD method the CPU has (AVX512/AVX2/SSE4.1, chosen by rte_acl).
+// each; the subject's ACL partition comes with its address), key building,
+// and one rte_acl_classify call per direction and route present in the
+// burst: one per direction unless some subjects' partitions have overlays
+// (acl_classifier.h; then a counting sort groups the keys). rte_acl uses the
+// best SIMD method the CPU has for that many keys (AVX512/AVX2/SSE4.1;
+// fewer than 4 keys take its scalar walk).
 #pragma once
 
 #include <cstdint>
@@ -77,22 +84,28 @@ struct AddressInfo {
   uint32_t identity;
   uint8_t ip_flags;        // abi::IpEntryFlags (kIpLocalPod)
   uint8_t identity_flags;  // abi::IdentityFlags
+  uint8_t acl_partition;   // its identity's AclPartitionOf (0 for addresses without a pod identity)
 };
 
 class PolicyTables {
  public:
-  // Reuses previous's classifier when the rules did not change.
-  static Result<std::unique_ptr<PolicyTables>> Build(PolicyImage image, const PolicyTables* previous = nullptr);
+  // Reuses previous's classifier when the rules did not change, and its
+  // unchanged contexts otherwise. `acl_partitions`: see acl_classifier.h.
+  static Result<std::unique_ptr<PolicyTables>> Build(PolicyImage image, const PolicyTables* previous = nullptr,
+                                                     uint32_t acl_partitions = kAclPartitions);
 
   uint64_t generation() const { return image_.generation; }
   const PolicyImage& image() const { return image_; }
   const AclContexts& acl() const { return *acl_; }
   bool ReusedClassifierFrom(const PolicyTables& other) const { return acl_ == other.acl_; }
+  // What this Build did to the rte_acl contexts (a shared classifier: 0 built).
+  uint32_t acl_contexts_built() const { return acl_built_; }
+  uint32_t acl_contexts_reused() const { return acl_reused_; }
 
   AddressInfo Lookup(uint32_t ipv4) const {
     if (const AddressInfo* info = addresses_.Find(ipv4)) return *info;
     const bool cluster = cluster_mask_ != 0 && (ipv4 & cluster_mask_) == cluster_prefix_;
-    return AddressInfo{cluster ? abi::kIdentityUnknownCluster : abi::kIdentityWorld, 0, 0};
+    return AddressInfo{cluster ? abi::kIdentityUnknownCluster : abi::kIdentityWorld, 0, 0, 0};
   }
   // Does any policy isolate any pod (else no flow is ever judged)?
   bool isolates_any() const { return isolates_any_; }
@@ -112,9 +125,15 @@ class PolicyTables {
  private:
   PolicyTables() = default;
   void CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdict* verdicts) const;
+  // results[k] for keys[k] of one direction, to be classified on routes[k]
+  // (AclContexts::Route; any_route = their OR): one Classify call per route present.
+  void ClassifyByRoute(abi::PolicyDirection direction, const uint8_t** keys, const uint8_t* routes,
+                       uint8_t any_route, uint32_t n, uint32_t* results) const;
 
   PolicyImage image_;
   std::shared_ptr<const AclContexts> acl_;
+  uint32_t acl_built_ = 0;
+  uint32_t acl_reused_ = 0;
   FrozenMap<AddressInfo> addresses_;
   uint32_t cluster_prefix_ = 0;
   uint32_t cluster_mask_ = 0;

@@ -109,7 +109,8 @@ bool Loader::Poll() {
   return applied;
 }
 
-// rte_acl contexts are rebuilt only when the rules changed; a pod coming or
+// rte_acl contexts are rebuilt only when their rules changed (one per
+// direction and namespace partition, acl_classifier.h); a pod coming or
 // going with an existing identity only rebuilds the address map.
 void Loader::ApplyPolicy(PolicyImage image) {
   const uint64_t generation = image.generation;
@@ -119,6 +120,9 @@ void Loader::ApplyPolicy(PolicyImage image) {
     region_.ReportRefused(abi::SectionKind::kPolicy, generation, tables.error().message);
     return;
   }
+  // Its own line: scripts match "applied policy generation N" at the end of a line.
+  Log("policy generation " + std::to_string(generation) + ": rte_acl contexts built " +
+      std::to_string((*tables)->acl_contexts_built()) + ", reused " + std::to_string((*tables)->acl_contexts_reused()));
   Swap(shared_.policy, static_cast<const policy::PolicyTables*>(tables->release()));
   // Rule indices mean other rules now: the per-rule counts start again (a
   // worker may still add to an old index during this loop; counts are

@@ -1,7 +1,8 @@
 // NetworkPolicy classification cost per packet, rte_acl build time and
 // memory, versus the number of policies (Google Benchmark).
 //
-//   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [--acl-log] [benchmark flags]
+//   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [--acl-log]
+//                [--partitions K] [--relabel [--relabel-steps S]] [benchmark flags]
 //
 // For each size P the generator below (GenerateCluster, documented in
 // perf/acl/README.md) writes a cluster of namespaces, pods and P
@@ -23,6 +24,24 @@
 // N = compiled classifier rules (ingress + egress contexts, after identity
 // ranges are coalesced), X = BM_Classify/P's CPU time per burst / 64 (CPU,
 // not wall, time: the machines this runs on are shared).
+//
+// --partitions K builds the classifier with K namespace partitions
+// (acl_classifier.h; default kAclPartitions). --relabel also measures the
+// rebuild after a label change that creates one identity: one app pod of
+// the middle namespace gets an extra label (a new identity replacing its
+// old one), the cluster is recompiled keeping the previous ids, and
+// PolicyTables::Build runs twice on that image, with the current tables as
+// `previous` (partial: only the changed contexts are built) and without
+// (full, what every rule change cost before partitions); both wall times
+// include the address map. One more line per size:
+//   bench=acl-relabel policies=P partitions=K full_ms=F partial_ms=Q built=B reused=R mismatches=M
+//                     ns_per_pkt_full=X ns_per_pkt_partial=Y
+// M = flows of the pool whose verdict or rule index differs between the two
+// (must be 0); X and Y = CPU time of Check per flow over the pool with each
+// (best of 5 interleaved rounds): the cost of the overlays the change made.
+// --relabel-steps S repeats the change S times, each in the next namespace,
+// on the tables the previous step left (overlays accumulate until the base
+// is rebuilt); one line per step, with step=I and overlays=O (both directions).
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
 #include <rte_log.h>
@@ -32,6 +51,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -250,6 +270,8 @@ std::vector<policy::FlowQuery> GenerateFlows(uint32_t policies) {
 
 struct World {
   uint32_t policies = 0;
+  k8s::ClusterState state;
+  NodeImage node;
   uint64_t rules = 0;
   double compile_ms = 0;
   double build_ms = 0;
@@ -262,28 +284,32 @@ struct World {
 
 double Ms(Clock::time_point from) { return std::chrono::duration<double, std::milli>(Clock::now() - from).count(); }
 
-std::unique_ptr<World> MakeWorld(uint32_t policies) {
-  auto world = std::make_unique<World>();
-  world->policies = policies;
-  const k8s::ClusterState state = GenerateCluster(policies);
-  NodeImage node;
-  node.node_name = "node-a";
-  node.info.cluster_cidr = Ip(10, 244, 0, 0);
-  node.info.cluster_cidr_len = 15;  // 10.244.0.0 - 10.245.255.255: apps and clients
+// The dataplane's path: compile, encode, decode (validates).
+Result<PolicyImage> CompileImage(const World& world, std::map<std::string, uint32_t> previous_identities) {
   policy::PolicyCompileOptions options;
   options.enforce_all_pods = true;
-  auto t0 = Clock::now();
-  policy::PolicyCompilation compiled = policy::CompilePolicies(state, node, options);
-  // The dataplane's path: encode, decode (validates), build.
+  options.previous_identities = std::move(previous_identities);
+  policy::PolicyCompilation compiled = policy::CompilePolicies(world.state, world.node, options);
   const std::vector<uint8_t> bytes = EncodePolicySection(compiled.image);
   const uint32_t crc = Crc32(bytes.data(), bytes.size());
-  Result<PolicyImage> decoded = DecodePolicySection(bytes.data(), bytes.size(), &crc);
+  return DecodePolicySection(bytes.data(), bytes.size(), &crc);
+}
+
+std::unique_ptr<World> MakeWorld(uint32_t policies, uint32_t partitions) {
+  auto world = std::make_unique<World>();
+  world->policies = policies;
+  world->state = GenerateCluster(policies);
+  world->node.node_name = "node-a";
+  world->node.info.cluster_cidr = Ip(10, 244, 0, 0);
+  world->node.info.cluster_cidr_len = 15;  // 10.244.0.0 - 10.245.255.255: apps and clients
+  auto t0 = Clock::now();
+  Result<PolicyImage> decoded = CompileImage(*world, {});
   world->compile_ms = Ms(t0);
   if (!decoded) {
     world->error = "decode: " + decoded.error().message;
     return world;
   }
-  auto built = policy::PolicyTables::Build(std::move(decoded).value());
+  auto built = policy::PolicyTables::Build(std::move(decoded).value(), nullptr, partitions);
   if (!built) {
     world->error = "build: " + built.error().message;
     return world;
@@ -300,6 +326,76 @@ std::unique_ptr<World> MakeWorld(uint32_t policies) {
   for (const policy::FlowVerdict& v : verdicts) allowed += v.allowed;
   world->allowed_fraction = static_cast<double>(allowed) / verdicts.size();
   return world;
+}
+
+struct Relabel {
+  double full_ms = 0, partial_ms = 0;
+  double full_ns_per_pkt = 0, partial_ns_per_pkt = 0;  // Check over the pool in bursts, CPU time
+  uint32_t built = 0, reused = 0, mismatches = 0, overlays = 0;
+  std::string error;
+};
+
+// One app pod of the middle namespace gets a new label: a new identity
+// replaces its old one (the pod is its app's only one).
+Relabel MeasureRelabel(World& world, uint32_t partitions, uint32_t step) {
+  Relabel out;
+  const Shape shape = ShapeFor(world.policies);
+  const uint32_t ns = (shape.namespaces / 2 + step) % shape.namespaces;
+  uint32_t app = 0;
+  while (AppNamespace(shape, app) != ns) ++app;
+  k8s::Pod& pod = world.state.pods.at({"ns-" + std::to_string(ns), "app-" + std::to_string(app)});
+  pod.meta.labels["canary"] = "yes";
+  Result<PolicyImage> image = CompileImage(world, policy::PolicyIdentityIds(world.tables->image()));
+  if (!image) {
+    out.error = "decode: " + image.error().message;
+    return out;
+  }
+  PolicyImage copy = *image;
+  auto t0 = Clock::now();
+  auto partial = policy::PolicyTables::Build(std::move(image).value(), world.tables.get(), partitions);
+  out.partial_ms = Ms(t0);
+  t0 = Clock::now();
+  auto full = policy::PolicyTables::Build(std::move(copy), nullptr, partitions);
+  out.full_ms = Ms(t0);
+  if (!partial || !full) {
+    out.error = "build: " + (partial ? full.error().message : partial.error().message);
+    return out;
+  }
+  out.built = (*partial)->acl_contexts_built();
+  out.reused = (*partial)->acl_contexts_reused();
+  std::vector<policy::FlowVerdict> a(world.flows.size()), b(world.flows.size());
+  (*partial)->Check(world.flows.data(), static_cast<uint32_t>(world.flows.size()), a.data());
+  (*full)->Check(world.flows.data(), static_cast<uint32_t>(world.flows.size()), b.data());
+  for (size_t i = 0; i < a.size(); ++i)
+    out.mismatches += a[i].allowed != b[i].allowed || a[i].ingress_rule != b[i].ingress_rule ||
+                      a[i].egress_rule != b[i].egress_rule;
+  // Classification with the overlays the change made versus a single base,
+  // interleaved rounds (the machines are shared), best round of each.
+  auto cpu_ns = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+  };
+  auto round = [&](const policy::PolicyTables& tables) {
+    policy::FlowVerdict verdicts[kBurst];
+    const double start = cpu_ns();
+    for (uint32_t pass = 0; pass < 20; ++pass)
+      for (uint32_t at = 0; at < kFlowPool; at += kBurst) {
+        tables.Check(&world.flows[at], kBurst, verdicts);
+        benchmark::DoNotOptimize(verdicts);
+      }
+    return (cpu_ns() - start) / (20.0 * kFlowPool);
+  };
+  out.full_ns_per_pkt = out.partial_ns_per_pkt = 1e18;
+  for (int r = 0; r < 5; ++r) {
+    out.partial_ns_per_pkt = std::min(out.partial_ns_per_pkt, round(**partial));
+    out.full_ns_per_pkt = std::min(out.full_ns_per_pkt, round(**full));
+  }
+  for (abi::PolicyDirection direction : {abi::PolicyDirection::kIngress, abi::PolicyDirection::kEgress})
+    for (uint32_t p = 0; p < (*partial)->acl().partitions(); ++p)
+      out.overlays += (*partial)->acl().overlay(direction, p) != nullptr;
+  world.tables = std::move(partial).value();  // the next step builds on these
+  return out;
 }
 
 void BM_Classify(benchmark::State& state, const World* world) {
@@ -353,6 +449,9 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> sizes = {100, 1000, 10000, 50000, 100000};
   std::string eal_mb = "8192";
   bool acl_log = false;  // rte_acl's build log (tries, nodes, memory) on stderr
+  bool relabel = false;
+  uint32_t relabel_steps = 1;
+  uint32_t partitions = policy::kAclPartitions;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -369,6 +468,12 @@ int main(int argc, char** argv) {
       eal_mb = argv[++i];
     } else if (arg == "--acl-log") {
       acl_log = true;
+    } else if (arg == "--relabel") {
+      relabel = true;
+    } else if (arg == "--relabel-steps" && i + 1 < argc) {
+      relabel_steps = static_cast<uint32_t>(std::stoul(argv[++i]));
+    } else if (arg == "--partitions" && i + 1 < argc) {
+      partitions = static_cast<uint32_t>(std::stoul(argv[++i]));
     } else {
       rest.push_back(argv[i]);
     }
@@ -388,15 +493,15 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<World>> worlds;
   for (uint32_t size : sizes) {
     std::fprintf(stderr, "building %u policies ...\n", size);
-    worlds.push_back(MakeWorld(size));
+    worlds.push_back(MakeWorld(size, partitions));
     const World& world = *worlds.back();
     if (!world.error.empty()) {
       std::fprintf(stderr, "policies=%u: %s\n", size, world.error.c_str());
       continue;
     }
-    std::fprintf(stderr, "policies=%u rules=%lu compile_ms=%.0f build_ms=%.0f mem_kb=%zu allowed=%.2f\n", size,
-                 static_cast<unsigned long>(world.rules), world.compile_ms, world.build_ms, world.mem_bytes / 1024,
-                 world.allowed_fraction);
+    std::fprintf(stderr, "policies=%u rules=%lu compile_ms=%.0f build_ms=%.0f mem_kb=%zu allowed=%.2f partitions=%u\n",
+                 size, static_cast<unsigned long>(world.rules), world.compile_ms, world.build_ms,
+                 world.mem_bytes / 1024, world.allowed_fraction, world.tables->acl().partitions());
     benchmark::RegisterBenchmark(("BM_Classify/" + std::to_string(size)).c_str(), BM_Classify, &world);
     benchmark::RegisterBenchmark(("BM_IdentityLookup/" + std::to_string(size)).c_str(), BM_IdentityLookup, &world);
   }
@@ -412,6 +517,23 @@ int main(int argc, char** argv) {
     std::printf("bench=acl policies=%u rules=%lu ns_per_pkt=%.1f build_ms=%.0f mem_kb=%zu\n", world->policies,
                 static_cast<unsigned long>(world->rules), it->second / kBurst, world->build_ms, world->mem_bytes / 1024);
   }
+  if (relabel)
+    for (const auto& world : worlds) {
+      if (!world->error.empty()) continue;
+      for (uint32_t step = 0; step < relabel_steps; ++step) {
+        const Relabel r = MeasureRelabel(*world, partitions, step);
+        if (!r.error.empty()) {
+          std::fprintf(stderr, "relabel policies=%u: %s\n", world->policies, r.error.c_str());
+          break;
+        }
+        std::printf("bench=acl-relabel policies=%u partitions=%u full_ms=%.0f partial_ms=%.0f built=%u reused=%u "
+                    "mismatches=%u ns_per_pkt_full=%.1f ns_per_pkt_partial=%.1f",
+                    world->policies, partitions, r.full_ms, r.partial_ms, r.built, r.reused, r.mismatches,
+                    r.full_ns_per_pkt, r.partial_ns_per_pkt);
+        if (relabel_steps > 1) std::printf(" step=%u overlays=%u", step + 1, r.overlays);
+        std::printf("\n");
+      }
+    }
   std::fflush(stdout);
   worlds.clear();
   const std::string runtime_dir = rte_eal_get_runtime_dir();

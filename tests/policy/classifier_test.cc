@@ -443,6 +443,35 @@ TEST_F(PolicyClassifier, PodChurnWithAKnownIdentityKeepsTheClassifier) {
     }
 }
 
+// A pod whose identity is above 0xffff, named by no rule, changes no rule
+// but the key layout: the classifier must not be kept (its 16-bit keys
+// would read that identity as another one's low 16 bits).
+TEST_F(PolicyClassifier, AWideIdentityWithoutRulesStillChangesTheLayout) {
+  PolicyWorld world(NamespaceYaml("a") + PodYaml("a", "p", "10.244.1.20", "app: p") +
+                    Policy("a", "p-anywhere", "  podSelector: {matchLabels: {app: p}}\n  policyTypes: [Egress]\n"
+                                              "  egress:\n  - {}"));
+  ASSERT_TRUE(world.tables().acl().narrow_identities());
+  const uint32_t p_id = world.tables().Lookup(Ip("10.244.1.20")).identity;
+  world.Expect({{"10.244.1.20", "8.8.8.8", 53, kUdp, true}});
+
+  // Same rules; one more local pod, isolated for egress with nothing
+  // allowed, whose id has p's low 16 bits.
+  PolicyImage image = world.tables().image();
+  const uint32_t wide_id = p_id + 0x10000;
+  image.identities.push_back({wide_id, abi::kIdentityIsolatedEgress | abi::kIdentityEnforced, {}, {}});
+  image.identity_names.push_back("a/role=locked");
+  image.ip_entries.push_back({Ip("10.244.1.99"), wide_id, abi::kIpLocalPod, {}});
+  auto next = PolicyTables::Build(std::move(image), &world.tables());
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_FALSE((*next)->ReusedClassifierFrom(world.tables()));
+  EXPECT_FALSE((*next)->acl().narrow_identities());
+  const FlowQuery query{Ip("10.244.1.99"), Ip("8.8.8.8"), 53, kUdp, 0};
+  FlowVerdict verdict{};
+  (*next)->Check(&query, 1, &verdict);
+  EXPECT_FALSE(verdict.allowed);
+  EXPECT_EQ(verdict.reason, Reason::kDeniedEgress);
+}
+
 TEST_F(PolicyClassifier, LargeBurstMatchesSingleChecks) {
   PolicyWorld world(kBase + Policy("prod", "p", R"(  podSelector: {}
   policyTypes: [Ingress, Egress]

@@ -1,0 +1,348 @@
+// The rte_acl contexts are split by the subject's namespace (a base per
+// direction plus overlays, dataplane/policy/acl_classifier.h): a label
+// change or a new policy rebuilds only the partitions whose rules changed,
+// every other context is the very same object, and every verdict - rule
+// index included - equals a fresh full build's.
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dataplane/policy/policy_tables.h"
+#include "tests/policy/policy_test_support.h"
+
+namespace np::policy {
+namespace {
+
+using namespace np::policy::testing;
+
+constexpr auto kIngress = abi::PolicyDirection::kIngress;
+constexpr auto kEgress = abi::PolicyDirection::kEgress;
+constexpr uint32_t kNamespaces = 40;
+
+bool eal_started = false;
+
+// Stops the EAL after the last test and removes its runtime directory.
+class EalCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (!eal_started) return;
+    const std::string dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ec;
+    if (dir.find("np-acl-partitions-test-") != std::string::npos) std::filesystem::remove_all(dir, ec);
+  }
+};
+const auto* const kEalCleanup = ::testing::AddGlobalTestEnvironment(new EalCleanup);
+
+class AclPartitions : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    static const bool started = [] {
+      const std::string prefix = "np-acl-partitions-test-" + std::to_string(getpid());
+      std::vector<std::string> args = {"acl_partitions_test", "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
+                                       "--file-prefix", prefix, "-l", "0", "--log-level", "lib.eal:error"};
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      return eal_started = rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
+    }();
+    ASSERT_TRUE(started) << "rte_eal_init failed";
+  }
+};
+
+// Namespace names that hash to distinct partitions, in name order (policies
+// compile in (namespace, name) order, so names[0]'s rules come first).
+std::vector<std::string> DistinctNamespaces() {
+  std::vector<std::string> names;
+  std::set<uint32_t> used;
+  for (uint32_t k = 0; names.size() < kNamespaces; ++k) {
+    const std::string name = "ns-" + std::to_string(100 + k);
+    if (used.insert(AclPartitionOf(name, kAclPartitions)).second) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string Policy(const std::string& ns, const std::string& name, const std::string& spec) {
+  return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: " + name +
+         "\n  namespace: " + ns + "\nspec:\n" + spec + "\n---\n";
+}
+
+std::string PodIp(uint32_t ns, uint32_t pod) { return "10.244.1." + std::to_string(10 + ns * 3 + pod); }
+
+// Per namespace: web (http 80), client, db; clients reach web on 80 (ingress
+// of web, egress of client), web reaches db on 5432. names[1]'s web also
+// admits names[0]'s clients: a peer in another namespace.
+std::string Cluster(const std::vector<std::string>& names) {
+  std::string yaml;
+  for (uint32_t n = 0; n < names.size(); ++n) {
+    const std::string& ns = names[n];
+    yaml += NamespaceYaml(ns);
+    yaml += PodYaml(ns, "web", PodIp(n, 0), "app: web", {{"http", 80}});
+    yaml += PodYaml(ns, "client", PodIp(n, 1), "role: client");
+    yaml += PodYaml(ns, "db", PodIp(n, 2), "app: db");
+    std::string web_from = "  - from:\n    - podSelector: {matchLabels: {role: client}}\n";
+    if (n == 1)
+      web_from += "    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: " + names[0] +
+                  "}}\n      podSelector: {matchLabels: {role: client}}\n";
+    yaml += Policy(ns, "web-from-clients", "  podSelector: {matchLabels: {app: web}}\n  ingress:\n" + web_from +
+                                               "    ports: [{port: http}]");
+    yaml += Policy(ns, "db-from-web", R"(  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 5432}])");
+    yaml += Policy(ns, "client-egress", R"(  podSelector: {matchLabels: {role: client}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 80}])");
+  }
+  return yaml;
+}
+
+class World {
+ public:
+  explicit World(const std::string& yaml) {
+    k8s::LoadResult loaded = LoadText(yaml);
+    EXPECT_TRUE(loaded.failures.empty()) << Failures(loaded);
+    state_ = loaded.state;
+    Apply();
+  }
+
+  void Add(const std::string& yaml) {
+    k8s::LoadResult loaded = LoadText(yaml);
+    EXPECT_TRUE(loaded.failures.empty()) << Failures(loaded);
+    for (auto& [id, pod] : loaded.state.pods) state_.pods.insert_or_assign(id, pod);
+    for (auto& [id, policy] : loaded.state.network_policies) state_.network_policies.insert_or_assign(id, policy);
+  }
+  k8s::ClusterState& state() { return state_; }
+
+  // Compiles keeping the ids handed out so far and builds on the current
+  // tables, as the daemon and the loader do; keeps the previous tables.
+  void Apply(std::map<std::string, uint32_t> ids = {}) {
+    for (const auto& [name, id] : tables_ ? PolicyIdentityIds(tables_->image()) : std::map<std::string, uint32_t>{})
+      ids.emplace(name, id);
+    PolicyImage image = CompileRoundTrip(state_, {ids});
+    auto built = PolicyTables::Build(image, tables_.get());
+    ASSERT_TRUE(built.ok()) << built.error().message;
+    auto fresh = PolicyTables::Build(std::move(image));
+    ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+    previous_ = std::move(tables_);
+    tables_ = std::move(built).value();
+    fresh_ = std::move(fresh).value();
+  }
+
+  const PolicyTables& tables() const { return *tables_; }
+  const PolicyTables& previous() const { return *previous_; }
+
+  // Every pod to every pod on a few ports, TCP and UDP: the incremental
+  // tables and a fresh full build agree on every field of every verdict.
+  std::vector<FlowVerdict> ExpectSameAsFullBuild() const {
+    std::vector<FlowQuery> queries;
+    for (const auto& [sid, src] : state_.pods)
+      for (const auto& [did, dst] : state_.pods)
+        for (uint16_t port : {80, 5432, 8080})
+          for (uint8_t protocol : {abi::kProtoTcp, abi::kProtoUdp})
+            queries.push_back({src.pod_ip->v4, dst.pod_ip->v4, port, protocol, 0});
+    std::vector<FlowVerdict> got(queries.size()), want(queries.size());
+    tables_->Check(queries.data(), static_cast<uint32_t>(queries.size()), got.data());
+    fresh_->Check(queries.data(), static_cast<uint32_t>(queries.size()), want.data());
+    size_t allowed = 0;
+    for (size_t i = 0; i < queries.size(); ++i) {
+      EXPECT_EQ(got[i].allowed, want[i].allowed) << i;
+      EXPECT_EQ(got[i].reason, want[i].reason) << i;
+      EXPECT_EQ(got[i].ingress_rule, want[i].ingress_rule) << i;
+      EXPECT_EQ(got[i].egress_rule, want[i].egress_rule) << i;
+      allowed += got[i].allowed;
+    }
+    EXPECT_GT(allowed, kNamespaces * 3);  // client->web both ways judged, web->db
+    EXPECT_LT(allowed, queries.size());
+    return got;
+  }
+
+  FlowVerdict Verdict(const std::string& src, const std::string& dst, uint16_t port) const {
+    const FlowQuery query{Ip(src), Ip(dst), port, abi::kProtoTcp, 0};
+    FlowVerdict verdict{};
+    tables_->Check(&query, 1, &verdict);
+    return verdict;
+  }
+  std::string PolicyOf(uint32_t rule) const {
+    const PolicyImage& image = tables_->image();
+    return rule < image.rules.size() ? image.policy_names[image.rules[rule].policy_index] : "none";
+  }
+
+ private:
+  k8s::ClusterState state_;
+  std::unique_ptr<PolicyTables> previous_, tables_, fresh_;
+};
+
+// Partitions whose (direction) context is not the previous base: overlays.
+std::set<uint32_t> Overlaid(const AclContexts& acl, abi::PolicyDirection direction) {
+  std::set<uint32_t> out;
+  for (uint32_t p = 0; p < acl.partitions(); ++p)
+    if (acl.Route(direction, p) != 0) out.insert(p);
+  return out;
+}
+
+TEST_F(AclPartitions, LabelChangeRebuildsOnlyThePartitionsItTouches) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  const AclContexts& first = world.tables().acl();
+  ASSERT_EQ(first.partitions(), kAclPartitions);
+  const AclContext* base_in = first.base(kIngress);
+  const AclContext* base_eg = first.base(kEgress);
+  ASSERT_NE(base_in, nullptr);
+  ASSERT_NE(base_eg, nullptr);
+  EXPECT_TRUE(Overlaid(first, kIngress).empty());
+  world.ExpectSameAsFullBuild();
+  const uint32_t p0 = AclPartitionOf(names[0], kAclPartitions);
+  const uint32_t p1 = AclPartitionOf(names[1], kAclPartitions);
+  const uint32_t p2 = AclPartitionOf(names[2], kAclPartitions);
+
+  // names[0]'s client gets a new label: a new identity (its old one
+  // retires). It changes names[0]'s rules (egress subject, web's peers) and
+  // names[1]'s web ingress (a peer in another namespace), nothing else.
+  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
+  world.Apply();
+  const AclContexts& second = world.tables().acl();
+  EXPECT_FALSE(world.tables().ReusedClassifierFrom(world.previous()));
+  EXPECT_EQ(second.base(kIngress), base_in);  // the very same contexts
+  EXPECT_EQ(second.base(kEgress), base_eg);
+  EXPECT_EQ(Overlaid(second, kIngress), (std::set<uint32_t>{p0, p1}));
+  EXPECT_EQ(Overlaid(second, kEgress), (std::set<uint32_t>{p0}));
+  EXPECT_EQ(world.tables().acl_contexts_built(), 3u);  // ingress p0, p1; egress p0
+  EXPECT_EQ(world.tables().acl_contexts_reused(), 2u);  // the two bases
+  world.ExpectSameAsFullBuild();
+  EXPECT_TRUE(world.Verdict(PodIp(0, 1), PodIp(0, 0), 80).allowed);  // still role=client
+  EXPECT_FALSE(world.Verdict(PodIp(0, 1), PodIp(1, 0), 80).allowed);  // its egress: own namespace only
+
+  // Another namespace's label change: the overlays made above are kept too.
+  const AclContext* overlay_p0 = second.overlay(kIngress, p0);
+  const AclContext* overlay_p1 = second.overlay(kIngress, p1);
+  ASSERT_NE(overlay_p0, nullptr);
+  world.state().pods.at({names[2], "web"}).meta.labels["canary"] = "yes";
+  world.Apply();
+  const AclContexts& third = world.tables().acl();
+  EXPECT_EQ(third.base(kIngress), base_in);
+  EXPECT_EQ(third.base(kEgress), base_eg);
+  EXPECT_EQ(third.overlay(kIngress, p0), overlay_p0);
+  EXPECT_EQ(third.overlay(kIngress, p1), overlay_p1);
+  EXPECT_EQ(Overlaid(third, kIngress), (std::set<uint32_t>{p0, p1, p2}));
+  EXPECT_EQ(Overlaid(third, kEgress), (std::set<uint32_t>{p0, p2}));
+  world.ExpectSameAsFullBuild();
+
+  // Pods coming and going with known identities: the classifier as a whole.
+  world.Add(PodYaml(names[3], "client-2", "10.244.1.250", "role: client"));
+  world.Apply();
+  EXPECT_TRUE(world.tables().ReusedClassifierFrom(world.previous()));
+  EXPECT_EQ(world.tables().acl_contexts_built(), 0u);
+  world.ExpectSameAsFullBuild();
+}
+
+TEST_F(AclPartitions, RuleInsertedFirstShiftsTheIndicesOfReusedContexts) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  const std::vector<FlowVerdict> before = world.ExpectSameAsFullBuild();
+  const uint32_t old_rule = world.Verdict(PodIp(5, 1), PodIp(5, 0), 80).ingress_rule;
+  ASSERT_EQ(world.PolicyOf(old_rule), names[5] + "/web-from-clients");
+
+  // A policy of the first namespace whose name sorts first: every later
+  // rule's image index moves, no other namespace's rules change.
+  world.Add(Policy(names[0], "aaa-first", R"(  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 8080}])"));
+  world.Apply();
+  const AclContexts& acl = world.tables().acl();
+  EXPECT_EQ(acl.base(kIngress), world.previous().acl().base(kIngress));
+  EXPECT_EQ(Overlaid(acl, kIngress), (std::set<uint32_t>{AclPartitionOf(names[0], kAclPartitions)}));
+  EXPECT_EQ(world.tables().acl_contexts_built(), 1u);
+  world.ExpectSameAsFullBuild();
+
+  const uint32_t new_rule = world.Verdict(PodIp(5, 1), PodIp(5, 0), 80).ingress_rule;
+  EXPECT_GT(new_rule, old_rule);  // served by the reused base, reported at its new index
+  for (uint32_t n = 0; n < names.size(); ++n) {
+    const FlowVerdict web = world.Verdict(PodIp(n, 1), PodIp(n, 0), 80);
+    ASSERT_TRUE(web.allowed) << names[n];
+    EXPECT_EQ(world.PolicyOf(web.ingress_rule), names[n] + "/web-from-clients");
+    EXPECT_EQ(world.PolicyOf(web.egress_rule), names[n] + "/client-egress");
+    const FlowVerdict db = world.Verdict(PodIp(n, 0), PodIp(n, 2), 5432);
+    ASSERT_TRUE(db.allowed) << names[n];
+    EXPECT_EQ(world.PolicyOf(db.ingress_rule), names[n] + "/db-from-web");
+  }
+  const FlowVerdict first = world.Verdict(PodIp(0, 0), PodIp(0, 2), 8080);
+  EXPECT_TRUE(first.allowed);
+  EXPECT_EQ(first.ingress_rule, 0u);
+  EXPECT_EQ(world.PolicyOf(first.ingress_rule), names[0] + "/aaa-first");
+}
+
+// An identity id retired in one namespace and handed to a new identity of
+// another: the base still holds the old namespace's rules for that id, so
+// the new namespace's partition must not use the base.
+TEST_F(AclPartitions, AnIdHandedToAnotherNamespaceIsNotJudgedByStaleRules) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  const uint32_t client_id = world.tables().Lookup(Ip(PodIp(0, 1))).identity;
+  ASSERT_TRUE(world.Verdict(PodIp(0, 1), PodIp(0, 0), 80).allowed);
+
+  // names[0]'s client goes; a pod of names[2] with a new label set takes its
+  // id, isolated for egress by a policy without egress rules.
+  world.state().pods.erase({names[0], "client"});
+  const std::string lonely = names[2] + "/role=lonely";
+  world.Add(PodYaml(names[2], "lonely", PodIp(0, 1), "role: lonely") +
+            Policy(names[2], "lonely-deny", "  podSelector: {matchLabels: {role: lonely}}\n  policyTypes: [Egress]"));
+  std::map<std::string, uint32_t> ids = PolicyIdentityIds(world.tables().image());
+  ids.erase(names[0] + "/role=client");
+  ids[lonely] = client_id;
+  world.Apply(ids);
+  ASSERT_EQ(world.tables().Lookup(Ip(PodIp(0, 1))).identity, client_id);
+  EXPECT_EQ(world.tables().acl().base(kEgress), world.previous().acl().base(kEgress));
+  const FlowVerdict verdict = world.Verdict(PodIp(0, 1), PodIp(0, 0), 80);
+  EXPECT_FALSE(verdict.allowed);
+  EXPECT_EQ(verdict.reason, Reason::kDeniedEgress);
+  EXPECT_NE(world.tables().acl().Route(kEgress, AclPartitionOf(names[2], kAclPartitions)), 0);
+  world.ExpectSameAsFullBuild();
+}
+
+// The compiler's guarantee the partitions build on: a rule record's
+// subjects are identities of its policy's namespace.
+TEST_F(AclPartitions, EveryRuleSubjectIsInItsPolicysNamespace) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  const PolicyImage& image = world.tables().image();
+  std::map<uint32_t, std::string> namespace_of;
+  for (size_t i = 0; i < image.identities.size(); ++i)
+    namespace_of[image.identities[i].id] = image.identity_names[i].substr(0, image.identity_names[i].find('/'));
+  ASSERT_FALSE(image.rules.empty());
+  for (const abi::PolicyRuleRecord& rule : image.rules) {
+    const std::string& policy = image.policy_names[rule.policy_index];
+    for (uint32_t k = 0; k < rule.subject_count; ++k)
+      EXPECT_EQ(namespace_of.at(image.identity_refs[rule.subject_first + k]), policy.substr(0, policy.find('/')))
+          << policy;
+  }
+}
+
+// Past 1/kAclOverlayShare of the rules in overlays, the base is rebuilt and
+// the overlays go: classification stays one call per direction.
+TEST_F(AclPartitions, ManyChangedPartitionsRebuildTheBase) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  const AclContext* base = world.tables().acl().base(kIngress);
+  uint32_t changed = 0;
+  while (world.tables().acl().base(kIngress) == base) {
+    ASSERT_LT(changed, kNamespaces / 2) << "the base was never rebuilt";
+    world.state().pods.at({names[changed++], "web"}).meta.labels["canary"] = "yes";
+    world.Apply();
+    world.ExpectSameAsFullBuild();
+  }
+  EXPECT_GT(changed, 1u);  // the first changes were overlays (the share counts rules, not namespaces)
+  EXPECT_TRUE(Overlaid(world.tables().acl(), kIngress).empty());
+}
+
+}  // namespace
+}  // namespace np::policy
