@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,6 +109,72 @@ TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
   emitter.Denied(DeniedFlow{original, reply, 7, ct::kNatDnat, 60}, FlowPolicy{});
   EXPECT_EQ(ring->dropped.load(), dropped + 2);
   EXPECT_EQ(ring->head.load() - ring->tail.load(), kRingRecords);
+}
+
+// Records are written in place over slots that still hold older bytes:
+// every field is set, exactly as a record built from zero would be.
+TEST(FlowEmitter, RecordsWrittenInPlaceLeaveNothingOfTheSlotsOldBytes) {
+  ct::testing::TestMemory memory(ct::Table::RequiredBytes(64));
+  auto table = ct::Table::Attach(memory.data(), memory.size(), {64}, ct::AttachMode::kCreate);
+  ASSERT_TRUE(table.ok()) << table.error().message;
+  const ct::FlowKey original{0x0af40112, 0x0a60000a, 40000, 80, 6};
+  const ct::FlowKey reply{0x0af40113, 0x0af40112, 8080, 40000, 6};
+  ct::EntryInit init;
+  init.service_port_id = 7;
+  init.nat_flags = ct::kNatDnat;
+  init.start_ns = 123;
+  const ct::InsertResult inserted = table->Insert(original, reply, init, 5);
+  ASSERT_TRUE(inserted.ok());
+
+  auto ring = std::make_unique<Ring>();
+  std::memset(ring->slots, 0xab, sizeof(ring->slots));
+  FlowEmitter emitter(ring.get(), 1);
+  emitter.SetEnabled(true);
+  emitter.BeginBurst();
+  emitter.Start(*table, inserted.entry, FlowPolicy{Verdict::kAllowed, 3, kNoRule, 300, 301, 9});
+  emitter.Update(*table, inserted.entry);
+  emitter.End(*table, inserted.entry, EndReason::kTcpReused);
+  emitter.Denied(DeniedFlow{original, reply, 7, ct::kNatDnat, 60}, FlowPolicy{Verdict::kDenied, kNoRule, kNoRule, 300, 301, 9});
+  FlowRecord out[4];
+  ASSERT_EQ(ring->Pop(out, 4), 4u);
+
+  // What each record must be: built from a zeroed record, field by field.
+  FlowRecord expected[4] = {};
+  for (int i = 0; i < 3; ++i) {
+    FlowRecord& e = expected[i];
+    e.flow_id = table->FlowId(inserted.entry);
+    e.start_ns = 123;
+    e.time_ns = out[0].time_ns;
+    e.original_src_ip = original.src_ip, e.original_dst_ip = original.dst_ip;
+    e.original_src_port = original.src_port, e.original_dst_port = original.dst_port;
+    e.reply_src_ip = reply.src_ip, e.reply_dst_ip = reply.dst_ip;
+    e.reply_src_port = reply.src_port, e.reply_dst_port = reply.dst_port;
+    e.protocol = 6;
+    e.nat_flags = ct::kNatDnat;
+    e.producer = 1;
+    e.service_port_id = 7;
+    e.egress_rule = kNoRule, e.ingress_rule = kNoRule;
+    e.packets[0] = out[0].packets[0];
+    e.bytes[0] = out[0].bytes[0];
+  }
+  expected[0].event = static_cast<uint8_t>(FlowEvent::kStart);
+  expected[0].verdict = static_cast<uint8_t>(Verdict::kAllowed);
+  expected[0].egress_rule = 3;
+  expected[0].src_identity = 300, expected[0].dst_identity = 301, expected[0].policy_generation = 9;
+  expected[1].event = static_cast<uint8_t>(FlowEvent::kUpdate);
+  expected[2].event = static_cast<uint8_t>(FlowEvent::kEnd);
+  expected[2].end_reason = static_cast<uint8_t>(EndReason::kTcpReused);
+  FlowRecord& denied = expected[3];
+  denied = expected[1];
+  denied.flow_id = 0;
+  denied.start_ns = denied.time_ns = out[3].time_ns;
+  denied.event = static_cast<uint8_t>(FlowEvent::kDenied);
+  denied.verdict = static_cast<uint8_t>(Verdict::kDenied);
+  denied.src_identity = 300, denied.dst_identity = 301, denied.policy_generation = 9;
+  denied.packets[0] = 1;
+  denied.bytes[0] = 60;
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(std::memcmp(&out[i], &expected[i], sizeof(FlowRecord)), 0) << "record " << i;
 }
 
 // The other half of common/spsc_ring.h, as the debug rings use it: fill a
