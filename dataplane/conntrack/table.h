@@ -267,6 +267,8 @@ class Table {
   uint32_t pool_size() const { return memory_.pool.entry_count(); }
 
   uint64_t Hash(const FlowKey& key) const { return HashFlowKey(key, memory_.hash_seed); }
+  // Starts fetching the home bucket of `key` (an insert to come).
+  void PrefetchHome(const FlowKey& key) const { memory_.index.Prefetch(Hash(key)); }
 
   // --- fast path ---
   LookupResult Lookup(const FlowKey& key) const {

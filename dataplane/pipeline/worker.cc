@@ -62,6 +62,17 @@ bool LocalEndpointsOnly(bool external, const abi::FrontendRecord& frontend, cons
                   : (sp.flags & abi::kInternalTrafficLocal) != 0;
 }
 
+// SNAT: a pod reaching itself through its Service is SNATed to the pod
+// gateway (else it would answer itself directly); external traffic with
+// externalTrafficPolicy Cluster is SNATed to the node, as kube-proxy's
+// masquerade does, so replies come back through this node. 0: no SNAT.
+uint32_t SnatAddressFor(const NodeTables& node, const PacketMeta& meta, const abi::BackendRecord& backend,
+                        bool external, bool local_only) {
+  if (meta.src_ip == backend.ipv4) return node.info().pod_gateway_ipv4;
+  if (external && !local_only) return node.IsNodeAddress(meta.dst_ip) ? meta.dst_ip : node.primary_node_address();
+  return 0;
+}
+
 bool SameQuery(const policy::FlowQuery& a, const policy::FlowQuery& b) {
   return a.src_ipv4 == b.src_ipv4 && a.dst_ipv4 == b.dst_ipv4 && a.dst_port == b.dst_port && a.protocol == b.protocol;
 }
@@ -211,10 +222,7 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
     Increment(port_counters.rx_bytes, bytes);
     if (tracked == 0) continue;
     conntrack_.LookupBurst(keys, tracked, found);
-    // No pod isolated: no verdict to batch (each new flow's Check is two
-    // address lookups), and no backend to pick twice.
-    if (policy != nullptr && policy->isolates_any())
-      PrefetchVerdicts(node, services, *policy, in, metas, keys, found, tracked);
+    PlanNewFlows(node, services, policy, in, metas, keys, found, tracked);
     const uint64_t mutations_at_lookup = table_mutations_;
     for (uint16_t i = 0; i < tracked; ++i) {
       current_packet_ = i;
@@ -226,6 +234,7 @@ void Worker::ProcessBurst(const NodeTables& node, const ServiceTables* services,
       HandleTracked(packet, keys[i], found[i]);
     }
     prefetched_.active = false;
+    plans_.active = false;
   }
   conntrack_.FlushCounters();
 }
@@ -368,9 +377,14 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
 
   LearnSender(packet);
   if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Conntrack(debug::ConntrackOutcome::kNew, found, nullptr);
-  if (packet.services != nullptr && meta.protocol != kProtocolIcmp && (meta.has_l4 || meta.is_fragment))
-    if (const abi::FrontendRecord* frontend = packet.services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol))
-      return NewServiceFlow(packet, *frontend, key);
+  if (packet.services != nullptr && meta.protocol != kProtocolIcmp && (meta.has_l4 || meta.is_fragment)) {
+    const ServicePlan* plan = plans_.active ? &plans_.of[current_packet_] : nullptr;
+    const abi::FrontendRecord* frontend = plan != nullptr && plan->frontend != nullptr
+                                              ? plan->frontend
+                                              : packet.services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol);
+    if (frontend != nullptr)
+      return NewServiceFlow(packet, *frontend, key, plan != nullptr && plan->frontend == frontend ? plan->backend : nullptr);
+  }
 
   if (packet.node.IsNodeAddress(meta.dst_ip) && in.role == abi::PortRole::kHost)
     return Drop(packet.mbuf, DropReason::kNotForUs);
@@ -406,20 +420,31 @@ bool Worker::ReopensClosedConnection(const PacketMeta& meta, ct::LookupResult fo
   return state == ct::TcpState::kTimeWait || state == ct::TcpState::kClose;
 }
 
-// The verdicts this burst's new connections will ask for, classified in
-// one Check call: rte_acl classifies many flows at once with SIMD, while one
-// flow per call walks the tries alone (a scalar search, latency bound). The
-// destination of a Service flow is its backend, chosen here as
-// NewServiceFlow will (Maglev is a pure function of the flow); flows whose
-// choice has side effects (session affinity) are left to the per-packet
-// path. A prefetched verdict is used only for the very query it answers,
-// so a wrong guess costs a second classification, never a wrong verdict.
-void Worker::PrefetchVerdicts(const NodeTables& node, const ServiceTables* services,
-                              const policy::PolicyTables& policy, const PortRuntime& in, const PacketMeta* metas,
-                              const ct::FlowKey* keys, const ct::LookupResult* found, uint16_t count) {
+// The burst's new connections, before the packet loop:
+//  - A Service flow's frontend and Maglev backend (a pure function of the
+//    flow) are chosen once, here, for NewServiceFlow (plans_), and the
+//    conntrack bucket of the reply key it will insert is prefetched. Flows
+//    whose choice has side effects (session affinity) are left to the
+//    per-packet path. A packet whose lookup turns stale within the burst
+//    (an earlier packet created or removed its entry) just ignores or lacks
+//    its plan.
+//  - The verdicts they will ask for are classified in one Check call:
+//    rte_acl classifies many flows at once with SIMD, while one flow per
+//    call walks the tries alone (a scalar search, latency bound). A Service
+//    flow is judged on its backend. A prefetched verdict is used only for
+//    the very query it answers, so a wrong guess costs a second
+//    classification, never a wrong verdict.
+void Worker::PlanNewFlows(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables* policy,
+                          const PortRuntime& in, const PacketMeta* metas, const ct::FlowKey* keys,
+                          const ct::LookupResult* found, uint16_t count) {
+  // No pod isolated: no verdict to batch (each new flow's Check is two
+  // address lookups).
+  const bool judging = policy != nullptr && policy->isolates_any();
   uint16_t queries = 0;
+  bool planned = false;
   for (uint16_t i = 0; i < count; ++i) {
     prefetched_.slot_of[i] = -1;
+    plans_.of[i] = ServicePlan{nullptr, nullptr};
     if (found[i].hit() && !ReopensClosedConnection(metas[i], found[i])) continue;
     const PacketMeta& meta = metas[i];
     const ct::FlowKey& key = keys[i];
@@ -429,21 +454,27 @@ void Worker::PrefetchVerdicts(const NodeTables& node, const ServiceTables* servi
             ? services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol)
             : nullptr;
     if (frontend != nullptr) {
+      plans_.of[i].frontend = frontend;
+      planned = true;
       const abi::ServicePortRecord& sp = services->service_port(frontend->service_port_index);
       if ((sp.flags & abi::kAffinityClientIP) || sp.backend_count == 0) continue;
-      const bool local_only = LocalEndpointsOnly(IsExternalClient(node, in, meta.src_ip), *frontend, sp);
+      const bool external = IsExternalClient(node, in, meta.src_ip);
+      const bool local_only = LocalEndpointsOnly(external, *frontend, sp);
       const abi::BackendRecord* picked = services->PickBackend(
           frontend->service_port_index,
           FlowHash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.protocol, node.info().maglev_seed),
           local_only);
       if (picked == nullptr) continue;
+      plans_.of[i].backend = picked;
+      PrefetchReplyBucket(node, meta, key, *picked, external, local_only);
+      if (!judging) continue;
       query.dst_ipv4 = picked->ipv4;
       query.dst_port = picked->port;
-      if (!policy.Isolated(query.src_ipv4, abi::PolicyDirection::kEgress) &&
-          !policy.Isolated(query.dst_ipv4, abi::PolicyDirection::kIngress))
+      if (!policy->Isolated(query.src_ipv4, abi::PolicyDirection::kEgress) &&
+          !policy->Isolated(query.dst_ipv4, abi::PolicyDirection::kIngress))
         continue;  // not judged either
-    } else if (!policy.Isolated(key.src_ip, abi::PolicyDirection::kEgress) &&
-               !policy.Isolated(key.dst_ip, abi::PolicyDirection::kIngress)) {
+    } else if (!judging || (!policy->Isolated(key.src_ip, abi::PolicyDirection::kEgress) &&
+                            !policy->Isolated(key.dst_ip, abi::PolicyDirection::kIngress))) {
       continue;  // not judged: nothing to classify
     }
     // The packets of one connection often share a burst (SYN then data or
@@ -455,8 +486,23 @@ void Worker::PrefetchVerdicts(const NodeTables& node, const ServiceTables* servi
     prefetched_.slot_of[i] = static_cast<int16_t>(queries);
     prefetched_.queries[queries++] = query;
   }
+  plans_.active = planned;
   prefetched_.active = queries > 1;  // one flow alone gains nothing from the batch
-  if (prefetched_.active) policy.Check(prefetched_.queries, queries, prefetched_.verdicts);
+  if (prefetched_.active) policy->Check(prefetched_.queries, queries, prefetched_.verdicts);
+}
+
+// The reply key NewServiceFlow will insert (its first SNAT port when the
+// flow is SNATed) lives in a bucket no packet of this burst touched yet:
+// fetched now, it is in cache by the time the insert locks it.
+void Worker::PrefetchReplyBucket(const NodeTables& node, const PacketMeta& meta, const ct::FlowKey& key,
+                                 const abi::BackendRecord& backend, bool external, bool local_only) const {
+  const uint32_t snat_ip = SnatAddressFor(node, meta, backend, external, local_only);
+  if (snat_ip == 0) {
+    conntrack_.PrefetchHome(ct::FlowKey{backend.ipv4, key.src_ip, backend.port, key.src_port, key.protocol});
+    return;
+  }
+  const ct::SnatRequest request{key, backend.ipv4, backend.port, snat_ip};
+  conntrack_.PrefetchHome(ct::SnatPortAllocator::ReplyKey(request, snat_.PortAt(snat_.FirstChoice(request))));
 }
 
 bool Worker::TakePrefetchedVerdict(const policy::FlowQuery& query, policy::FlowVerdict* verdict) {
@@ -614,7 +660,8 @@ bool Worker::TranslateTracked(Context& packet, uint32_t entry_index, ct::Directi
   return ok;
 }
 
-void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key) {
+void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key,
+                            const abi::BackendRecord* planned_backend) {
   const ServiceTables& services = *packet.services;
   const NodeTables& node = packet.node;
   const PacketMeta& meta = packet.meta;
@@ -646,6 +693,8 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
             picked = first;
       }
     }
+  } else if (planned_backend != nullptr) {
+    picked = planned_backend;  // PlanNewFlows' pick: the same Maglev lookup, made ahead
   } else {
     picked = services.PickBackend(sp_index, FlowHash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.protocol, seed),
                                   local_only);
@@ -662,16 +711,8 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
     return Drop(packet.mbuf, DropReason::kPolicyDenied);
   }
 
-  // SNAT: a pod reaching itself through its Service is SNATed to the pod
-  // gateway (else it would answer itself directly); external traffic with
-  // externalTrafficPolicy Cluster is SNATed to the node, as kube-proxy's
-  // masquerade does, so replies come back through this node.
   const bool hairpin = meta.src_ip == backend.ipv4;
-  uint32_t snat_ip = 0;
-  if (hairpin)
-    snat_ip = node.info().pod_gateway_ipv4;
-  else if (external && !local_only)
-    snat_ip = node.IsNodeAddress(meta.dst_ip) ? meta.dst_ip : node.primary_node_address();
+  uint32_t snat_ip = SnatAddressFor(node, meta, backend, external, local_only);
 
   ct::EntryInit init;
   init.service_port_id = sp.id;

@@ -88,9 +88,11 @@ class Worker {
   void HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupResult found);
   void LearnSender(Context& packet);
   bool PolicyAllows(Context& packet, uint32_t source, uint32_t destination, uint16_t destination_port);
-  void PrefetchVerdicts(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables& policy,
-                        const PortRuntime& in, const PacketMeta* metas, const ct::FlowKey* keys,
-                        const ct::LookupResult* found, uint16_t count);
+  void PlanNewFlows(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables* policy,
+                    const PortRuntime& in, const PacketMeta* metas, const ct::FlowKey* keys,
+                    const ct::LookupResult* found, uint16_t count);
+  void PrefetchReplyBucket(const NodeTables& node, const PacketMeta& meta, const ct::FlowKey& key,
+                           const abi::BackendRecord& backend, bool external, bool local_only) const;
   bool TakePrefetchedVerdict(const policy::FlowQuery& query, policy::FlowVerdict* verdict);
   bool ReopensClosedConnection(const PacketMeta& meta, ct::LookupResult found) const;
   bool PolicyAudited(const policy::PolicyTables& policy, const policy::FlowQuery& query,
@@ -108,7 +110,8 @@ class Worker {
   void HandleArp(Context& packet);
   void HandleIcmpError(Context& packet);
   bool TranslateTracked(Context& packet, uint32_t entry, ct::Direction direction);
-  void NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key);
+  void NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key,
+                      const abi::BackendRecord* planned_backend);
   void RejectNoEndpoints(Context& packet, uint32_t service_port_index);
   void Forward(Context& packet, uint32_t destination);
   void SendArpRequest(const NodeTables& node, const PortRuntime& out, uint32_t target);
@@ -148,8 +151,22 @@ class Worker {
   bool policy_audit_node_ = false;   // kNodePolicyAudit: every denial passes as "would deny"
   policy::FlowVerdict flow_verdict_{};  // the newest PolicyAllows verdict
   bool flow_would_deny_ = false;        // ... denied, but audit mode let it pass
+  // A burst's new Service flows, planned ahead of the packet loop
+  // (PlanNewFlows): the frontend, and the Maglev backend unless session
+  // affinity decides it, so that NewServiceFlow looks neither up again and
+  // the reply key's conntrack bucket is on its way before the insert.
+  // Valid while `active`, for the packet `current_packet_`.
+  struct ServicePlan {
+    const abi::FrontendRecord* frontend;  // nullptr: not planned (look it up)
+    const abi::BackendRecord* backend;    // nullptr: NewServiceFlow picks
+  };
+  struct ServicePlans {
+    bool active = false;
+    ServicePlan of[kBurstSize];
+  };
+  ServicePlans plans_;
   // Policy verdicts of a burst's new connections, classified together
-  // (PrefetchVerdicts); valid while `active`, for the packet `current_packet_`.
+  // (PlanNewFlows); valid while `active`, for the packet `current_packet_`.
   struct PrefetchedVerdicts {
     bool active = false;
     int16_t slot_of[kBurstSize];  // per pending packet: its query, or -1
