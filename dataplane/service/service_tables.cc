@@ -30,6 +30,7 @@ std::string FormatFrontend(const abi::FrontendRecord& frontend) {
 }  // namespace
 
 ServicePortState::ServicePortState(ServicePortTables tables) : ServicePortTables(std::move(tables)) {
+  backend_keys.reserve(backends.size());
   for (const abi::BackendRecord& backend : backends) backend_keys.push_back(BackendKey(backend.ipv4, backend.port));
   std::sort(backend_keys.begin(), backend_keys.end());
 }
@@ -133,7 +134,7 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
   tables->base_generation_ = image.generation;
   tables->version_ = previous != nullptr ? previous->version_ + 1 : first_version;
   auto base = std::make_shared<BaseIndex>();
-  const auto frontends = FrontendsByServicePort(image);
+  auto frontends = FrontendsByServicePort(image);
   // Unique ids and frontends (what the compiler writes): built in one pass.
   std::vector<uint64_t> ids, frontend_keys;
   for (const abi::ServicePortRecord& record : image.service_ports) ids.push_back(record.id);
@@ -149,7 +150,7 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
     frontend_entries.reserve(image.frontends.size());
     id_entries.reserve(image.service_ports.size());
     for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
-      auto state = PortState(image, i, frontends[i]);
+      auto state = PortState(image, i, std::move(frontends[i]));
       const uint32_t id = image.service_ports[i].id;
       for (abi::FrontendRecord frontend : state->frontends) {
         frontend.service_port_index = i;
