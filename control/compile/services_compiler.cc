@@ -4,6 +4,7 @@
 #include <atomic>
 #include <exception>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -264,9 +265,10 @@ class FragmentCompiler {
   MaglevCache* maglev_cache_;
 };
 
-// The assembled port, taking the draft's tables (a draft is assembled once;
-// it keeps the frontends it wants for later contention checks).
-std::shared_ptr<CompiledServicePort> TakePort(CompiledServicePort& draft) {
+// The assembled port, taking the draft's tables (the draft keeps the
+// frontends it wants for later contention checks). Done on the compiling
+// threads: a full resync assembles every port.
+std::shared_ptr<CompiledServicePort> AssemblePort(CompiledServicePort& draft) {
   auto port = std::make_shared<CompiledServicePort>();
   port->name = draft.name;
   port->record = draft.record;
@@ -357,9 +359,12 @@ ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& sta
     compiler.AddHostPorts(owner.second, pod->second);
   }
   Fragment fragment;
-  for (FragmentCompiler::Draft& draft : compiler.drafts)
+  fragment.drafts.reserve(compiler.drafts.size());
+  for (FragmentCompiler::Draft& draft : compiler.drafts) {
+    std::shared_ptr<CompiledServicePort> assembled = AssemblePort(draft.port);
     fragment.drafts.push_back(PortDraft{std::move(draft.port), std::move(draft.id_key), std::move(draft.port_label),
-                                        draft.owner});
+                                        draft.owner, std::move(assembled)});
+  }
   fragment.warnings = std::move(compiler.warnings);
   return fragment;
 }
@@ -475,7 +480,7 @@ void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_
             [&](size_t a, size_t b) { return drafts[a].first->id_key < drafts[b].first->id_key; });
   for (size_t i : fresh) ids[i] = NewId(drafts[i].first->id_key);
   for (size_t i = 0; i < drafts.size(); ++i) {
-    auto port = TakePort(drafts[i].first->port);
+    auto port = std::move(drafts[i].first->assembled);
     port->frontends = std::move(kept[i]);
     drafts[i].second->port_names.push_back(port->name);
     Place(std::move(port), ids[i]);
@@ -492,15 +497,17 @@ void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_
 
 bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges& changes) {
   if (!built_) return false;
-  std::set<OwnerKey> owners;
-  for (const NamespacedName& id : changes.services) owners.insert(OwnerKey{0, id});
-  for (const NamespacedName& id : changes.pods) owners.insert(OwnerKey{1, id});
+  // Sorted and made unique below (a full resync names every owner: no tree).
+  std::vector<OwnerKey> owners;
+  owners.reserve(changes.services.size() + changes.endpoint_slices.size() + changes.pods.size());
+  for (const NamespacedName& id : changes.services) owners.emplace_back(0, id);
+  for (const NamespacedName& id : changes.pods) owners.emplace_back(1, id);
   for (const NamespacedName& id : changes.endpoint_slices) {
     auto old = slice_service_.find(id);
     auto slice = state.endpoint_slices.find(id);
     const std::string service_name = slice == state.endpoint_slices.end() ? std::string() : slice->second.ServiceName();
     if (old != slice_service_.end()) {
-      owners.insert(OwnerKey{0, old->second});
+      owners.emplace_back(0, old->second);
       if (old->second.name == service_name) continue;  // still its Service's: the index stands
       service_slices_[old->second].erase(id);
       slice_service_.erase(old);
@@ -509,8 +516,10 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     const NamespacedName service{id.namespace_, service_name};
     slice_service_[id] = service;
     service_slices_[service].insert(id);
-    owners.insert(OwnerKey{0, service});
+    owners.emplace_back(0, service);
   }
+  std::sort(owners.begin(), owners.end());
+  owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
   auto rebuild = [&] {
     ServicesCompileOptions options{Ids(), maglev_cache_, threads_};
     Rebuild(state, node_, options);
@@ -518,7 +527,7 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   };
   if (getenv("NP_AB_REBUILD") && owners.size() > 256 && owners.size() * 2 > fragments_.size()) return rebuild();
   // New fragments first: nothing changes until they are known to fit.
-  const std::vector<OwnerKey> ordered(owners.begin(), owners.end());
+  const std::vector<OwnerKey>& ordered = owners;
   std::vector<Fragment> compiled = CompileOwners(state, ordered);
   // Each owner's fragment before, looked up once (a full resync names all of
   // them: walk both sorted maps together then).
@@ -542,7 +551,8 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     if (touches_contested(compiled[i])) return rebuild();
     if (previous[i] != fragments_.end() && touches_contested(previous[i]->second)) return rebuild();
   }
-  std::unordered_set<std::string> leaving;  // port names of the recompiled owners
+  // Port names of the recompiled owners (their fragments outlive this set).
+  std::unordered_set<std::string_view> leaving;
   for (size_t i = 0; i < ordered.size(); ++i)
     if (previous[i] != fragments_.end())
       leaving.insert(previous[i]->second.port_names.begin(), previous[i]->second.port_names.end());
@@ -555,39 +565,50 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
         if (held_elsewhere || !claimed.insert(FrontendKey(frontend)).second) return rebuild();
       }
 
-  // Out with the old ports (their ids stay reserved for names that come back) ...
-  std::unordered_map<std::string, uint32_t> released_ids;
-  for (const std::string& name : leaving) {
-    auto port = ports_.find(name);
-    if (port == ports_.end()) continue;
-    for (const abi::FrontendRecord& frontend : port->second->frontends) frontend_owner_.erase(FrontendKey(frontend));
-    released_ids[name] = port->second->record.id;
-    by_id_.erase(port->second->record.id);
-    ports_.erase(port);
+  // Out with the old ports' frontends ...
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    if (previous[i] == fragments_.end()) continue;
+    for (const std::string& name : previous[i]->second.port_names) {
+      auto port = ports_.find(name);
+      if (port == ports_.end()) continue;
+      for (const abi::FrontendRecord& frontend : port->second->frontends) frontend_owner_.erase(FrontendKey(frontend));
+    }
   }
-  // ... in with the new ones.
+  // ... a port that comes back under its name keeps its id (and its entries,
+  // replaced in place) ...
   std::vector<PortDraft*> fresh;
   for (Fragment& fragment : compiled) {
     for (PortDraft& draft : fragment.drafts) {
-      auto released = released_ids.find(draft.port.name);
-      if (released == released_ids.end()) {
+      auto returning = leaving.find(draft.port.name);
+      auto port = returning == leaving.end() ? ports_.end() : ports_.find(draft.port.name);
+      if (port == ports_.end()) {
         fresh.push_back(&draft);
         continue;
       }
-      MarkDirty(released->second);
-      Place(TakePort(draft.port), released->second);
-      released_ids.erase(released);
+      const uint32_t id = port->second->record.id;
+      MarkDirty(id);
+      draft.assembled->record.id = id;
+      by_id_[id] = draft.assembled;
+      port->second = std::move(draft.assembled);
+      leaving.erase(returning);
     }
   }
-  for (const auto& [name, id] : released_ids) {
+  // ... the others leave (their ids are free again) ...
+  for (std::string_view name : leaving) {
+    auto port = ports_.find(std::string(name));
+    if (port == ports_.end()) continue;
+    const uint32_t id = port->second->record.id;
+    by_id_.erase(id);
     taken_ids_.erase(id);
     MarkDirty(id);
+    ports_.erase(port);
   }
+  // ... and new ones come in.
   std::sort(fresh.begin(), fresh.end(), [](const PortDraft* a, const PortDraft* b) { return a->id_key < b->id_key; });
   for (PortDraft* draft : fresh) {
     const uint32_t id = NewId(draft->id_key);
     MarkDirty(id);
-    Place(TakePort(draft->port), id);
+    Place(std::move(draft->assembled), id);
   }
   for (const Fragment& fragment : compiled)
     for (const PortDraft& draft : fragment.drafts)
