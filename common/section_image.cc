@@ -208,9 +208,12 @@ namespace {
 
 // A reduction without early exit, so that it vectorizes: a full image holds
 // ~1000 entries per service port.
+// Through a pointer and a size_t index: with maglev[first + slot] (32-bit
+// arithmetic that may wrap) the compiler kept the loop scalar.
 uint32_t LargestEntry(const std::vector<abi::MaglevEntry>& maglev, uint32_t first, uint32_t size) {
+  const abi::MaglevEntry* table = maglev.data() + first;
   abi::MaglevEntry largest = 0;
-  for (uint32_t slot = 0; slot < size; ++slot) largest = std::max(largest, maglev[first + slot]);
+  for (size_t slot = 0; slot < size; ++slot) largest = std::max(largest, table[slot]);
   return largest;
 }
 
