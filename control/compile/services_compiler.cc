@@ -44,6 +44,7 @@ using Address = std::pair<uint32_t, uint16_t>;  // ip, port
 struct Merged {
   Address address;
   Candidate candidate;
+  uint32_t order = 0;  // in the slices: ties keep it (a stable sort without stable_sort's buffer)
 };
 
 // Sorted by address, one entry per address (flat vectors: a full resync
@@ -51,6 +52,9 @@ struct Merged {
 std::vector<Merged> MergeEndpoints(const std::vector<const EndpointSlice*>& slices, const ServicePort& service_port,
                                    const std::string& node_name) {
   std::vector<Merged> all;
+  size_t endpoints = 0;
+  for (const EndpointSlice* slice : slices) endpoints += slice->endpoints.size();
+  all.reserve(endpoints);
   for (const EndpointSlice* slice : slices) {
     if (slice->address_type != k8s::AddressType::kIPv4) continue;
     std::optional<uint16_t> port;
@@ -63,11 +67,14 @@ std::vector<Merged> MergeEndpoints(const std::vector<const EndpointSlice*>& slic
       if (endpoint.ip_addresses.empty() || !endpoint.ip_addresses.front().is_v4()) continue;
       all.push_back(Merged{{endpoint.ip_addresses.front().v4, *port},
                            Candidate{endpoint.IsReady(), endpoint.IsServing(), endpoint.IsTerminating(),
-                                     !node_name.empty() && endpoint.node_name == node_name}});
+                                     !node_name.empty() && endpoint.node_name == node_name},
+                           static_cast<uint32_t>(all.size())});
     }
   }
-  std::stable_sort(all.begin(), all.end(), [](const Merged& a, const Merged& b) { return a.address < b.address; });
+  std::sort(all.begin(), all.end(),
+            [](const Merged& a, const Merged& b) { return std::tie(a.address, a.order) < std::tie(b.address, b.order); });
   std::vector<Merged> merged;
+  merged.reserve(all.size());
   for (const Merged& entry : all) {
     if (merged.empty() || merged.back().address != entry.address) {
       merged.push_back(entry);
@@ -215,8 +222,15 @@ class FragmentCompiler {
   uint32_t AddMaglev(const std::vector<uint32_t>& members, const std::vector<std::string>& keys,
                      std::vector<abi::MaglevEntry>& out) {
     if (members.empty()) return 0;
-    std::vector<std::string> member_keys;
-    for (uint32_t member : members) member_keys.push_back(keys[member]);
+    // Members are increasing indices into keys: as many as keys means all
+    // of them, in order (the usual case), and no copy of the keys is needed.
+    const bool all = members.size() == keys.size();
+    std::vector<std::string> subset;
+    if (!all) {
+      subset.reserve(members.size());
+      for (uint32_t member : members) subset.push_back(keys[member]);
+    }
+    const std::vector<std::string>& member_keys = all ? keys : subset;
     const uint32_t size = MaglevTableSize(static_cast<uint32_t>(members.size()));
     const uint32_t seed = node_.info.maglev_seed;
     std::shared_ptr<const std::vector<uint32_t>> cached;
@@ -226,7 +240,12 @@ class FragmentCompiler {
     const std::vector<uint32_t>& table = cached ? *cached : built;
     const size_t first = out.size();
     out.resize(first + table.size());
-    for (size_t slot = 0; slot < table.size(); ++slot) out[first + slot] = static_cast<abi::MaglevEntry>(members[table[slot]]);
+    abi::MaglevEntry* entries = out.data() + first;
+    if (all) {
+      for (size_t slot = 0; slot < table.size(); ++slot) entries[slot] = static_cast<abi::MaglevEntry>(table[slot]);
+    } else {
+      for (size_t slot = 0; slot < table.size(); ++slot) entries[slot] = static_cast<abi::MaglevEntry>(members[table[slot]]);
+    }
     return size;
   }
 
@@ -237,6 +256,9 @@ class FragmentCompiler {
     const std::vector<bool> local = ChooseEndpoints(candidates, true);
     std::vector<std::string> keys;
     std::vector<uint32_t> cluster_members, local_members;
+    keys.reserve(candidates.size());
+    cluster_members.reserve(candidates.size());
+    out.backends.reserve(candidates.size());
     for (size_t i = 0; i < candidates.size(); ++i) {
       if (!cluster[i] && !local[i]) continue;
       if (keys.size() == abi::kMaxBackendsPerServicePort) {
