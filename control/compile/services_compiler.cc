@@ -305,6 +305,15 @@ uint64_t FrontendKey(const abi::FrontendRecord& frontend) {
   return (static_cast<uint64_t>(frontend.ipv4) << 24) | (static_cast<uint64_t>(frontend.port) << 8) | frontend.protocol;
 }
 
+// EndpointSlice::ServiceName() without its two allocations (the label key
+// built for the lookup, the copy returned): a full resync asks every slice.
+const std::string& SliceServiceName(const EndpointSlice& slice) {
+  static const std::string kKey = k8s::kServiceNameLabel;
+  static const std::string kNone;
+  auto label = slice.meta.labels.find(kKey);
+  return label == slice.meta.labels.end() ? kNone : label->second;
+}
+
 template <class Map>
 void DiffKeys(const Map& before, const Map& after, std::set<NamespacedName>& out) {
   auto b = before.begin();
@@ -357,7 +366,7 @@ void ServicesModel::IndexSlices(const k8s::ClusterState& state) {
   slice_service_.clear();
   service_slices_.clear();
   for (const auto& [id, slice] : state.endpoint_slices) {
-    const std::string service = slice.ServiceName();
+    const std::string& service = SliceServiceName(slice);
     if (service.empty()) continue;
     slice_service_[id] = NamespacedName{id.namespace_, service};
     service_slices_[NamespacedName{id.namespace_, service}].insert(id);
@@ -524,10 +533,20 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   owners.reserve(changes.services.size() + changes.endpoint_slices.size() + changes.pods.size());
   for (const NamespacedName& id : changes.services) owners.emplace_back(0, id);
   for (const NamespacedName& id : changes.pods) owners.emplace_back(1, id);
+  // Many changed slices (a full resync): walk the state's sorted slices
+  // along the sorted changes instead of a tree search each.
+  const bool walk_slices = changes.endpoint_slices.size() * 16 > state.endpoint_slices.size();
+  auto walked = state.endpoint_slices.begin();
+  auto find_slice = [&](const NamespacedName& id) {
+    if (!walk_slices) return state.endpoint_slices.find(id);
+    while (walked != state.endpoint_slices.end() && walked->first < id) ++walked;
+    return walked != state.endpoint_slices.end() && walked->first == id ? walked : state.endpoint_slices.end();
+  };
+  static const std::string kNoService;
   for (const NamespacedName& id : changes.endpoint_slices) {
     auto old = slice_service_.find(id);
-    auto slice = state.endpoint_slices.find(id);
-    const std::string service_name = slice == state.endpoint_slices.end() ? std::string() : slice->second.ServiceName();
+    auto slice = find_slice(id);
+    const std::string& service_name = slice == state.endpoint_slices.end() ? kNoService : SliceServiceName(slice->second);
     if (old != slice_service_.end()) {
       owners.emplace_back(0, old->second);
       if (old->second.name == service_name) continue;  // still its Service's: the index stands
@@ -540,7 +559,7 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     service_slices_[service].insert(id);
     owners.emplace_back(0, service);
   }
-  std::sort(owners.begin(), owners.end());
+  if (!std::is_sorted(owners.begin(), owners.end())) std::sort(owners.begin(), owners.end());
   owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
   auto rebuild = [&] {
     ServicesCompileOptions options{Ids(), maglev_cache_, threads_};
