@@ -391,7 +391,9 @@ ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& sta
   }
   Fragment fragment;
   fragment.drafts.reserve(compiler.drafts.size());
+  fragment.port_names.reserve(compiler.drafts.size());
   for (FragmentCompiler::Draft& draft : compiler.drafts) {
+    fragment.port_names.push_back(draft.port.name);
     std::shared_ptr<CompiledServicePort> assembled = AssemblePort(draft.port);
     fragment.drafts.push_back(PortDraft{std::move(draft.port), std::move(draft.id_key), std::move(draft.port_label),
                                         draft.owner, std::move(assembled)});
@@ -479,7 +481,6 @@ void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_
   std::vector<std::pair<PortDraft*, Fragment*>> drafts;
   for (auto& [owner, fragment] : fragments_) {
     fragment.conflict_warnings.clear();
-    fragment.port_names.clear();
     for (PortDraft& draft : fragment.drafts) drafts.emplace_back(&draft, &fragment);
   }
   std::vector<std::vector<abi::FrontendRecord>> kept(drafts.size());
@@ -513,7 +514,6 @@ void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_
   for (size_t i = 0; i < drafts.size(); ++i) {
     auto port = std::move(drafts[i].first->assembled);
     port->frontends = std::move(kept[i]);
-    drafts[i].second->port_names.push_back(port->name);
     Place(std::move(port), ids[i]);
   }
   // Dirty: what differs from before (the base may be older still: the
@@ -594,10 +594,12 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   }
   // Port names of the recompiled owners (their fragments outlive this set).
   std::unordered_set<std::string_view> leaving;
+  leaving.reserve(ordered.size() * 16 > fragments_.size() ? ports_.size() : 0);
   for (size_t i = 0; i < ordered.size(); ++i)
     if (previous[i] != fragments_.end())
       leaving.insert(previous[i]->second.port_names.begin(), previous[i]->second.port_names.end());
   std::unordered_set<uint64_t> claimed;
+  claimed.reserve(leaving.size());
   for (const Fragment& fragment : compiled)
     for (const PortDraft& draft : fragment.drafts)
       for (const abi::FrontendRecord& frontend : draft.port.frontends) {
@@ -659,8 +661,6 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   for (size_t i = 0; i < ordered.size(); ++i) {
     Fragment& fragment = compiled[i];
     last_warnings_.insert(last_warnings_.end(), fragment.warnings.begin(), fragment.warnings.end());
-    fragment.port_names.clear();
-    for (const PortDraft& draft : fragment.drafts) fragment.port_names.push_back(draft.port.name);
     const bool keep = !fragment.drafts.empty() || !fragment.warnings.empty();
     if (previous[i] != fragments_.end()) {
       if (keep) previous[i]->second = std::move(fragment);
@@ -716,8 +716,7 @@ std::map<std::string, uint32_t> ServicesModel::Ids() const {
 void ServicesModel::MarkBase(uint64_t generation) {
   has_base_ = true;
   base_generation_ = generation;
-  base_.clear();
-  base_ = by_id_;
+  base_ = by_id_;  // no clear() first: the copy reuses the nodes
   dirty_ids_.clear();
 }
 
