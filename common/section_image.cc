@@ -208,14 +208,16 @@ namespace {
 
 // A reduction without early exit, so that it vectorizes: a full image holds
 // ~1000 entries per service port.
+// Through a pointer and a size_t index: with maglev[first + slot] (32-bit
+// arithmetic that may wrap) the compiler kept the loop scalar.
 uint32_t LargestEntry(const std::vector<abi::MaglevEntry>& maglev, uint32_t first, uint32_t size) {
+  const abi::MaglevEntry* table = maglev.data() + first;
   abi::MaglevEntry largest = 0;
-  for (uint32_t slot = 0; slot < size; ++slot) largest = std::max(largest, maglev[first + slot]);
+  for (size_t slot = 0; slot < size; ++slot) largest = std::max(largest, table[slot]);
   return largest;
 }
 
-// Tables 0-5 of a services or services delta section (same layout).
-Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::string& what) {
+Status CheckServicesElemSizes(const SectionView& view, const std::string& what) {
   using T = abi::ServicesTable;
   for (const TableCheck& check : std::initializer_list<TableCheck>
        {TableCheck{ServicesIndex(T::kServicePorts), sizeof(abi::ServicePortRecord), "service ports"},
@@ -226,6 +228,30 @@ Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::s
     if (auto status = CheckElemSize(view, check.table, check.reader_size, check.name); !status)
       return MakeError(what + ": " + status.error().message);
   }
+  return Ok{};
+}
+
+// A service port record against the sizes of the tables it indexes: why
+// it does not fit, or empty. Its Maglev entries are checked by the caller.
+std::string ServicePortRangesProblem(const SectionView& view, const abi::ServicePortRecord& sp, size_t backends,
+                                     size_t maglev, size_t source_ranges) {
+  if (!view.StringInBounds(sp.name)) return "name out of bounds";
+  if (!RangeInBounds(sp.backend_first, sp.backend_count, backends)) return "backends out of bounds";
+  if (sp.backend_count > abi::kMaxBackendsPerServicePort)
+    return std::to_string(sp.backend_count) + " backends, more than a Maglev entry can index (" +
+           std::to_string(abi::kMaxBackendsPerServicePort) + ")";
+  if (!RangeInBounds(sp.maglev_first, sp.maglev_size, maglev) ||
+      !RangeInBounds(sp.local_maglev_first, sp.local_maglev_size, maglev))
+    return "Maglev table out of bounds";
+  if ((sp.backend_count == 0) != (sp.maglev_size == 0)) return "Maglev table does not match the backend count";
+  if (!RangeInBounds(sp.source_range_first, sp.source_range_count, source_ranges)) return "source ranges out of bounds";
+  return {};
+}
+
+// Tables 0-5 of a services or services delta section (same layout).
+Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::string& what) {
+  using T = abi::ServicesTable;
+  if (Status status = CheckServicesElemSizes(view, what); !status) return status.error();
   ServicesImage image;
   image.generation = view.header().generation;
   image.service_ports = view.Copy<abi::ServicePortRecord>(ServicesIndex(T::kServicePorts));
@@ -240,19 +266,10 @@ Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::s
   image.service_port_names.reserve(image.service_ports.size());
   for (size_t i = 0; i < image.service_ports.size(); ++i) {
     const abi::ServicePortRecord& sp = image.service_ports[i];
-    if (!view.StringInBounds(sp.name)) return fail(i, "name out of bounds");
-    if (!RangeInBounds(sp.backend_first, sp.backend_count, image.backends.size()))
-      return fail(i, "backends out of bounds");
-    if (sp.backend_count > abi::kMaxBackendsPerServicePort)
-      return fail(i, std::to_string(sp.backend_count) + " backends, more than a Maglev entry can index (" +
-                         std::to_string(abi::kMaxBackendsPerServicePort) + ")");
-    if (!RangeInBounds(sp.maglev_first, sp.maglev_size, image.maglev.size()) ||
-        !RangeInBounds(sp.local_maglev_first, sp.local_maglev_size, image.maglev.size()))
-      return fail(i, "Maglev table out of bounds");
-    if ((sp.backend_count == 0) != (sp.maglev_size == 0))
-      return fail(i, "Maglev table does not match the backend count");
-    if (!RangeInBounds(sp.source_range_first, sp.source_range_count, image.source_ranges.size()))
-      return fail(i, "source ranges out of bounds");
+    if (std::string problem =
+            ServicePortRangesProblem(view, sp, image.backends.size(), image.maglev.size(), image.source_ranges.size());
+        !problem.empty())
+      return fail(i, problem);
     if (sp.maglev_size > 0 && LargestEntry(image.maglev, sp.maglev_first, sp.maglev_size) >= sp.backend_count)
       return fail(i, "Maglev entry out of range");
     if (sp.local_maglev_size > 0 &&
@@ -293,6 +310,67 @@ Result<ServicesImage> DecodeServicesSection(const uint8_t* data, size_t size,
                              ServicesIndex(abi::ServicesTable::kCount));
   if (!parsed) return parsed.error();
   return DecodeServicesTables(*parsed, "services section");
+}
+
+Result<ServicesPorts> DecodeServicesSectionPorts(const uint8_t* data, size_t size, const uint32_t* expected_crc) {
+  using T = abi::ServicesTable;
+  const std::string what = "services section";
+  auto parsed = ParseSection(data, size, abi::SectionKind::kServices, expected_crc, ServicesIndex(T::kCount));
+  if (!parsed) return parsed.error();
+  const SectionView& view = *parsed;
+  if (Status status = CheckServicesElemSizes(view, what); !status) return status.error();
+  // The small tables are copied whole; the Maglev entries go straight into
+  // each port's copy and are checked there.
+  const std::vector<abi::ServicePortRecord> records = view.Copy<abi::ServicePortRecord>(ServicesIndex(T::kServicePorts));
+  const std::vector<abi::FrontendRecord> frontends = view.Copy<abi::FrontendRecord>(ServicesIndex(T::kFrontends));
+  const std::vector<abi::BackendRecord> backends = view.Copy<abi::BackendRecord>(ServicesIndex(T::kBackends));
+  const std::vector<abi::CidrRecord> source_ranges = view.Copy<abi::CidrRecord>(ServicesIndex(T::kSourceRanges));
+  const uint32_t maglev_table = ServicesIndex(T::kMaglev);
+  const size_t maglev_count = view.Count(maglev_table);
+
+  auto fail = [&](size_t index, const std::string& why) {
+    return MakeError(what + ": service port " + std::to_string(index) + ": " + why);
+  };
+  ServicesPorts out;
+  out.generation = view.header().generation;
+  out.ports.resize(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const abi::ServicePortRecord& sp = records[i];
+    if (std::string problem = ServicePortRangesProblem(view, sp, backends.size(), maglev_count, source_ranges.size());
+        !problem.empty())
+      return fail(i, problem);
+    ServicePortTables& port = out.ports[i];
+    port.maglev.reserve(static_cast<size_t>(sp.maglev_size) + sp.local_maglev_size);
+    view.AppendRange(maglev_table, sp.maglev_first, sp.maglev_size, port.maglev);
+    view.AppendRange(maglev_table, sp.local_maglev_first, sp.local_maglev_size, port.maglev);
+    if (sp.maglev_size > 0 && LargestEntry(port.maglev, 0, sp.maglev_size) >= sp.backend_count)
+      return fail(i, "Maglev entry out of range");
+    if (sp.local_maglev_size > 0 && LargestEntry(port.maglev, sp.maglev_size, sp.local_maglev_size) >= sp.backend_count)
+      return fail(i, "local Maglev entry out of range");
+    port.name = view.String(sp.name);
+    port.record = sp;
+    port.backends.assign(backends.begin() + sp.backend_first, backends.begin() + sp.backend_first + sp.backend_count);
+    port.source_ranges.assign(source_ranges.begin() + sp.source_range_first,
+                              source_ranges.begin() + sp.source_range_first + sp.source_range_count);
+    // As ServicePortTables::FromImage leaves them.
+    port.record.name = {};
+    port.record.backend_first = 0;
+    port.record.maglev_first = 0;
+    port.record.local_maglev_first = sp.maglev_size;
+    port.record.source_range_first = 0;
+  }
+  for (size_t i = 0; i < frontends.size(); ++i)
+    if (frontends[i].service_port_index >= records.size() || frontends[i].kind > abi::FrontendKind::kExternalIP)
+      return MakeError(what + ": frontend " + std::to_string(i) + " names no service port");
+  for (size_t i = 0; i < source_ranges.size(); ++i)
+    if (source_ranges[i].prefix_len > 32)
+      return MakeError(what + ": source range " + std::to_string(i) + " prefix above 32");
+  for (abi::FrontendRecord frontend : frontends) {
+    std::vector<abi::FrontendRecord>& mine = out.ports[frontend.service_port_index].frontends;
+    frontend.service_port_index = 0;
+    mine.push_back(frontend);
+  }
+  return out;
 }
 
 Result<ServicesDelta> DecodeServicesDeltaSection(const uint8_t* data, size_t size, const uint32_t* expected_crc) {
@@ -500,23 +578,23 @@ std::vector<uint8_t> EncodeServicesSection(const std::vector<const ServicePortTa
   }
   const abi::SectionHeader header =
       LayOutSection(abi::SectionKind::kServices, generation, ServicesIndex(T::kCount), counts, elem_sizes);
-  std::vector<uint8_t> image(header.size, 0);
-  std::memcpy(image.data(), &header, sizeof(header));
-  // Each table is written at its cursor, port after port, as AppendTo() would
-  // assemble them: the bytes equal EncodeServicesSection of that image.
-  auto cursor = [&](T table) { return image.data() + header.tables[ServicesIndex(table)].offset; };
-  uint8_t* port_at = cursor(T::kServicePorts);
-  uint8_t* frontend_at = cursor(T::kFrontends);
-  uint8_t* backend_at = cursor(T::kBackends);
-  uint8_t* maglev_at = cursor(T::kMaglev);
-  uint8_t* range_at = cursor(T::kSourceRanges);
-  uint8_t* string_at = cursor(T::kStrings);
-  uint32_t port_index = 0, backends = 0, maglev = 0, ranges = 0, strings = 0;
-  auto put = [](uint8_t*& at, const auto& records) {
-    const size_t bytes = records.size() * sizeof(records[0]);
-    if (bytes > 0) std::memcpy(at, records.data(), bytes);
-    at += bytes;
+  // Appended table after table (one pass over the ports per table), so that
+  // only the alignment gaps are zero-filled, not the whole image first (22 MB
+  // at 10k Services). The bytes equal EncodeServicesSection of the image the
+  // ports assemble with AppendTo().
+  std::vector<uint8_t> image;
+  image.reserve(header.size);
+  auto append = [&](const void* data, size_t bytes) {
+    const uint8_t* from = static_cast<const uint8_t*>(data);
+    image.insert(image.end(), from, from + bytes);
   };
+  auto records = [&](const auto& table) {
+    if (!table.empty()) append(table.data(), table.size() * sizeof(table[0]));
+  };
+  auto start_table = [&](T table) { image.resize(header.tables[ServicesIndex(table)].offset, 0); };
+  append(&header, sizeof(header));
+  start_table(T::kServicePorts);
+  uint32_t backends = 0, maglev = 0, ranges = 0, strings = 0;
   for (const ServicePortTables* port : ports) {
     abi::ServicePortRecord out = port->record;
     out.name = abi::StringRef{strings, static_cast<uint32_t>(port->name.size())};
@@ -524,23 +602,30 @@ std::vector<uint8_t> EncodeServicesSection(const std::vector<const ServicePortTa
     out.maglev_first = out.maglev_size == 0 ? 0 : maglev;
     out.local_maglev_first = out.local_maglev_size == 0 ? 0 : maglev + out.maglev_size;
     out.source_range_first = ranges;
-    std::memcpy(port_at, &out, sizeof(out));
-    port_at += sizeof(out);
-    for (abi::FrontendRecord frontend : port->frontends) {
-      frontend.service_port_index = port_index;
-      std::memcpy(frontend_at, &frontend, sizeof(frontend));
-      frontend_at += sizeof(frontend);
-    }
-    put(backend_at, port->backends);
-    put(maglev_at, port->maglev);
-    put(range_at, port->source_ranges);
-    put(string_at, port->name);
-    ++port_index;
+    append(&out, sizeof(out));
     backends += static_cast<uint32_t>(port->backends.size());
     maglev += static_cast<uint32_t>(port->maglev.size());
     ranges += static_cast<uint32_t>(port->source_ranges.size());
     strings += static_cast<uint32_t>(port->name.size());
   }
+  start_table(T::kFrontends);
+  uint32_t port_index = 0;
+  for (const ServicePortTables* port : ports) {
+    for (abi::FrontendRecord frontend : port->frontends) {
+      frontend.service_port_index = port_index;
+      append(&frontend, sizeof(frontend));
+    }
+    ++port_index;
+  }
+  start_table(T::kBackends);
+  for (const ServicePortTables* port : ports) records(port->backends);
+  start_table(T::kMaglev);
+  for (const ServicePortTables* port : ports) records(port->maglev);
+  start_table(T::kSourceRanges);
+  for (const ServicePortTables* port : ports) records(port->source_ranges);
+  start_table(T::kStrings);
+  for (const ServicePortTables* port : ports) records(port->name);
+  image.resize(header.size, 0);
   return image;
 }
 

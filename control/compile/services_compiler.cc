@@ -4,6 +4,7 @@
 #include <atomic>
 #include <exception>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -43,6 +44,7 @@ using Address = std::pair<uint32_t, uint16_t>;  // ip, port
 struct Merged {
   Address address;
   Candidate candidate;
+  uint32_t order = 0;  // in the slices: ties keep it (a stable sort without stable_sort's buffer)
 };
 
 // Sorted by address, one entry per address (flat vectors: a full resync
@@ -50,6 +52,9 @@ struct Merged {
 std::vector<Merged> MergeEndpoints(const std::vector<const EndpointSlice*>& slices, const ServicePort& service_port,
                                    const std::string& node_name) {
   std::vector<Merged> all;
+  size_t endpoints = 0;
+  for (const EndpointSlice* slice : slices) endpoints += slice->endpoints.size();
+  all.reserve(endpoints);
   for (const EndpointSlice* slice : slices) {
     if (slice->address_type != k8s::AddressType::kIPv4) continue;
     std::optional<uint16_t> port;
@@ -62,11 +67,14 @@ std::vector<Merged> MergeEndpoints(const std::vector<const EndpointSlice*>& slic
       if (endpoint.ip_addresses.empty() || !endpoint.ip_addresses.front().is_v4()) continue;
       all.push_back(Merged{{endpoint.ip_addresses.front().v4, *port},
                            Candidate{endpoint.IsReady(), endpoint.IsServing(), endpoint.IsTerminating(),
-                                     !node_name.empty() && endpoint.node_name == node_name}});
+                                     !node_name.empty() && endpoint.node_name == node_name},
+                           static_cast<uint32_t>(all.size())});
     }
   }
-  std::stable_sort(all.begin(), all.end(), [](const Merged& a, const Merged& b) { return a.address < b.address; });
+  std::sort(all.begin(), all.end(),
+            [](const Merged& a, const Merged& b) { return std::tie(a.address, a.order) < std::tie(b.address, b.order); });
   std::vector<Merged> merged;
+  merged.reserve(all.size());
   for (const Merged& entry : all) {
     if (merged.empty() || merged.back().address != entry.address) {
       merged.push_back(entry);
@@ -214,8 +222,15 @@ class FragmentCompiler {
   uint32_t AddMaglev(const std::vector<uint32_t>& members, const std::vector<std::string>& keys,
                      std::vector<abi::MaglevEntry>& out) {
     if (members.empty()) return 0;
-    std::vector<std::string> member_keys;
-    for (uint32_t member : members) member_keys.push_back(keys[member]);
+    // Members are increasing indices into keys: as many as keys means all
+    // of them, in order (the usual case), and no copy of the keys is needed.
+    const bool all = members.size() == keys.size();
+    std::vector<std::string> subset;
+    if (!all) {
+      subset.reserve(members.size());
+      for (uint32_t member : members) subset.push_back(keys[member]);
+    }
+    const std::vector<std::string>& member_keys = all ? keys : subset;
     const uint32_t size = MaglevTableSize(static_cast<uint32_t>(members.size()));
     const uint32_t seed = node_.info.maglev_seed;
     std::shared_ptr<const std::vector<uint32_t>> cached;
@@ -225,7 +240,12 @@ class FragmentCompiler {
     const std::vector<uint32_t>& table = cached ? *cached : built;
     const size_t first = out.size();
     out.resize(first + table.size());
-    for (size_t slot = 0; slot < table.size(); ++slot) out[first + slot] = static_cast<abi::MaglevEntry>(members[table[slot]]);
+    abi::MaglevEntry* entries = out.data() + first;
+    if (all) {
+      for (size_t slot = 0; slot < table.size(); ++slot) entries[slot] = static_cast<abi::MaglevEntry>(table[slot]);
+    } else {
+      for (size_t slot = 0; slot < table.size(); ++slot) entries[slot] = static_cast<abi::MaglevEntry>(members[table[slot]]);
+    }
     return size;
   }
 
@@ -236,6 +256,9 @@ class FragmentCompiler {
     const std::vector<bool> local = ChooseEndpoints(candidates, true);
     std::vector<std::string> keys;
     std::vector<uint32_t> cluster_members, local_members;
+    keys.reserve(candidates.size());
+    cluster_members.reserve(candidates.size());
+    out.backends.reserve(candidates.size());
     for (size_t i = 0; i < candidates.size(); ++i) {
       if (!cluster[i] && !local[i]) continue;
       if (keys.size() == abi::kMaxBackendsPerServicePort) {
@@ -264,9 +287,10 @@ class FragmentCompiler {
   MaglevCache* maglev_cache_;
 };
 
-// The assembled port, taking the draft's tables (a draft is assembled once;
-// it keeps the frontends it wants for later contention checks).
-std::shared_ptr<CompiledServicePort> TakePort(CompiledServicePort& draft) {
+// The assembled port, taking the draft's tables (the draft keeps the
+// frontends it wants for later contention checks). Done on the compiling
+// threads: a full resync assembles every port.
+std::shared_ptr<CompiledServicePort> AssemblePort(CompiledServicePort& draft) {
   auto port = std::make_shared<CompiledServicePort>();
   port->name = draft.name;
   port->record = draft.record;
@@ -279,6 +303,15 @@ std::shared_ptr<CompiledServicePort> TakePort(CompiledServicePort& draft) {
 
 uint64_t FrontendKey(const abi::FrontendRecord& frontend) {
   return (static_cast<uint64_t>(frontend.ipv4) << 24) | (static_cast<uint64_t>(frontend.port) << 8) | frontend.protocol;
+}
+
+// EndpointSlice::ServiceName() without its two allocations (the label key
+// built for the lookup, the copy returned): a full resync asks every slice.
+const std::string& SliceServiceName(const EndpointSlice& slice) {
+  static const std::string kKey = k8s::kServiceNameLabel;
+  static const std::string kNone;
+  auto label = slice.meta.labels.find(kKey);
+  return label == slice.meta.labels.end() ? kNone : label->second;
 }
 
 template <class Map>
@@ -333,7 +366,7 @@ void ServicesModel::IndexSlices(const k8s::ClusterState& state) {
   slice_service_.clear();
   service_slices_.clear();
   for (const auto& [id, slice] : state.endpoint_slices) {
-    const std::string service = slice.ServiceName();
+    const std::string& service = SliceServiceName(slice);
     if (service.empty()) continue;
     slice_service_[id] = NamespacedName{id.namespace_, service};
     service_slices_[NamespacedName{id.namespace_, service}].insert(id);
@@ -357,9 +390,14 @@ ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& sta
     compiler.AddHostPorts(owner.second, pod->second);
   }
   Fragment fragment;
-  for (FragmentCompiler::Draft& draft : compiler.drafts)
+  fragment.drafts.reserve(compiler.drafts.size());
+  fragment.port_names.reserve(compiler.drafts.size());
+  for (FragmentCompiler::Draft& draft : compiler.drafts) {
+    fragment.port_names.push_back(draft.port.name);
+    std::shared_ptr<CompiledServicePort> assembled = AssemblePort(draft.port);
     fragment.drafts.push_back(PortDraft{std::move(draft.port), std::move(draft.id_key), std::move(draft.port_label),
-                                        draft.owner});
+                                        draft.owner, std::move(assembled)});
+  }
   fragment.warnings = std::move(compiler.warnings);
   return fragment;
 }
@@ -443,7 +481,6 @@ void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_
   std::vector<std::pair<PortDraft*, Fragment*>> drafts;
   for (auto& [owner, fragment] : fragments_) {
     fragment.conflict_warnings.clear();
-    fragment.port_names.clear();
     for (PortDraft& draft : fragment.drafts) drafts.emplace_back(&draft, &fragment);
   }
   std::vector<std::vector<abi::FrontendRecord>> kept(drafts.size());
@@ -475,9 +512,8 @@ void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_
             [&](size_t a, size_t b) { return drafts[a].first->id_key < drafts[b].first->id_key; });
   for (size_t i : fresh) ids[i] = NewId(drafts[i].first->id_key);
   for (size_t i = 0; i < drafts.size(); ++i) {
-    auto port = TakePort(drafts[i].first->port);
+    auto port = std::move(drafts[i].first->assembled);
     port->frontends = std::move(kept[i]);
-    drafts[i].second->port_names.push_back(port->name);
     Place(std::move(port), ids[i]);
   }
   // Dirty: what differs from before (the base may be older still: the
@@ -492,15 +528,27 @@ void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_
 
 bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges& changes) {
   if (!built_) return false;
-  std::set<OwnerKey> owners;
-  for (const NamespacedName& id : changes.services) owners.insert(OwnerKey{0, id});
-  for (const NamespacedName& id : changes.pods) owners.insert(OwnerKey{1, id});
+  // Sorted and made unique below (a full resync names every owner: no tree).
+  std::vector<OwnerKey> owners;
+  owners.reserve(changes.services.size() + changes.endpoint_slices.size() + changes.pods.size());
+  for (const NamespacedName& id : changes.services) owners.emplace_back(0, id);
+  for (const NamespacedName& id : changes.pods) owners.emplace_back(1, id);
+  // Many changed slices (a full resync): walk the state's sorted slices
+  // along the sorted changes instead of a tree search each.
+  const bool walk_slices = changes.endpoint_slices.size() * 16 > state.endpoint_slices.size();
+  auto walked = state.endpoint_slices.begin();
+  auto find_slice = [&](const NamespacedName& id) {
+    if (!walk_slices) return state.endpoint_slices.find(id);
+    while (walked != state.endpoint_slices.end() && walked->first < id) ++walked;
+    return walked != state.endpoint_slices.end() && walked->first == id ? walked : state.endpoint_slices.end();
+  };
+  static const std::string kNoService;
   for (const NamespacedName& id : changes.endpoint_slices) {
     auto old = slice_service_.find(id);
-    auto slice = state.endpoint_slices.find(id);
-    const std::string service_name = slice == state.endpoint_slices.end() ? std::string() : slice->second.ServiceName();
+    auto slice = find_slice(id);
+    const std::string& service_name = slice == state.endpoint_slices.end() ? kNoService : SliceServiceName(slice->second);
     if (old != slice_service_.end()) {
-      owners.insert(OwnerKey{0, old->second});
+      owners.emplace_back(0, old->second);
       if (old->second.name == service_name) continue;  // still its Service's: the index stands
       service_slices_[old->second].erase(id);
       slice_service_.erase(old);
@@ -509,8 +557,10 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     const NamespacedName service{id.namespace_, service_name};
     slice_service_[id] = service;
     service_slices_[service].insert(id);
-    owners.insert(OwnerKey{0, service});
+    owners.emplace_back(0, service);
   }
+  if (!std::is_sorted(owners.begin(), owners.end())) std::sort(owners.begin(), owners.end());
+  owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
   auto rebuild = [&] {
     ServicesCompileOptions options{Ids(), maglev_cache_, threads_};
     Rebuild(state, node_, options);
@@ -518,7 +568,7 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   };
   if (getenv("NP_AB_REBUILD") && owners.size() > 256 && owners.size() * 2 > fragments_.size()) return rebuild();
   // New fragments first: nothing changes until they are known to fit.
-  const std::vector<OwnerKey> ordered(owners.begin(), owners.end());
+  const std::vector<OwnerKey>& ordered = owners;
   std::vector<Fragment> compiled = CompileOwners(state, ordered);
   // Each owner's fragment before, looked up once (a full resync names all of
   // them: walk both sorted maps together then).
@@ -542,11 +592,14 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     if (touches_contested(compiled[i])) return rebuild();
     if (previous[i] != fragments_.end() && touches_contested(previous[i]->second)) return rebuild();
   }
-  std::unordered_set<std::string> leaving;  // port names of the recompiled owners
+  // Port names of the recompiled owners (their fragments outlive this set).
+  std::unordered_set<std::string_view> leaving;
+  leaving.reserve(ordered.size() * 16 > fragments_.size() ? ports_.size() : 0);
   for (size_t i = 0; i < ordered.size(); ++i)
     if (previous[i] != fragments_.end())
       leaving.insert(previous[i]->second.port_names.begin(), previous[i]->second.port_names.end());
   std::unordered_set<uint64_t> claimed;
+  claimed.reserve(leaving.size());
   for (const Fragment& fragment : compiled)
     for (const PortDraft& draft : fragment.drafts)
       for (const abi::FrontendRecord& frontend : draft.port.frontends) {
@@ -555,39 +608,50 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
         if (held_elsewhere || !claimed.insert(FrontendKey(frontend)).second) return rebuild();
       }
 
-  // Out with the old ports (their ids stay reserved for names that come back) ...
-  std::unordered_map<std::string, uint32_t> released_ids;
-  for (const std::string& name : leaving) {
-    auto port = ports_.find(name);
-    if (port == ports_.end()) continue;
-    for (const abi::FrontendRecord& frontend : port->second->frontends) frontend_owner_.erase(FrontendKey(frontend));
-    released_ids[name] = port->second->record.id;
-    by_id_.erase(port->second->record.id);
-    ports_.erase(port);
+  // Out with the old ports' frontends ...
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    if (previous[i] == fragments_.end()) continue;
+    for (const std::string& name : previous[i]->second.port_names) {
+      auto port = ports_.find(name);
+      if (port == ports_.end()) continue;
+      for (const abi::FrontendRecord& frontend : port->second->frontends) frontend_owner_.erase(FrontendKey(frontend));
+    }
   }
-  // ... in with the new ones.
+  // ... a port that comes back under its name keeps its id (and its entries,
+  // replaced in place) ...
   std::vector<PortDraft*> fresh;
   for (Fragment& fragment : compiled) {
     for (PortDraft& draft : fragment.drafts) {
-      auto released = released_ids.find(draft.port.name);
-      if (released == released_ids.end()) {
+      auto returning = leaving.find(draft.port.name);
+      auto port = returning == leaving.end() ? ports_.end() : ports_.find(draft.port.name);
+      if (port == ports_.end()) {
         fresh.push_back(&draft);
         continue;
       }
-      MarkDirty(released->second);
-      Place(TakePort(draft.port), released->second);
-      released_ids.erase(released);
+      const uint32_t id = port->second->record.id;
+      MarkDirty(id);
+      draft.assembled->record.id = id;
+      by_id_[id] = draft.assembled;
+      port->second = std::move(draft.assembled);
+      leaving.erase(returning);
     }
   }
-  for (const auto& [name, id] : released_ids) {
+  // ... the others leave (their ids are free again) ...
+  for (std::string_view name : leaving) {
+    auto port = ports_.find(std::string(name));
+    if (port == ports_.end()) continue;
+    const uint32_t id = port->second->record.id;
+    by_id_.erase(id);
     taken_ids_.erase(id);
     MarkDirty(id);
+    ports_.erase(port);
   }
+  // ... and new ones come in.
   std::sort(fresh.begin(), fresh.end(), [](const PortDraft* a, const PortDraft* b) { return a->id_key < b->id_key; });
   for (PortDraft* draft : fresh) {
     const uint32_t id = NewId(draft->id_key);
     MarkDirty(id);
-    Place(TakePort(draft->port), id);
+    Place(std::move(draft->assembled), id);
   }
   for (const Fragment& fragment : compiled)
     for (const PortDraft& draft : fragment.drafts)
@@ -597,8 +661,6 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   for (size_t i = 0; i < ordered.size(); ++i) {
     Fragment& fragment = compiled[i];
     last_warnings_.insert(last_warnings_.end(), fragment.warnings.begin(), fragment.warnings.end());
-    fragment.port_names.clear();
-    for (const PortDraft& draft : fragment.drafts) fragment.port_names.push_back(draft.port.name);
     const bool keep = !fragment.drafts.empty() || !fragment.warnings.empty();
     if (previous[i] != fragments_.end()) {
       if (keep) previous[i]->second = std::move(fragment);
@@ -654,8 +716,7 @@ std::map<std::string, uint32_t> ServicesModel::Ids() const {
 void ServicesModel::MarkBase(uint64_t generation) {
   has_base_ = true;
   base_generation_ = generation;
-  base_.clear();
-  base_ = by_id_;
+  base_ = by_id_;  // no clear() first: the copy reuses the nodes
   dirty_ids_.clear();
 }
 

@@ -112,10 +112,13 @@ class ServicesModel {
 
  private:
   struct PortDraft {
-    CompiledServicePort port;  // record.id unset, frontends as wanted; its tables move to the assembled port
+    CompiledServicePort port;  // record.id unset, frontends as wanted; no tables (they are in `assembled`)
     std::string id_key;        // "ns/name:port/PROTO": hashed into the stable ID
     std::string port_label;
     k8s::NamespacedName owner;
+    // The port to place, made on the compiling thread (record.id unset);
+    // taken when the draft is placed, which happens once.
+    std::shared_ptr<CompiledServicePort> assembled;
   };
   struct Fragment {
     std::vector<PortDraft> drafts;

@@ -30,6 +30,7 @@ std::string FormatFrontend(const abi::FrontendRecord& frontend) {
 }  // namespace
 
 ServicePortState::ServicePortState(ServicePortTables tables) : ServicePortTables(std::move(tables)) {
+  backend_keys.reserve(backends.size());
   for (const abi::BackendRecord& backend : backends) backend_keys.push_back(BackendKey(backend.ipv4, backend.port));
   std::sort(backend_keys.begin(), backend_keys.end());
 }
@@ -129,15 +130,29 @@ class ServiceTables::Edit {
 
 std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& image, const CounterSlotHooks& hooks,
                                                         const ServiceTables* previous, uint32_t first_version) {
+  ServicesPorts ports;
+  ports.generation = image.generation;
+  auto frontends = FrontendsByServicePort(image);
+  ports.ports.reserve(image.service_ports.size());
+  for (uint32_t i = 0; i < image.service_ports.size(); ++i)
+    ports.ports.push_back(ServicePortTables::FromImage(image, i, std::move(frontends[i])));
+  return FromPorts(std::move(ports), hooks, previous, first_version);
+}
+
+std::unique_ptr<ServiceTables> ServiceTables::FromPorts(ServicesPorts decoded, const CounterSlotHooks& hooks,
+                                                        const ServiceTables* previous, uint32_t first_version) {
+  std::vector<ServicePortTables>& ports = decoded.ports;
   auto tables = std::make_unique<ServiceTables>();
-  tables->base_generation_ = image.generation;
+  tables->base_generation_ = decoded.generation;
   tables->version_ = previous != nullptr ? previous->version_ + 1 : first_version;
   auto base = std::make_shared<BaseIndex>();
-  const auto frontends = FrontendsByServicePort(image);
   // Unique ids and frontends (what the compiler writes): built in one pass.
   std::vector<uint64_t> ids, frontend_keys;
-  for (const abi::ServicePortRecord& record : image.service_ports) ids.push_back(record.id);
-  for (const abi::FrontendRecord& frontend : image.frontends) frontend_keys.push_back(KeyOf(frontend));
+  ids.reserve(ports.size());
+  for (const ServicePortTables& port : ports) {
+    ids.push_back(port.record.id);
+    for (const abi::FrontendRecord& frontend : port.frontends) frontend_keys.push_back(KeyOf(frontend));
+  }
   std::sort(ids.begin(), ids.end());
   std::sort(frontend_keys.begin(), frontend_keys.end());
   const bool unique = std::adjacent_find(ids.begin(), ids.end()) == ids.end() &&
@@ -146,11 +161,11 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
     std::vector<std::pair<uint64_t, abi::FrontendRecord>> frontend_entries;
     std::vector<std::pair<uint64_t, uint32_t>> id_entries;
     std::map<uint32_t, uint32_t> owned;
-    frontend_entries.reserve(image.frontends.size());
-    id_entries.reserve(image.service_ports.size());
-    for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
-      auto state = PortState(image, i, frontends[i]);
-      const uint32_t id = image.service_ports[i].id;
+    frontend_entries.reserve(frontend_keys.size());
+    id_entries.reserve(ports.size());
+    for (uint32_t i = 0; i < ports.size(); ++i) {
+      auto state = std::make_shared<const ServicePortState>(std::move(ports[i]));
+      const uint32_t id = state->record.id;
       for (abi::FrontendRecord frontend : state->frontends) {
         frontend.service_port_index = i;
         frontend_entries.emplace_back(KeyOf(frontend), frontend);
@@ -160,8 +175,8 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
       tables->slots_.Set(i, Slot{state, hooks.assign(id, state->name)});
       (*base)[id] = std::move(state);
     }
-    tables->slot_end_ = static_cast<uint32_t>(image.service_ports.size());
-    tables->port_count_ = image.service_ports.size();
+    tables->slot_end_ = static_cast<uint32_t>(ports.size());
+    tables->port_count_ = ports.size();
     tables->frontends_ = ShardedMap<abi::FrontendRecord>::Build(frontend_entries);
     tables->by_id_ = ShardedMap<uint32_t>::Build(id_entries);
     tables->owned_ = ShardedMap<uint32_t>::Build(
@@ -172,13 +187,15 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
     // claim of each frontend, the last record of an id.
     std::set<uint64_t> seen;
     Edit first_claims(*tables, hooks);
-    for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
+    for (ServicePortTables& port : ports) {
       std::vector<abi::FrontendRecord> kept;
-      for (const abi::FrontendRecord& frontend : frontends[i])
+      for (const abi::FrontendRecord& frontend : port.frontends)
         if (seen.insert(KeyOf(frontend)).second) kept.push_back(frontend);
-      auto state = PortState(image, i, std::move(kept));
-      (*base)[image.service_ports[i].id] = state;
-      first_claims.Put(image.service_ports[i].id, std::move(state));
+      port.frontends = std::move(kept);
+      const uint32_t id = port.record.id;
+      auto state = std::make_shared<const ServicePortState>(std::move(port));
+      (*base)[id] = state;
+      first_claims.Put(id, std::move(state));
     }
     (void)first_claims.Commit();
   }

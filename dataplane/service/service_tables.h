@@ -51,6 +51,10 @@ class ServiceTables {
   // snapshot it replaces: counter slots of ports that are gone are released.
   static std::unique_ptr<ServiceTables> FromImage(const ServicesImage& image, const CounterSlotHooks& hooks,
                                                   const ServiceTables* previous = nullptr, uint32_t first_version = 1);
+  // The same from a section decoded per port (DecodeServicesSectionPorts):
+  // the ports' tables move into the snapshot, no copy.
+  static std::unique_ptr<ServiceTables> FromPorts(ServicesPorts ports, const CounterSlotHooks& hooks,
+                                                  const ServiceTables* previous = nullptr, uint32_t first_version = 1);
   // This snapshot's base with `delta` applied (a delta is cumulative: ports
   // an earlier delta changed and this one does not name return to the
   // base's version). Fails when the delta does not fit the base; this

@@ -11,7 +11,8 @@ std::optional<ServicesUpdater::Update> ServicesUpdater::Poll(const ServiceTables
 
 std::optional<ServicesUpdater::Update> ServicesUpdater::PollFull(const ServiceTables* current,
                                                                  const CounterSlotHooks& hooks, std::string* refusal) {
-  auto image = region_.TakeDecoded(abi::SectionKind::kServices, &full_seen_, DecodeServicesSection);
+  // Decoded per service port: the snapshot takes the ports' tables as they are.
+  auto image = region_.TakeDecoded(abi::SectionKind::kServices, &full_seen_, DecodeServicesSectionPorts);
   if (!image) return std::nullopt;
   if (!*image) {
     if (refusal)
@@ -21,8 +22,8 @@ std::optional<ServicesUpdater::Update> ServicesUpdater::PollFull(const ServiceTa
   // A restarted dataplane meets conntrack entries stamped by its predecessor
   // (the table outlives it): start the versions somewhere they are not.
   const uint32_t first_version = static_cast<uint32_t>(RealtimeNanoseconds() >> 10) | 1u;
-  return Update{ServiceTables::FromImage(**image, hooks, current, first_version), abi::SectionKind::kServices,
-                full_seen_};
+  return Update{ServiceTables::FromPorts(std::move(*image).value(), hooks, current, first_version),
+                abi::SectionKind::kServices, full_seen_};
 }
 
 std::optional<ServicesUpdater::Update> ServicesUpdater::PollDelta(const ServiceTables* current,

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
 #include "tests/common/test_node.h"
@@ -197,6 +198,70 @@ TEST(SectionImage, MutatedImagesNeverCrashTheValidator) {
     for (int i = 0; i < flips; ++i) bytes[random() % bytes.size()] = static_cast<uint8_t>(random());
     (void)DecodeServicesSection(bytes.data(), bytes.size(), nullptr);
     (void)DecodeNodeSection(bytes.data(), bytes.size(), nullptr);
+  }
+}
+
+// The per-port decoder the dataplane applies full sections with gives the
+// flat decoder's ports (ServicePortTables::FromImage of each) and refuses
+// exactly what it refuses, with the same reason.
+void ExpectPortsDecodeAgrees(const std::vector<uint8_t>& bytes) {
+  auto flat = DecodeServicesSection(bytes.data(), bytes.size(), nullptr);
+  auto ports = DecodeServicesSectionPorts(bytes.data(), bytes.size(), nullptr);
+  ASSERT_EQ(flat.ok(), ports.ok());
+  if (!flat.ok()) {
+    EXPECT_EQ(flat.error().message, ports.error().message);
+    return;
+  }
+  EXPECT_EQ(ports->generation, flat->generation);
+  std::vector<std::vector<abi::FrontendRecord>> frontends = FrontendsByServicePort(*flat);
+  ASSERT_EQ(ports->ports.size(), flat->service_ports.size());
+  for (uint32_t i = 0; i < flat->service_ports.size(); ++i) {
+    const ServicePortTables expected = ServicePortTables::FromImage(*flat, i, std::move(frontends[i]));
+    EXPECT_TRUE(ports->ports[i] == expected) << "service port " << i;
+    EXPECT_EQ(std::memcmp(&ports->ports[i].record, &expected.record, sizeof(expected.record)), 0);
+  }
+}
+
+TEST(SectionImage, PortsDecodeAgreesWithTheFlatDecode) {
+  ServicesImage two = SampleServices();
+  abi::ServicePortRecord second = two.service_ports[0];
+  second.id = 43;
+  second.backend_first = 1;
+  second.backend_count = 1;
+  second.maglev_first = 3;
+  second.maglev_size = 2;
+  second.local_maglev_first = 5;
+  second.local_maglev_size = 1;
+  second.source_range_first = 0;
+  second.source_range_count = 1;
+  two.service_ports.push_back(second);
+  two.service_port_names.push_back("default/web:https");
+  two.maglev.insert(two.maglev.end(), {0, 0, 0});
+  two.source_ranges.push_back(abi::CidrRecord{0x0a000000, 8, {}});
+  two.frontends.push_back(abi::FrontendRecord{0x0a60000a, 443, abi::kProtoTcp, abi::FrontendKind::kClusterIP, 1});
+  two.frontends.push_back(abi::FrontendRecord{0x0a60000b, 80, abi::kProtoTcp, abi::FrontendKind::kExternalIP, 0});
+  ExpectPortsDecodeAgrees(EncodeServicesSection(two));
+  ExpectPortsDecodeAgrees(EncodeWithWideMaglev(two));
+
+  ServicesImage bad = two;
+  bad.maglev[5] = 1;  // the second port's local table names its backend 1 of 1
+  ExpectPortsDecodeAgrees(EncodeServicesSection(bad));
+  bad = two;
+  bad.service_ports[1].backend_count = 3;
+  ExpectPortsDecodeAgrees(EncodeServicesSection(bad));
+  bad = two;
+  bad.frontends[1].service_port_index = 2;
+  ExpectPortsDecodeAgrees(EncodeServicesSection(bad));
+
+  const std::vector<uint8_t> good = EncodeServicesSection(two);
+  for (size_t length = 0; length < good.size(); ++length)
+    ExpectPortsDecodeAgrees(std::vector<uint8_t>(good.begin(), good.begin() + static_cast<long>(length)));
+  std::mt19937 random(54321);
+  for (int round = 0; round < 5000; ++round) {
+    std::vector<uint8_t> bytes = good;
+    const int flips = 1 + static_cast<int>(random() % 8);
+    for (int i = 0; i < flips; ++i) bytes[random() % bytes.size()] = static_cast<uint8_t>(random());
+    ExpectPortsDecodeAgrees(bytes);
   }
 }
 

@@ -90,6 +90,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(np::DecodeServicesSection(image, size, &crc).ok() == services.ok());
   Check(!np::DecodeServicesSection(image, size, &wrong_crc).ok());
   if (services) RoundTripServices(*services);
+  // The dataplane's per-port decode refuses the same (same reason) and gives the same ports.
+  np::Result<np::ServicesPorts> ports = np::DecodeServicesSectionPorts(image, size, nullptr);
+  Check(ports.ok() == services.ok());
+  if (!services) Check(ports.error().message == services.error().message);
+  if (services) {
+    Check(ports->ports.size() == services->service_ports.size());
+    std::vector<std::vector<np::abi::FrontendRecord>> frontends = np::FrontendsByServicePort(*services);
+    for (uint32_t i = 0; i < ports->ports.size(); ++i)
+      Check(ports->ports[i] == np::ServicePortTables::FromImage(*services, i, std::move(frontends[i])));
+  }
 
   np::Result<np::ServicesDelta> delta = np::DecodeServicesDeltaSection(image, size, nullptr);
   Check(np::DecodeServicesDeltaSection(image, size, &crc).ok() == delta.ok());
