@@ -566,7 +566,6 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     Rebuild(state, node_, options);
     return false;
   };
-  if (getenv("NP_AB_REBUILD") && owners.size() > 256 && owners.size() * 2 > fragments_.size()) return rebuild();
   // New fragments first: nothing changes until they are known to fit.
   const std::vector<OwnerKey>& ordered = owners;
   std::vector<Fragment> compiled = CompileOwners(state, ordered);
