@@ -198,6 +198,10 @@ class AclContexts {
     return overlay_[Index(direction)][partition].get();  // nullptr: base-served or no rules
   }
   uint32_t rule_count(abi::PolicyDirection direction) const { return rule_count_[Index(direction)]; }
+  // Overlay contexts in use, both directions (0: every partition is base-served or has no rules).
+  uint32_t overlay_count() const {
+    return static_cast<uint32_t>(slots_[0].size() + slots_[1].size()) - 4;  // routes 0 and 1 of each direction
+  }
   bool narrow_identities() const { return narrow_; }  // the 16-bit identity layout
   size_t memory_bytes() const { return memory_bytes_; }  // rte_acl's own footprint, every context used
   double build_ms() const { return build_ms_; }          // this Build: expansion, digests, builds
