@@ -74,6 +74,8 @@
 //    base-served (forced_). When overlays hold more than 1/kAclOverlayShare
 //    of a direction's rules, the base is rebuilt from every partition (a
 //    full build, amortised over the changes before it) and overlays go.
+//    Below that share, the loader folds the overlays into a new base in
+//    the background once policy is quiet (acl_consolidator.h).
 //  - rte_acl's userdata is the rule's LOCAL number in its context + 1 (0 =
 //    no match); priority favours the lowest local number, i.e. the lowest
 //    image rule index (local numbers follow image order). Each AclContexts

@@ -3,7 +3,9 @@
 // the snapshots workers read, swaps them in and reclaims the old ones after
 // an RCU grace period. It also does the main lcore's periodic slow work:
 // the coarse clock, neighbour aging, conntrack expiry, gratuitous ARP for
-// newly owned LoadBalancer addresses, link state, heartbeat.
+// newly owned LoadBalancer addresses, link state, heartbeat. Its one
+// helper thread builds base-only policy classifiers in the background
+// (policy/acl_consolidator.h); Tick publishes them.
 #pragma once
 
 #include <cstdint>
