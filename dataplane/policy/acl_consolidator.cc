@@ -20,8 +20,16 @@ AclConsolidator::AclConsolidator(uint64_t quiet_ns, Builder builder)
 
 AclConsolidator::~AclConsolidator() { Join(); }
 
+bool AclConsolidator::IsApplied(const std::shared_ptr<const AclContexts>& acl) const {
+  // Owner equality: a weak_ptr keeps its control block, so a classifier
+  // allocated where a freed one was is never taken for it.
+  return acl != nullptr && !applied_acl_.owner_before(acl) && !acl.owner_before(applied_acl_);
+}
+
 void AclConsolidator::PolicyApplied(const PolicyTables& current, uint64_t now_ns) {
-  ++epoch_;  // a build in flight was for older tables
+  if (IsApplied(current.shared_acl())) return;  // same classifier: nothing to restart
+  applied_acl_ = current.shared_acl();
+  ++epoch_;  // a build in flight was for another classifier
   pending_ = current.acl().overlay_count() > 0;
   quiet_until_ns_ = now_ns + quiet_ns_;
 }
@@ -40,8 +48,7 @@ void AclConsolidator::Start(const PolicyTables& current) {
   job->image = current.shared_image();
   job->partitions = current.acl().partitions();
   job->builder = &builder_;
-  job->source = &current;
-  job->generation = current.generation();
+  job->source_acl = current.shared_acl();
   job->epoch = epoch_;
   job->overlays_before = current.acl().overlay_count();
   const int rc = rte_ctrl_thread_create(&job->thread, "np-acl-consol", nullptr, Run, job.get());
@@ -66,18 +73,19 @@ std::optional<AclConsolidator::Done> AclConsolidator::Poll(const PolicyTables* c
   if (build_finished()) {
     std::unique_ptr<Job> job = std::move(job_);
     pthread_join(job->thread, nullptr);  // it has returned or is returning
-    // The pointer alone could be a new allocation at a freed address: the
-    // epoch (bumped by every apply) and the generation say it is the same.
-    const bool current_tables = current != nullptr && current == job->source &&
-                                current->generation() == job->generation && job->epoch == epoch_;
+    // Still the classifier it was built to replace (the job holds it: no
+    // ABA), though the tables may be newer ones that kept it whole.
+    const bool current_classifier = current != nullptr && job->epoch == epoch_ &&
+                                    current->shared_acl() == job->source_acl;
     if (!job->result->ok()) {
       ++failed_;
       last_error_ = job->result->error().message;
-    } else if (!current_tables) {
+    } else if (!current_classifier || !job->result->value()->Serves(current->image(), current->acl().partitions())) {
       ++discarded_;  // the apply that superseded it started a new quiet period
     } else {
       done.emplace(Done{current->WithClassifier(std::move(*job->result).value()), job->build_ms,
                         job->overlays_before});
+      applied_acl_ = done->tables->shared_acl();
       ++consolidated_;
     }
   }

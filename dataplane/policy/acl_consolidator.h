@@ -9,6 +9,15 @@
 // with that classifier (PolicyTables::WithClassifier) - same image, same
 // generation, same rule indices - if they are still the current ones.
 //
+// What counts as a change: an apply that built a new classifier (a rule,
+// identity set or CIDR changed). One that kept the classifier whole
+// (AclContexts::Serves: pods coming and going with existing identities, a
+// new IP -> identity map) neither restarts the quiet period nor makes a
+// build in flight stale - the result then goes onto the newer tables, which
+// it serves just as well (checked with Serves before publishing). Pod churn
+// in a large cluster publishes policy sections all the time; without this,
+// consolidation could wait for ever.
+//
 // Threading. Everything here but the build runs on the main lcore (the
 // loader's ApplyPolicy and Tick). The builder thread reads only its own Job:
 // a shared_ptr to the immutable image (the tables it came from may be freed
@@ -71,9 +80,9 @@ class AclConsolidator {
   AclConsolidator(const AclConsolidator&) = delete;
   AclConsolidator& operator=(const AclConsolidator&) = delete;
 
-  // After every policy apply, with the tables now published: a build in
-  // flight is stale from now on, and the quiet period starts again if
-  // `current` has overlays.
+  // After every policy apply, with the tables now published. When their
+  // classifier is not the one applied last: a build in flight is stale from
+  // now on, and the quiet period starts again if `current` has overlays.
   void PolicyApplied(const PolicyTables& current, uint64_t now_ns);
 
   struct Done {
@@ -99,8 +108,7 @@ class AclConsolidator {
     std::shared_ptr<const PolicyImage> image;
     uint32_t partitions = 0;
     const Builder* builder = nullptr;
-    const PolicyTables* source = nullptr;  // compared, never dereferenced
-    uint64_t generation = 0;
+    std::shared_ptr<const AclContexts> source_acl;  // the overlaid classifier it replaces
     uint64_t epoch = 0;
     uint32_t overlays_before = 0;
     std::optional<Result<std::shared_ptr<const AclContexts>>> result;  // written by the builder
@@ -109,13 +117,15 @@ class AclConsolidator {
     pthread_t thread{};
   };
   static void* Run(void* arg);
+  bool IsApplied(const std::shared_ptr<const AclContexts>& acl) const;
   void Start(const PolicyTables& current);
   void Join();
 
   const uint64_t quiet_ns_;
   const Builder builder_;
   std::unique_ptr<Job> job_;
-  uint64_t epoch_ = 0;        // bumped by every apply
+  uint64_t epoch_ = 0;        // bumped by every apply that changed the classifier
+  std::weak_ptr<const AclContexts> applied_acl_;  // the current tables' (owner-compared: no ABA)
   bool pending_ = false;      // the current tables have overlays and no build was started for them
   uint64_t quiet_until_ns_ = 0;
   uint64_t started_ = 0;

@@ -106,6 +106,7 @@ class PolicyTables {
   // Keeps the image alive for a build on another thread that may outlive these tables.
   const std::shared_ptr<const PolicyImage>& shared_image() const { return image_; }
   const AclContexts& acl() const { return *acl_; }
+  const std::shared_ptr<const AclContexts>& shared_acl() const { return acl_; }
   bool ReusedClassifierFrom(const PolicyTables& other) const { return acl_ == other.acl_; }
   // What this Build did to the rte_acl contexts (a shared classifier: 0 built).
   uint32_t acl_contexts_built() const { return acl_built_; }

@@ -468,6 +468,56 @@ TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
   ExpectSameVerdicts(world, *done->tables, newer);
 }
 
+// Pods coming and going with existing identities keep the classifier whole
+// (Serves): such applies neither restart the quiet period nor make the
+// build stale; its result goes onto the newest tables.
+TEST_F(AclConsolidation, PodChurnNeitherDelaysNorDiscardsIt) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
+  world.Apply();
+  ASSERT_GT(world.tables().acl().overlay_count(), 0u);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  AclConsolidator consolidator(kConsolidationQuietNs, [&](const PolicyImage& image, uint32_t partitions) {
+    released.wait();
+    return AclConsolidator::BuildBaseOnly(image, partitions);
+  });
+  constexpr uint64_t kQuiet = kConsolidationQuietNs;
+  consolidator.PolicyApplied(world.tables(), kQuiet);
+
+  world.Add(PodYaml(names[3], "client-2", "10.244.1.250", "role: client"));  // during the quiet period
+  world.Apply();
+  ASSERT_TRUE(world.tables().ReusedClassifierFrom(world.previous()));
+  consolidator.PolicyApplied(world.tables(), kQuiet + kQuiet * 9 / 10);
+  EXPECT_FALSE(consolidator.Poll(&world.tables(), 2 * kQuiet));  // quiet since the label change
+  ASSERT_TRUE(consolidator.building());
+
+  world.Add(PodYaml(names[4], "client-2", "10.244.1.251", "role: client"));  // during the build
+  world.Apply();
+  ASSERT_TRUE(world.tables().ReusedClassifierFrom(world.previous()));
+  const PolicyTables& newest = world.tables();
+  consolidator.PolicyApplied(newest, 2 * kQuiet + 1000);
+  release.set_value();
+  ASSERT_TRUE(WaitUntilFinished(consolidator));
+  auto done = consolidator.Poll(&newest, 2 * kQuiet + 2000);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(consolidator.discarded(), 0u);
+  EXPECT_EQ(&done->tables->image(), &newest.image());  // the newest tables, their addresses included
+  EXPECT_EQ(done->tables->generation(), newest.generation());
+  EXPECT_EQ(done->tables->acl().overlay_count(), 0u);
+  ExpectSameVerdicts(world, *done->tables, newest);
+  EXPECT_TRUE(done->tables->Lookup(Ip("10.244.1.251")).identity == newest.Lookup(Ip("10.244.1.251")).identity);
+
+  // A pod-churn apply on the consolidated tables keeps it as it is.
+  world.Add(PodYaml(names[5], "client-2", "10.244.1.252", "role: client"));
+  world.Apply();
+  consolidator.PolicyApplied(*done->tables, 3 * kQuiet);  // what the loader published
+  EXPECT_FALSE(consolidator.Poll(done->tables.get(), 10 * kQuiet));
+  EXPECT_FALSE(consolidator.building());
+  EXPECT_EQ(consolidator.started(), 1u);
+}
+
 TEST_F(AclConsolidation, NoBuildWhileChangesKeepArriving) {
   const std::vector<std::string> names = DistinctNamespaces();
   World world(Cluster(names));
