@@ -25,7 +25,8 @@
 // main lcore reads it after an acquire load, then joins). At most one build
 // is in flight; a newer apply never waits for it: the epoch moves on and the
 // result is discarded when it lands. The destructor joins (it may wait for
-// one build: 0.4 s at 10k policies, ~5 s at 100k).
+// one build: ~0.5 s at 10k policies, ~5 s at 100k). The job holds the
+// classifier it replaces, so a superseded one lives until its build lands.
 //
 // rte_acl off the EAL threads. DPDK 22.11's rte_acl_create/add_rules/build
 // are "not multi-thread safe" for ONE context; ours is private to the
@@ -54,6 +55,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "dataplane/policy/policy_tables.h"
 
@@ -61,7 +63,7 @@ namespace np::policy {
 
 // Quiet period before a consolidation starts. Policy sections come in
 // bursts (a rollout relabels pods one by one, the control plane publishes
-// each change within ~100 ms); a full build costs 0.4 s of a CPU at 10k
+// each change within ~100 ms); a full build costs ~0.5 s of a CPU at 10k
 // policies and ~5 s at 100k, so starting one per change of a burst would
 // mostly build classifiers that are discarded. 1 s lets a burst settle and
 // still returns classification to the base-only cost within ~1.5 s (10k).
@@ -90,9 +92,10 @@ class AclConsolidator {
     double build_ms;                       // wall time of the background build
     uint32_t overlays_before;              // overlay contexts `current` had
   };
-  // Main lcore, periodically: collects a finished build (the tables to
-  // publish when it was built for `current`, which must be the published
-  // tables), then starts one if policy has been quiet long enough.
+  // Main lcore, periodically, with the published tables: collects a
+  // finished build (the tables to publish when it still replaces
+  // `current`'s classifier), then starts one if policy has been quiet long
+  // enough.
   std::optional<Done> Poll(const PolicyTables* current, uint64_t now_ns);
 
   bool building() const { return job_ != nullptr; }
