@@ -80,7 +80,9 @@ std::optional<AclConsolidator::Done> AclConsolidator::Poll(const PolicyTables* c
     if (!job->result->ok()) {
       ++failed_;
       last_error_ = job->result->error().message;
-    } else if (!current_classifier || !job->result->value()->Serves(current->image(), current->acl().partitions())) {
+    } else if (!current_classifier ||
+               (current->shared_image() != job->image &&  // newer tables that kept the classifier: O(identities)
+                !job->result->value()->Serves(current->image(), current->acl().partitions()))) {
       ++discarded_;  // the apply that superseded it started a new quiet period
     } else {
       done.emplace(Done{current->WithClassifier(std::move(*job->result).value()), job->build_ms,
