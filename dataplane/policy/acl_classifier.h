@@ -74,6 +74,8 @@
 //    base-served (forced_). When overlays hold more than 1/kAclOverlayShare
 //    of a direction's rules, the base is rebuilt from every partition (a
 //    full build, amortised over the changes before it) and overlays go.
+//    Below that share, the loader folds the overlays into a new base in
+//    the background once policy is quiet (acl_consolidator.h).
 //  - rte_acl's userdata is the rule's LOCAL number in its context + 1 (0 =
 //    no match); priority favours the lowest local number, i.e. the lowest
 //    image rule index (local numbers follow image order). Each AclContexts
@@ -198,6 +200,10 @@ class AclContexts {
     return overlay_[Index(direction)][partition].get();  // nullptr: base-served or no rules
   }
   uint32_t rule_count(abi::PolicyDirection direction) const { return rule_count_[Index(direction)]; }
+  // Overlay contexts in use, both directions (0: every partition is base-served or has no rules).
+  uint32_t overlay_count() const {
+    return static_cast<uint32_t>(slots_[0].size() + slots_[1].size()) - 4;  // routes 0 and 1 of each direction
+  }
   bool narrow_identities() const { return narrow_; }  // the 16-bit identity layout
   size_t memory_bytes() const { return memory_bytes_; }  // rte_acl's own footprint, every context used
   double build_ms() const { return build_ms_; }          // this Build: expansion, digests, builds

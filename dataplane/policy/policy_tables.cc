@@ -41,7 +41,16 @@ Result<std::unique_ptr<PolicyTables>> PolicyTables::Build(PolicyImage image, con
   const uint8_t len = image.info.cluster_cidr_len;
   tables->cluster_mask_ = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
   tables->cluster_prefix_ = image.info.cluster_cidr & tables->cluster_mask_;
-  tables->image_ = std::move(image);
+  tables->generation_ = image.generation;
+  tables->image_ = std::make_shared<const PolicyImage>(std::move(image));
+  return tables;
+}
+
+std::unique_ptr<PolicyTables> PolicyTables::WithClassifier(std::shared_ptr<const AclContexts> acl) const {
+  std::unique_ptr<PolicyTables> tables(new PolicyTables(*this));
+  tables->acl_built_ = acl->contexts_built();
+  tables->acl_reused_ = acl->contexts_reused();
+  tables->acl_ = std::move(acl);
   return tables;
 }
 

@@ -94,9 +94,19 @@ class PolicyTables {
   static Result<std::unique_ptr<PolicyTables>> Build(PolicyImage image, const PolicyTables* previous = nullptr,
                                                      uint32_t acl_partitions = kAclPartitions);
 
-  uint64_t generation() const { return image_.generation; }
-  const PolicyImage& image() const { return image_; }
+  // The same tables with another classifier for the same image (the
+  // loader's background consolidation, acl_consolidator.h): the image is
+  // shared, the address map copied (O(pods)). `acl` must have been built
+  // from image() with acl().partitions() partitions: the addresses carry
+  // their partition.
+  std::unique_ptr<PolicyTables> WithClassifier(std::shared_ptr<const AclContexts> acl) const;
+
+  uint64_t generation() const { return generation_; }
+  const PolicyImage& image() const { return *image_; }
+  // Keeps the image alive for a build on another thread that may outlive these tables.
+  const std::shared_ptr<const PolicyImage>& shared_image() const { return image_; }
   const AclContexts& acl() const { return *acl_; }
+  const std::shared_ptr<const AclContexts>& shared_acl() const { return acl_; }
   bool ReusedClassifierFrom(const PolicyTables& other) const { return acl_ == other.acl_; }
   // What this Build did to the rte_acl contexts (a shared classifier: 0 built).
   uint32_t acl_contexts_built() const { return acl_built_; }
@@ -124,13 +134,16 @@ class PolicyTables {
 
  private:
   PolicyTables() = default;
+  PolicyTables(const PolicyTables&) = default;  // WithClassifier only
+  PolicyTables& operator=(const PolicyTables&) = delete;
   void CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdict* verdicts) const;
   // results[k] for keys[k] of one direction, to be classified on routes[k]
   // (AclContexts::Route; any_route = their OR): one Classify call per route present.
   void ClassifyByRoute(abi::PolicyDirection direction, const uint8_t** keys, const uint8_t* routes,
                        uint8_t any_route, uint32_t n, uint32_t* results) const;
 
-  PolicyImage image_;
+  std::shared_ptr<const PolicyImage> image_;
+  uint64_t generation_ = 0;  // image_->generation, without the indirection (workers read it per new flow)
   std::shared_ptr<const AclContexts> acl_;
   uint32_t acl_built_ = 0;
   uint32_t acl_reused_ = 0;

@@ -4,6 +4,7 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -133,6 +134,28 @@ void Loader::ApplyPolicy(PolicyImage image) {
   stats_.header().policy_counters_generation.store(generation, std::memory_order_release);
   region_.ReportApplied(abi::SectionKind::kPolicy, generation);
   Log("applied policy generation " + std::to_string(generation));
+  consolidator_.PolicyApplied(*shared_.policy.load(std::memory_order_acquire), MonotonicNs());
+}
+
+// Overlays left by applies are folded into the base by a background build
+// once policy is quiet (acl_consolidator.h). Same image and generation:
+// rule indices and counters stay, nothing is re-reported.
+void Loader::PollConsolidation(uint64_t now_ns) {
+  const policy::PolicyTables* current = shared_.policy.load(std::memory_order_acquire);
+  const uint64_t failed = consolidator_.failed();
+  auto done = consolidator_.Poll(current, now_ns);
+  if (consolidator_.failed() != failed) LogError("rte_acl consolidation failed: " + consolidator_.last_error());
+  if (!done) return;
+  const policy::AclContexts& acl = done->tables->acl();
+  char line[200];
+  std::snprintf(line, sizeof(line),
+                "policy generation %llu: rte_acl overlays consolidated in the background in %.0f ms "
+                "(%u overlay contexts -> %u base contexts, %u rules)",
+                static_cast<unsigned long long>(current->generation()), done->build_ms, done->overlays_before,
+                acl.contexts_built(), acl.rule_count(abi::PolicyDirection::kIngress) +
+                                          acl.rule_count(abi::PolicyDirection::kEgress));
+  Log(line);
+  Swap(shared_.policy, static_cast<const policy::PolicyTables*>(done->tables.release()));
 }
 
 void Loader::ApplyNode(NodeImage image) {
@@ -222,6 +245,7 @@ void Loader::Tick() {
   const uint32_t now_s = static_cast<uint32_t>(now_ns / 1000000000ull);
   shared_.now_s.store(now_s, std::memory_order_relaxed);
   region_.ReportHeartbeat();
+  PollConsolidation(now_ns);
   const NodeTables* node = shared_.node.load(std::memory_order_acquire);
   if (node == nullptr) return;
   for (const PortRuntime& port : node->ports())

@@ -2,7 +2,7 @@
 // memory, versus the number of policies (Google Benchmark).
 //
 //   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [--acl-log]
-//                [--partitions K] [--relabel [--relabel-steps S]] [benchmark flags]
+//                [--partitions K] [--relabel [--relabel-steps S] [--consolidate]] [benchmark flags]
 //
 // For each size P the generator below (GenerateCluster, documented in
 // perf/acl/README.md) writes a cluster of namespaces, pods and P
@@ -42,6 +42,16 @@
 // --relabel-steps S repeats the change S times, each in the next namespace,
 // on the tables the previous step left (overlays accumulate until the base
 // is rebuilt); one line per step, with step=I and overlays=O (both directions).
+// --consolidate also runs the loader's background consolidation
+// (policy::AclConsolidator, quiet period 0) on the tables each change left
+// and adds to the line
+//   consolidate_ms=C start_us=U collect_ms=K consolidated_mismatches=N ns_per_pkt_consolidated=Z
+// C = the build's wall time on its thread, U and K = what the calling
+// thread spent starting it and taking its result (the tables copied with
+// the new classifier, join included), N = flows whose verdict or rule index
+// differ from the overlaid tables (must be 0), Z = Check's CPU time per
+// flow with the consolidated classifier (in the same interleaved rounds as
+// X and Y). The next step still builds on the overlaid tables.
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
 #include <rte_log.h>
@@ -56,6 +66,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -63,6 +74,7 @@
 #include "control/k8s/cluster_state.h"
 #include "control/k8s/ip.h"
 #include "control/policy/policy_compiler.h"
+#include "dataplane/policy/acl_consolidator.h"
 #include "dataplane/policy/policy_tables.h"
 
 namespace {
@@ -332,12 +344,15 @@ struct Relabel {
   double full_ms = 0, partial_ms = 0;
   double full_ns_per_pkt = 0, partial_ns_per_pkt = 0;  // Check over the pool in bursts, CPU time
   uint32_t built = 0, reused = 0, mismatches = 0, overlays = 0;
+  bool consolidated = false;
+  double consolidate_ms = 0, start_us = 0, collect_ms = 0, consolidated_ns_per_pkt = 0;
+  uint32_t consolidated_mismatches = 0;
   std::string error;
 };
 
 // One app pod of the middle namespace gets a new label: a new identity
 // replaces its old one (the pod is its app's only one).
-Relabel MeasureRelabel(World& world, uint32_t partitions, uint32_t step) {
+Relabel MeasureRelabel(World& world, uint32_t partitions, uint32_t step, bool consolidate) {
   Relabel out;
   const Shape shape = ShapeFor(world.policies);
   const uint32_t ns = (shape.namespaces / 2 + step) % shape.namespaces;
@@ -369,6 +384,32 @@ Relabel MeasureRelabel(World& world, uint32_t partitions, uint32_t step) {
   for (size_t i = 0; i < a.size(); ++i)
     out.mismatches += a[i].allowed != b[i].allowed || a[i].ingress_rule != b[i].ingress_rule ||
                       a[i].egress_rule != b[i].egress_rule;
+  // The loader's background consolidation of those overlays.
+  std::unique_ptr<policy::PolicyTables> consolidated;
+  if (consolidate) {
+    policy::AclConsolidator consolidator(0);
+    consolidator.PolicyApplied(**partial, 0);
+    t0 = Clock::now();
+    (void)consolidator.Poll(partial->get(), 0);
+    out.start_us = Ms(t0) * 1000;
+    while (consolidator.building() && !consolidator.build_finished())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    t0 = Clock::now();
+    auto done = consolidator.Poll(partial->get(), 0);
+    out.collect_ms = Ms(t0);
+    if (!done) {
+      out.error = "consolidation: " + (consolidator.failed() ? consolidator.last_error() : std::string("no result"));
+      return out;
+    }
+    out.consolidated = true;
+    out.consolidate_ms = done->build_ms;
+    consolidated = std::move(done->tables);
+    std::vector<policy::FlowVerdict> c(world.flows.size());
+    consolidated->Check(world.flows.data(), static_cast<uint32_t>(world.flows.size()), c.data());
+    for (size_t i = 0; i < a.size(); ++i)
+      out.consolidated_mismatches += a[i].allowed != c[i].allowed || a[i].ingress_rule != c[i].ingress_rule ||
+                                     a[i].egress_rule != c[i].egress_rule;
+  }
   // Classification with the overlays the change made versus a single base,
   // interleaved rounds (the machines are shared), best round of each.
   auto cpu_ns = [] {
@@ -386,10 +427,11 @@ Relabel MeasureRelabel(World& world, uint32_t partitions, uint32_t step) {
       }
     return (cpu_ns() - start) / (20.0 * kFlowPool);
   };
-  out.full_ns_per_pkt = out.partial_ns_per_pkt = 1e18;
+  out.full_ns_per_pkt = out.partial_ns_per_pkt = out.consolidated_ns_per_pkt = 1e18;
   for (int r = 0; r < 5; ++r) {
     out.partial_ns_per_pkt = std::min(out.partial_ns_per_pkt, round(**partial));
     out.full_ns_per_pkt = std::min(out.full_ns_per_pkt, round(**full));
+    if (consolidated) out.consolidated_ns_per_pkt = std::min(out.consolidated_ns_per_pkt, round(*consolidated));
   }
   for (abi::PolicyDirection direction : {abi::PolicyDirection::kIngress, abi::PolicyDirection::kEgress})
     for (uint32_t p = 0; p < (*partial)->acl().partitions(); ++p)
@@ -451,6 +493,7 @@ int main(int argc, char** argv) {
   bool acl_log = false;  // rte_acl's build log (tries, nodes, memory) on stderr
   bool relabel = false;
   uint32_t relabel_steps = 1;
+  bool consolidate = false;
   uint32_t partitions = policy::kAclPartitions;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
@@ -468,6 +511,8 @@ int main(int argc, char** argv) {
       eal_mb = argv[++i];
     } else if (arg == "--acl-log") {
       acl_log = true;
+    } else if (arg == "--consolidate") {
+      consolidate = true;
     } else if (arg == "--relabel") {
       relabel = true;
     } else if (arg == "--relabel-steps" && i + 1 < argc) {
@@ -521,7 +566,7 @@ int main(int argc, char** argv) {
     for (const auto& world : worlds) {
       if (!world->error.empty()) continue;
       for (uint32_t step = 0; step < relabel_steps; ++step) {
-        const Relabel r = MeasureRelabel(*world, partitions, step);
+        const Relabel r = MeasureRelabel(*world, partitions, step, consolidate);
         if (!r.error.empty()) {
           std::fprintf(stderr, "relabel policies=%u: %s\n", world->policies, r.error.c_str());
           break;
@@ -531,6 +576,11 @@ int main(int argc, char** argv) {
                     world->policies, partitions, r.full_ms, r.partial_ms, r.built, r.reused, r.mismatches,
                     r.full_ns_per_pkt, r.partial_ns_per_pkt);
         if (relabel_steps > 1) std::printf(" step=%u overlays=%u", step + 1, r.overlays);
+        if (r.consolidated)
+          std::printf(" consolidate_ms=%.0f start_us=%.0f collect_ms=%.2f consolidated_mismatches=%u "
+                      "ns_per_pkt_consolidated=%.1f",
+                      r.consolidate_ms, r.start_us, r.collect_ms, r.consolidated_mismatches,
+                      r.consolidated_ns_per_pkt);
         std::printf("\n");
       }
     }

@@ -8,11 +8,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
+#include <thread>
 #include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "dataplane/policy/acl_consolidator.h"
 #include "dataplane/policy/policy_tables.h"
 #include "tests/policy/policy_test_support.h"
 
@@ -138,17 +142,22 @@ class World {
   }
 
   const PolicyTables& tables() const { return *tables_; }
-  const PolicyTables& previous() const { return *previous_; }
-
-  // Every pod to every pod on a few ports, TCP and UDP: the incremental
-  // tables and a fresh full build agree on every field of every verdict.
-  std::vector<FlowVerdict> ExpectSameAsFullBuild() const {
+  // Every pod to every pod on a few ports, TCP and UDP.
+  std::vector<FlowQuery> AllFlows() const {
     std::vector<FlowQuery> queries;
     for (const auto& [sid, src] : state_.pods)
       for (const auto& [did, dst] : state_.pods)
         for (uint16_t port : {80, 5432, 8080})
           for (uint8_t protocol : {abi::kProtoTcp, abi::kProtoUdp})
             queries.push_back({src.pod_ip->v4, dst.pod_ip->v4, port, protocol, 0});
+    return queries;
+  }
+  const PolicyTables& previous() const { return *previous_; }
+
+  // Every pod to every pod on a few ports, TCP and UDP: the incremental
+  // tables and a fresh full build agree on every field of every verdict.
+  std::vector<FlowVerdict> ExpectSameAsFullBuild() const {
+    const std::vector<FlowQuery> queries = AllFlows();
     std::vector<FlowVerdict> got(queries.size()), want(queries.size());
     tables_->Check(queries.data(), static_cast<uint32_t>(queries.size()), got.data());
     fresh_->Check(queries.data(), static_cast<uint32_t>(queries.size()), want.data());
@@ -342,6 +351,207 @@ TEST_F(AclPartitions, ManyChangedPartitionsRebuildTheBase) {
   }
   EXPECT_GT(changed, 1u);  // the first changes were overlays (the share counts rules, not namespaces)
   EXPECT_TRUE(Overlaid(world.tables().acl(), kIngress).empty());
+}
+
+// Background consolidation (acl_consolidator.h): the clock is passed in,
+// quiet periods are simulated; only the build itself runs on a thread.
+using AclConsolidation = AclPartitions;
+
+bool WaitUntilFinished(const AclConsolidator& consolidator) {
+  for (int i = 0; i < 60000 && !consolidator.build_finished(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return consolidator.build_finished();
+}
+
+// Same verdict, reason and rule indices for every flow.
+void ExpectSameVerdicts(const World& world, const PolicyTables& got_tables, const PolicyTables& want_tables) {
+  const std::vector<FlowQuery> queries = world.AllFlows();
+  std::vector<FlowVerdict> got(queries.size()), want(queries.size());
+  got_tables.Check(queries.data(), static_cast<uint32_t>(queries.size()), got.data());
+  want_tables.Check(queries.data(), static_cast<uint32_t>(queries.size()), want.data());
+  size_t allowed = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    EXPECT_EQ(got[i].allowed, want[i].allowed) << i;
+    EXPECT_EQ(got[i].reason, want[i].reason) << i;
+    EXPECT_EQ(got[i].ingress_rule, want[i].ingress_rule) << i;
+    EXPECT_EQ(got[i].egress_rule, want[i].egress_rule) << i;
+    allowed += got[i].allowed;
+  }
+  EXPECT_GT(allowed, kNamespaces * 3);
+}
+
+TEST_F(AclConsolidation, QuietPolicyFoldsOverlaysIntoANewBase) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
+  world.Apply();
+  const PolicyTables& overlaid = world.tables();
+  ASSERT_EQ(overlaid.acl().overlay_count(), 3u);  // ingress p0, p1; egress p0
+
+  constexpr uint64_t kQuiet = kConsolidationQuietNs;
+  AclConsolidator consolidator;
+  consolidator.PolicyApplied(overlaid, 5 * kQuiet);
+  EXPECT_FALSE(consolidator.Poll(&overlaid, 5 * kQuiet));
+  EXPECT_FALSE(consolidator.building());
+  EXPECT_FALSE(consolidator.Poll(&overlaid, 6 * kQuiet));  // quiet: the build starts
+  EXPECT_TRUE(consolidator.building());
+  ASSERT_TRUE(WaitUntilFinished(consolidator));
+  auto done = consolidator.Poll(&overlaid, 7 * kQuiet);
+  ASSERT_TRUE(done);
+  ASSERT_NE(done->tables, nullptr);
+  EXPECT_EQ(done->overlays_before, 3u);
+  EXPECT_GE(done->build_ms, 0.0);
+  EXPECT_EQ(consolidator.consolidated(), 1u);
+  EXPECT_FALSE(consolidator.building());
+
+  const PolicyTables& consolidated = *done->tables;
+  EXPECT_EQ(consolidated.acl().overlay_count(), 0u);
+  EXPECT_TRUE(Overlaid(consolidated.acl(), kIngress).empty());
+  EXPECT_TRUE(Overlaid(consolidated.acl(), kEgress).empty());
+  EXPECT_NE(consolidated.acl().base(kIngress), overlaid.acl().base(kIngress));  // a new base
+  EXPECT_EQ(consolidated.acl().contexts_built(), 2u);
+  EXPECT_EQ(consolidated.generation(), overlaid.generation());
+  EXPECT_EQ(&consolidated.image(), &overlaid.image());  // shared, not copied
+  ExpectSameVerdicts(world, consolidated, overlaid);  // rule indices included
+  world.ExpectSameAsFullBuild();
+
+  // Nothing more to do for these tables, however long policy stays quiet.
+  EXPECT_FALSE(consolidator.Poll(&consolidated, 20 * kQuiet));
+  EXPECT_FALSE(consolidator.building());
+  EXPECT_EQ(consolidator.started(), 1u);
+}
+
+TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
+  world.Apply();
+  ASSERT_GT(world.tables().acl().overlay_count(), 0u);
+
+  // The builder holds until released: the newer apply lands mid-build.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<uint32_t> builds{0};
+  AclConsolidator consolidator(kConsolidationQuietNs, [&](const PolicyImage& image, uint32_t partitions) {
+    ++builds;
+    released.wait();
+    return AclConsolidator::BuildBaseOnly(image, partitions);
+  });
+  const uint64_t t0 = 10 * kConsolidationQuietNs;
+  consolidator.PolicyApplied(world.tables(), t0);
+  EXPECT_FALSE(consolidator.Poll(&world.tables(), t0 + kConsolidationQuietNs));
+  ASSERT_TRUE(consolidator.building());
+
+  world.state().pods.at({names[2], "web"}).meta.labels["canary"] = "yes";
+  world.Apply();  // the old tables stay alive in world.previous(), as a slow grace period would
+  const PolicyTables& newer = world.tables();
+  ASSERT_GT(newer.acl().overlay_count(), 0u);
+  const uint64_t t1 = t0 + kConsolidationQuietNs + 1000;
+  consolidator.PolicyApplied(newer, t1);  // returns at once: nobody waits for the build
+  EXPECT_FALSE(consolidator.build_finished());
+  release.set_value();
+  ASSERT_TRUE(WaitUntilFinished(consolidator));
+  EXPECT_FALSE(consolidator.Poll(&newer, t1 + 1000));  // stale: discarded, no new quiet period yet
+  EXPECT_EQ(consolidator.discarded(), 1u);
+  EXPECT_EQ(consolidator.consolidated(), 0u);
+  EXPECT_FALSE(consolidator.building());
+
+  // The next quiet period consolidates the newer tables.
+  EXPECT_FALSE(consolidator.Poll(&newer, t1 + kConsolidationQuietNs));
+  ASSERT_TRUE(consolidator.building());
+  ASSERT_TRUE(WaitUntilFinished(consolidator));
+  auto done = consolidator.Poll(&newer, t1 + 2 * kConsolidationQuietNs);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(builds.load(), 2u);
+  EXPECT_EQ(&done->tables->image(), &newer.image());
+  EXPECT_EQ(done->tables->acl().overlay_count(), 0u);
+  ExpectSameVerdicts(world, *done->tables, newer);
+}
+
+// Pods coming and going with existing identities keep the classifier whole
+// (Serves): such applies neither restart the quiet period nor make the
+// build stale; its result goes onto the newest tables.
+TEST_F(AclConsolidation, PodChurnNeitherDelaysNorDiscardsIt) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
+  world.Apply();
+  ASSERT_GT(world.tables().acl().overlay_count(), 0u);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  AclConsolidator consolidator(kConsolidationQuietNs, [&](const PolicyImage& image, uint32_t partitions) {
+    released.wait();
+    return AclConsolidator::BuildBaseOnly(image, partitions);
+  });
+  constexpr uint64_t kQuiet = kConsolidationQuietNs;
+  consolidator.PolicyApplied(world.tables(), kQuiet);
+
+  world.Add(PodYaml(names[3], "client-2", "10.244.1.250", "role: client"));  // during the quiet period
+  world.Apply();
+  ASSERT_TRUE(world.tables().ReusedClassifierFrom(world.previous()));
+  consolidator.PolicyApplied(world.tables(), kQuiet + kQuiet * 9 / 10);
+  EXPECT_FALSE(consolidator.Poll(&world.tables(), 2 * kQuiet));  // quiet since the label change
+  ASSERT_TRUE(consolidator.building());
+
+  world.Add(PodYaml(names[4], "client-2", "10.244.1.251", "role: client"));  // during the build
+  world.Apply();
+  ASSERT_TRUE(world.tables().ReusedClassifierFrom(world.previous()));
+  const PolicyTables& newest = world.tables();
+  consolidator.PolicyApplied(newest, 2 * kQuiet + 1000);
+  release.set_value();
+  ASSERT_TRUE(WaitUntilFinished(consolidator));
+  auto done = consolidator.Poll(&newest, 2 * kQuiet + 2000);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(consolidator.discarded(), 0u);
+  EXPECT_EQ(&done->tables->image(), &newest.image());  // the newest tables, their addresses included
+  EXPECT_EQ(done->tables->generation(), newest.generation());
+  EXPECT_EQ(done->tables->acl().overlay_count(), 0u);
+  ExpectSameVerdicts(world, *done->tables, newest);
+  EXPECT_TRUE(done->tables->Lookup(Ip("10.244.1.251")).identity == newest.Lookup(Ip("10.244.1.251")).identity);
+
+  // A pod-churn apply on the consolidated tables keeps it as it is.
+  world.Add(PodYaml(names[5], "client-2", "10.244.1.252", "role: client"));
+  world.Apply();
+  consolidator.PolicyApplied(*done->tables, 3 * kQuiet);  // what the loader published
+  EXPECT_FALSE(consolidator.Poll(done->tables.get(), 10 * kQuiet));
+  EXPECT_FALSE(consolidator.building());
+  EXPECT_EQ(consolidator.started(), 1u);
+}
+
+TEST_F(AclConsolidation, NoBuildWhileChangesKeepArriving) {
+  const std::vector<std::string> names = DistinctNamespaces();
+  World world(Cluster(names));
+  AclConsolidator consolidator;
+  constexpr uint64_t kQuiet = kConsolidationQuietNs;
+  uint64_t now = 3 * kQuiet;
+  // A label change every 0.9 quiet periods, polled just before the next one.
+  for (uint32_t n = 0; n < 4; ++n) {
+    world.state().pods.at({names[n], "client"}).meta.labels["canary"] = "yes";
+    world.Apply();
+    ASSERT_GT(world.tables().acl().overlay_count(), 0u) << n;
+    consolidator.PolicyApplied(world.tables(), now);
+    now += kQuiet * 9 / 10;
+    EXPECT_FALSE(consolidator.Poll(&world.tables(), now)) << n;
+    EXPECT_FALSE(consolidator.building()) << n;
+  }
+  EXPECT_EQ(consolidator.started(), 0u);
+  // Quiet at last: one build, for the last tables.
+  EXPECT_FALSE(consolidator.Poll(&world.tables(), now + kQuiet / 10));
+  EXPECT_TRUE(consolidator.building());
+  EXPECT_EQ(consolidator.started(), 1u);
+  ASSERT_TRUE(WaitUntilFinished(consolidator));
+  auto done = consolidator.Poll(&world.tables(), now + kQuiet);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->tables->acl().overlay_count(), 0u);
+
+  // An apply without overlays (pods coming and going on the consolidated
+  // classifier) has nothing to consolidate.
+  AclConsolidator idle;
+  World plain(Cluster(names));
+  ASSERT_EQ(plain.tables().acl().overlay_count(), 0u);
+  idle.PolicyApplied(plain.tables(), 0);
+  EXPECT_FALSE(idle.Poll(&plain.tables(), 10 * kQuiet));
+  EXPECT_FALSE(idle.building());
 }
 
 }  // namespace
