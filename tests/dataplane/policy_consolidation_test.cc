@@ -21,6 +21,7 @@
 #include "dataplane/runtime/loader.h"
 #include "dataplane/runtime/stats_region.h"
 #include "tests/harness/in_process_dataplane.h"
+#include "tests/harness/test_eal.h"
 #include "tests/policy/policy_test_support.h"
 
 namespace np {
@@ -119,19 +120,11 @@ TEST_F(PolicyConsolidation, QuietLoaderSwapsInABaseOnlyClassifier) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const std::string prefix = "np-consolidation-test-" + std::to_string(getpid());
-  std::string args[] = {"np-consolidation-test", "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
-                        "--file-prefix", prefix, "-l", "0", "--log-level", "*:error"};
-  char* eal_argv[std::size(args)];
-  for (size_t i = 0; i < std::size(args); ++i) eal_argv[i] = args[i].data();
-  if (rte_eal_init(static_cast<int>(std::size(args)), eal_argv) < 0) {
+  if (!np::harness::InitTestEal("np-consolidation-test", "np-consolidation-test-" + std::to_string(getpid()), 512)) {
     std::fprintf(stderr, "EAL init failed\n");
     return 1;
   }
   const int result = RUN_ALL_TESTS();
-  const std::string runtime_dir = rte_eal_get_runtime_dir();
   rte_eal_cleanup();
-  std::error_code ec;
-  if (runtime_dir.find("np-consolidation-test-") != std::string::npos) std::filesystem::remove_all(runtime_dir, ec);
   return result;
 }

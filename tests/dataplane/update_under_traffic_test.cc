@@ -44,6 +44,7 @@
 #include "dataplane/runtime/stats_region.h"
 #include "perf/micro/frames.h"
 #include "tests/harness/in_process_dataplane.h"
+#include "tests/harness/test_eal.h"
 
 namespace np {
 namespace {
@@ -379,11 +380,7 @@ TEST_F(UpdateUnderTraffic, HundredUpdatesASecondLoseNoPacketAndBreakNoConnection
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  static char eal_args[][24] = {"np-update-traffic", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "-l", "0",
-                                "--log-level", "*:error"};
-  char* eal_argv[std::size(eal_args)];
-  for (size_t i = 0; i < std::size(eal_args); ++i) eal_argv[i] = eal_args[i];
-  if (rte_eal_init(static_cast<int>(std::size(eal_args)), eal_argv) < 0) {
+  if (!np::harness::InitTestEal("np-update-traffic", "np-update-traffic-" + std::to_string(getpid()), 512)) {
     std::fprintf(stderr, "EAL init failed\n");
     return 1;
   }

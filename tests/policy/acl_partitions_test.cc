@@ -18,6 +18,7 @@
 
 #include "dataplane/policy/acl_consolidator.h"
 #include "dataplane/policy/policy_tables.h"
+#include "tests/harness/test_eal.h"
 #include "tests/policy/policy_test_support.h"
 
 namespace np::policy {
@@ -29,32 +30,12 @@ constexpr auto kIngress = abi::PolicyDirection::kIngress;
 constexpr auto kEgress = abi::PolicyDirection::kEgress;
 constexpr uint32_t kNamespaces = 40;
 
-bool eal_started = false;
-
-// Stops the EAL after the last test and removes its runtime directory.
-class EalCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (!eal_started) return;
-    const std::string dir = rte_eal_get_runtime_dir();
-    rte_eal_cleanup();
-    std::error_code ec;
-    if (dir.find("np-acl-partitions-test-") != std::string::npos) std::filesystem::remove_all(dir, ec);
-  }
-};
-const auto* const kEalCleanup = ::testing::AddGlobalTestEnvironment(new EalCleanup);
 
 class AclPartitions : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    static const bool started = [] {
-      const std::string prefix = "np-acl-partitions-test-" + std::to_string(getpid());
-      std::vector<std::string> args = {"acl_partitions_test", "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
-                                       "--file-prefix", prefix, "-l", "0", "--log-level", "lib.eal:error"};
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      return eal_started = rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
-    }();
+    static const bool started =
+        harness::InitTestEal("acl_partitions_test", "np-acl-partitions-test-" + std::to_string(getpid()), 512);
     ASSERT_TRUE(started) << "rte_eal_init failed";
   }
 };

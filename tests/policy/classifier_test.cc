@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dataplane/policy/policy_tables.h"
+#include "tests/harness/test_eal.h"
 #include "tests/policy/policy_test_support.h"
 
 namespace np::policy {
@@ -18,14 +19,8 @@ namespace {
 using namespace np::policy::testing;
 
 void EnsureEal() {
-  static const bool started = [] {
-    const std::string prefix = "np-policy-test-" + std::to_string(getpid());
-    std::vector<std::string> args = {"policy_test", "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
-                                     "--file-prefix", prefix, "-l", "0", "--log-level", "lib.eal:error"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    return rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
-  }();
+  static const bool started =
+      harness::InitTestEal("policy_test", "np-policy-test-" + std::to_string(getpid()), 512);
   ASSERT_TRUE(started) << "rte_eal_init failed";
 }
 
