@@ -38,13 +38,13 @@ FlowKey SnatPortAllocator::ReplyKey(const SnatRequest& request, uint16_t port) {
 }
 
 SnatResult SnatPortAllocator::AllocateAndInsert(Table& table, const SnatRequest& request,
-                                                EntryInit init, uint32_t now) const {
+                                                EntryInit init, uint32_t now, uint32_t first_choice) const {
   SnatResult result;
   result.insert.status = InsertStatus::kTableFull;
   if (share_ == 0) return result;
   init.nat_flags |= kNatSnat;
   const uint32_t tries = share_ < max_attempts_ ? share_ : max_attempts_;
-  uint32_t k = FirstChoice(request);
+  uint32_t k = first_choice < share_ ? first_choice : FirstChoice(request);
   for (uint32_t attempt = 0; attempt < tries; ++attempt) {
     const uint16_t port = PortAt(k);
     k = k + 1 == share_ ? 0 : k + 1;

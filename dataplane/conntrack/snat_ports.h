@@ -57,8 +57,10 @@ class SnatPortAllocator {
   // every port tried was taken (SNAT exhaustion: the caller drops and
   // counts), kTableFull when the table refused, kExists when the original
   // tuple is tracked already (insert.entry is that entry).
+  // `first_choice`: FirstChoice(request) when the caller has it already.
+  static constexpr uint32_t kNoFirstChoice = ~0u;
   SnatResult AllocateAndInsert(Table& table, const SnatRequest& request, EntryInit init,
-                               uint32_t now) const;
+                               uint32_t now, uint32_t first_choice = kNoFirstChoice) const;
 
   static FlowKey ReplyKey(const SnatRequest& request, uint16_t port);
 

@@ -383,7 +383,7 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
                                               ? plan->frontend
                                               : packet.services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol);
     if (frontend != nullptr)
-      return NewServiceFlow(packet, *frontend, key, plan != nullptr && plan->frontend == frontend ? plan->backend : nullptr);
+      return NewServiceFlow(packet, *frontend, key, plan != nullptr && plan->frontend == frontend ? plan : nullptr);
   }
 
   if (packet.node.IsNodeAddress(meta.dst_ip) && in.role == abi::PortRole::kHost)
@@ -444,7 +444,7 @@ void Worker::PlanNewFlows(const NodeTables& node, const ServiceTables* services,
   bool planned = false;
   for (uint16_t i = 0; i < count; ++i) {
     prefetched_.slot_of[i] = -1;
-    plans_.of[i] = ServicePlan{nullptr, nullptr};
+    plans_.of[i] = ServicePlan{nullptr, nullptr, ct::SnatPortAllocator::kNoFirstChoice};
     if (found[i].hit() && !ReopensClosedConnection(metas[i], found[i])) continue;
     const PacketMeta& meta = metas[i];
     const ct::FlowKey& key = keys[i];
@@ -466,7 +466,7 @@ void Worker::PlanNewFlows(const NodeTables& node, const ServiceTables* services,
           local_only);
       if (picked == nullptr) continue;
       plans_.of[i].backend = picked;
-      PrefetchReplyBucket(node, meta, key, *picked, external, local_only);
+      plans_.of[i].snat_first_choice = PrefetchReplyBucket(node, meta, key, *picked, external, local_only);
       if (!judging) continue;
       query.dst_ipv4 = picked->ipv4;
       query.dst_port = picked->port;
@@ -494,15 +494,17 @@ void Worker::PlanNewFlows(const NodeTables& node, const ServiceTables* services,
 // The reply key NewServiceFlow will insert (its first SNAT port when the
 // flow is SNATed) lives in a bucket no packet of this burst touched yet:
 // fetched now, it is in cache by the time the insert locks it.
-void Worker::PrefetchReplyBucket(const NodeTables& node, const PacketMeta& meta, const ct::FlowKey& key,
-                                 const abi::BackendRecord& backend, bool external, bool local_only) const {
+uint32_t Worker::PrefetchReplyBucket(const NodeTables& node, const PacketMeta& meta, const ct::FlowKey& key,
+                                     const abi::BackendRecord& backend, bool external, bool local_only) const {
   const uint32_t snat_ip = SnatAddressFor(node, meta, backend, external, local_only);
   if (snat_ip == 0) {
     conntrack_.PrefetchHome(ct::FlowKey{backend.ipv4, key.src_ip, backend.port, key.src_port, key.protocol});
-    return;
+    return ct::SnatPortAllocator::kNoFirstChoice;
   }
   const ct::SnatRequest request{key, backend.ipv4, backend.port, snat_ip};
-  conntrack_.PrefetchHome(ct::SnatPortAllocator::ReplyKey(request, snat_.PortAt(snat_.FirstChoice(request))));
+  const uint32_t first_choice = snat_.FirstChoice(request);
+  conntrack_.PrefetchHome(ct::SnatPortAllocator::ReplyKey(request, snat_.PortAt(first_choice)));
+  return first_choice;
 }
 
 bool Worker::TakePrefetchedVerdict(const policy::FlowQuery& query, policy::FlowVerdict* verdict) {
@@ -661,7 +663,7 @@ bool Worker::TranslateTracked(Context& packet, uint32_t entry_index, ct::Directi
 }
 
 void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key,
-                            const abi::BackendRecord* planned_backend) {
+                            const ServicePlan* plan) {
   const ServiceTables& services = *packet.services;
   const NodeTables& node = packet.node;
   const PacketMeta& meta = packet.meta;
@@ -693,8 +695,8 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
             picked = first;
       }
     }
-  } else if (planned_backend != nullptr) {
-    picked = planned_backend;  // PlanNewFlows' pick: the same Maglev lookup, made ahead
+  } else if (plan != nullptr && plan->backend != nullptr) {
+    picked = plan->backend;  // PlanNewFlows' pick: the same Maglev lookup, made ahead
   } else {
     picked = services.PickBackend(sp_index, FlowHash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.protocol, seed),
                                   local_only);
@@ -736,7 +738,11 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   }
   if (snat_ip != 0) {
     const ct::SnatRequest request{key, backend.ipv4, backend.port, snat_ip};
-    inserted = snat_.AllocateAndInsert(conntrack_, request, init, now_s_).insert;
+    // The plan's first choice depends on the flow and the backend only, not
+    // on the SNAT address: valid also for the fallback SNAT above.
+    const uint32_t first_choice = plan != nullptr && plan->backend == &backend ? plan->snat_first_choice
+                                                                               : ct::SnatPortAllocator::kNoFirstChoice;
+    inserted = snat_.AllocateAndInsert(conntrack_, request, init, now_s_, first_choice).insert;
     RecordEvictions(inserted);
   }
   switch (inserted.status) {

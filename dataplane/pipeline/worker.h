@@ -68,6 +68,12 @@ class Worker {
   uint32_t ReclaimRetiredEntries();
 
  private:
+  // A new Service flow planned ahead of the packet loop (PlanNewFlows).
+  struct ServicePlan {
+    const abi::FrontendRecord* frontend;  // nullptr: not planned (look it up)
+    const abi::BackendRecord* backend;    // nullptr: NewServiceFlow picks
+    uint32_t snat_first_choice;           // SnatPortAllocator::FirstChoice for backend, or kNoFirstChoice
+  };
   struct TxBatch {
     uint16_t count = 0;
     rte_mbuf* packets[2 * kBurstSize];
@@ -91,8 +97,9 @@ class Worker {
   void PlanNewFlows(const NodeTables& node, const ServiceTables* services, const policy::PolicyTables* policy,
                     const PortRuntime& in, const PacketMeta* metas, const ct::FlowKey* keys,
                     const ct::LookupResult* found, uint16_t count);
-  void PrefetchReplyBucket(const NodeTables& node, const PacketMeta& meta, const ct::FlowKey& key,
-                           const abi::BackendRecord& backend, bool external, bool local_only) const;
+  // Returns the SNAT first choice it computed, or kNoFirstChoice.
+  uint32_t PrefetchReplyBucket(const NodeTables& node, const PacketMeta& meta, const ct::FlowKey& key,
+                               const abi::BackendRecord& backend, bool external, bool local_only) const;
   bool TakePrefetchedVerdict(const policy::FlowQuery& query, policy::FlowVerdict* verdict);
   bool ReopensClosedConnection(const PacketMeta& meta, ct::LookupResult found) const;
   bool PolicyAudited(const policy::PolicyTables& policy, const policy::FlowQuery& query,
@@ -111,7 +118,7 @@ class Worker {
   void HandleIcmpError(Context& packet);
   bool TranslateTracked(Context& packet, uint32_t entry, ct::Direction direction);
   void NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend, const ct::FlowKey& key,
-                      const abi::BackendRecord* planned_backend);
+                      const ServicePlan* plan);
   void RejectNoEndpoints(Context& packet, uint32_t service_port_index);
   void Forward(Context& packet, uint32_t destination);
   void SendArpRequest(const NodeTables& node, const PortRuntime& out, uint32_t target);
@@ -156,10 +163,6 @@ class Worker {
   // affinity decides it, so that NewServiceFlow looks neither up again and
   // the reply key's conntrack bucket is on its way before the insert.
   // Valid while `active`, for the packet `current_packet_`.
-  struct ServicePlan {
-    const abi::FrontendRecord* frontend;  // nullptr: not planned (look it up)
-    const abi::BackendRecord* backend;    // nullptr: NewServiceFlow picks
-  };
   struct ServicePlans {
     bool active = false;
     ServicePlan of[kBurstSize];

@@ -128,6 +128,25 @@ TEST(SnatPorts, TakenPortIsSkippedToTheNextOfTheShare) {
   EXPECT_EQ(again.insert.entry, result.insert.entry);
 }
 
+// The worker computes the first choice once, ahead (Worker::PlanNewFlows),
+// and hands it in: the same port as the allocator's own choice, and an
+// out-of-range value is ignored.
+TEST(SnatPorts, AFirstChoiceHandedInIsTheOneTheAllocatorWouldMake) {
+  Fixture own(256);
+  Fixture handed(256);
+  Fixture bogus(256);
+  const SnatPortAllocator allocator(kPortMin, kPortMax, 1, 2, 99, 64);
+  for (uint32_t i = 0; i < 64; ++i) {
+    const SnatRequest request = Request(0x0b000000 + i, static_cast<uint16_t>(2000 + i));
+    const SnatResult a = allocator.AllocateAndInsert(own.table, request, {}, 0);
+    const SnatResult b = allocator.AllocateAndInsert(handed.table, request, {}, 0, allocator.FirstChoice(request));
+    const SnatResult c = allocator.AllocateAndInsert(bogus.table, request, {}, 0, allocator.share());
+    ASSERT_TRUE(a.insert.ok());
+    EXPECT_EQ(b.port, a.port) << i;
+    EXPECT_EQ(c.port, a.port) << i;
+  }
+}
+
 TEST(SnatPorts, IcmpEchoIdentifierIsBothPorts) {
   SnatRequest request = Request(0x08080808, 77, kProtoIcmp);
   request.original.dst_port = 77;
