@@ -146,35 +146,48 @@ TEST(EntryCache, DrainHandsRetiredEntriesToTheHousekeepingThread) {
   EXPECT_EQ(SharedFreeCount(f.shared), f.shared.pool_size());
 }
 
+// Two workers' views of one table, each through its own cache and credit slot.
+struct TwoWorkers {
+  TwoWorkers()
+      : memory(Table::RequiredBytes(kCapacity)),
+        shared(*Table::Attach(memory.data(), memory.size(), {kCapacity}, AttachMode::kCreate)),
+        cache_a(shared.memory().pool),
+        cache_b(shared.memory().pool),
+        a(shared),
+        b(shared) {
+    a.UseCache(&cache_a, 0);
+    b.UseCache(&cache_b, 1);
+  }
+  TestMemory memory;
+  Table shared;
+  EntryCache cache_a;
+  EntryCache cache_b;
+  Table a;
+  Table b;
+};
+
 // A full table: what the caches of two workers hold must not starve the
 // early drop that makes room for a new connection.
 TEST(EntryCache, AFullTableStillEarlyDropsThroughCaches) {
-  TestMemory memory(Table::RequiredBytes(kCapacity));
-  Table shared = *Table::Attach(memory.data(), memory.size(), {kCapacity}, AttachMode::kCreate);
-  EntryCache cache_a(shared.memory().pool);
-  EntryCache cache_b(shared.memory().pool);
-  Table a = shared;
-  Table b = shared;
-  a.UseCache(&cache_a, 0);
-  b.UseCache(&cache_b, 1);
+  TwoWorkers w;
   uint64_t token = 0;
   const auto start = [&] { return ++token; };
   const auto passed = [](uint64_t) { return true; };  // every loop ends a grace period
-  for (uint32_t n = 0; n < kCapacity; ++n) ASSERT_TRUE(a.Insert(Original(0, n), Reply(Original(0, n)), {}, 1).ok());
-  ASSERT_EQ(shared.ReadCounters().entries, kCapacity);
+  for (uint32_t n = 0; n < kCapacity; ++n) ASSERT_TRUE(w.a.Insert(Original(0, n), Reply(Original(0, n)), {}, 1).ok());
+  ASSERT_EQ(w.shared.ReadCounters().entries, kCapacity);
   uint32_t evicted = 0;
   for (uint32_t n = 0; n < 2000; ++n) {
-    const InsertResult inserted = b.Insert(Original(1, n), Reply(Original(1, n)), {}, 2);
+    const InsertResult inserted = w.b.Insert(Original(1, n), Reply(Original(1, n)), {}, 2);
     ASSERT_TRUE(inserted.ok()) << n;
     evicted += inserted.evicted[0] != kNoEntry;
-    b.ReclaimCached(start, passed);
+    w.b.ReclaimCached(start, passed);
   }
-  const CtCounters counters = shared.ReadCounters();
+  const CtCounters counters = w.shared.ReadCounters();
   EXPECT_EQ(counters.pool_empty, 0u);
   EXPECT_EQ(counters.entries, kCapacity);
   EXPECT_EQ(counters.early_drops, 2000u);
   EXPECT_EQ(evicted, 2000u);
-  EXPECT_LE(shared.memory().header->live_entries.load(), kCapacity);
+  EXPECT_LE(w.shared.memory().header->live_entries.load(), kCapacity);
 }
 
 // The shared live count moves once per kCreditBatch connections, not twice
@@ -211,29 +224,22 @@ TEST(EntryCache, LiveCreditIsTakenInBatchesAndTheCountStaysExact) {
 // capacity, and the last places are still taken (a batch shrinks to what
 // fits), so the table fills to exactly its capacity.
 TEST(EntryCache, LiveCreditNeverExceedsTheCapacity) {
-  TestMemory memory(Table::RequiredBytes(kCapacity));
-  Table shared = *Table::Attach(memory.data(), memory.size(), {kCapacity}, AttachMode::kCreate);
-  EntryCache cache_a(shared.memory().pool);
-  EntryCache cache_b(shared.memory().pool);
-  Table a = shared;
-  Table b = shared;
-  a.UseCache(&cache_a, 0);
-  b.UseCache(&cache_b, 1);
+  TwoWorkers w;
   // b holds some credit, then a fills the rest.
-  for (uint32_t n = 0; n < 5; ++n) ASSERT_TRUE(b.Insert(Original(1, n), Reply(Original(1, n)), {}, 1).ok());
-  ASSERT_GT(cache_b.credit(), 0u);
+  for (uint32_t n = 0; n < 5; ++n) ASSERT_TRUE(w.b.Insert(Original(1, n), Reply(Original(1, n)), {}, 1).ok());
+  ASSERT_GT(w.cache_b.credit(), 0u);
   uint32_t inserted = 5;
   for (uint32_t n = 0; n < kCapacity; ++n) {
-    const InsertResult result = a.Insert(Original(0, n), Reply(Original(0, n)), {}, 1);
+    const InsertResult result = w.a.Insert(Original(0, n), Reply(Original(0, n)), {}, 1);
     if (result.status == InsertStatus::kInserted && result.evicted[0] == kNoEntry) ++inserted;
-    ASSERT_LE(shared.memory().header->live_entries.load(), kCapacity);
+    ASSERT_LE(w.shared.memory().header->live_entries.load(), kCapacity);
   }
   // a took every place b did not hold; b's unused credit then goes to b's
   // own connections.
-  EXPECT_EQ(inserted + cache_b.credit(), kCapacity);
-  for (uint32_t n = 5; cache_b.credit() != 0; ++n) ASSERT_TRUE(b.Insert(Original(1, n), Reply(Original(1, n)), {}, 1).ok());
-  EXPECT_EQ(shared.ReadCounters().entries, kCapacity);
-  EXPECT_EQ(shared.memory().header->live_entries.load(), kCapacity);
+  EXPECT_EQ(inserted + w.cache_b.credit(), kCapacity);
+  for (uint32_t n = 5; w.cache_b.credit() != 0; ++n) ASSERT_TRUE(w.b.Insert(Original(1, n), Reply(Original(1, n)), {}, 1).ok());
+  EXPECT_EQ(w.shared.ReadCounters().entries, kCapacity);
+  EXPECT_EQ(w.shared.memory().header->live_entries.load(), kCapacity);
 }
 
 // A worker dies with free entries, sealed and open retired batches in its

@@ -66,31 +66,43 @@ TEST(FlowRing, AnEmptyRingYieldsNothing) {
   EXPECT_EQ(ring->tail.load(), 0u);
 }
 
+// A table with one DNAT entry (service port 7, started at 123 ns) to record.
+struct OneEntry {
+  static constexpr ct::FlowKey kOriginal{0x0af40112, 0x0a60000a, 40000, 80, 6};
+  static constexpr ct::FlowKey kReply{0x0af40113, 0x0af40112, 8080, 40000, 6};
+  OneEntry() : memory(ct::Table::RequiredBytes(64)) {
+    auto attached = ct::Table::Attach(memory.data(), memory.size(), {64}, ct::AttachMode::kCreate);
+    EXPECT_TRUE(attached.ok()) << attached.error().message;
+    table = std::move(attached).value();
+    ct::EntryInit init;
+    init.service_port_id = 7;
+    init.nat_flags = ct::kNatDnat;
+    init.start_ns = 123;
+    const ct::InsertResult inserted = table.Insert(kOriginal, kReply, init, 5);
+    EXPECT_TRUE(inserted.ok());
+    entry = inserted.entry;
+  }
+  ct::testing::TestMemory memory;
+  ct::Table table;
+  uint32_t entry = 0;
+};
+
 TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
-  ct::testing::TestMemory memory(ct::Table::RequiredBytes(64));
-  auto table = ct::Table::Attach(memory.data(), memory.size(), {64}, ct::AttachMode::kCreate);
-  ASSERT_TRUE(table.ok()) << table.error().message;
-  const ct::FlowKey original{0x0af40112, 0x0a60000a, 40000, 80, 6};
-  const ct::FlowKey reply{0x0af40113, 0x0af40112, 8080, 40000, 6};
-  ct::EntryInit init;
-  init.service_port_id = 7;
-  init.nat_flags = ct::kNatDnat;
-  init.start_ns = 123;
-  const ct::InsertResult inserted = table->Insert(original, reply, init, 5);
-  ASSERT_TRUE(inserted.ok());
+  OneEntry one;
+  const ct::FlowKey original = OneEntry::kOriginal, reply = OneEntry::kReply;
 
   auto ring = std::make_unique<Ring>();
   FlowEmitter emitter(ring.get(), 2);
-  emitter.Start(*table, inserted.entry, FlowPolicy{});
+  emitter.Start(one.table, one.entry, FlowPolicy{});
   EXPECT_EQ(ring->head.load(), 0u);  // not enabled: nothing written
   emitter.SetEnabled(true);
   emitter.BeginBurst();
-  emitter.Start(*table, inserted.entry, FlowPolicy{Verdict::kAllowed, kNoRule, 4, 300, 301, 9});
-  emitter.End(*table, inserted.entry, EndReason::kTcpReused);
+  emitter.Start(one.table, one.entry, FlowPolicy{Verdict::kAllowed, kNoRule, 4, 300, 301, 9});
+  emitter.End(one.table, one.entry, EndReason::kTcpReused);
   FlowRecord out[2];
   ASSERT_EQ(ring->Pop(out, 2), 2u);
   EXPECT_EQ(out[0].event, static_cast<uint8_t>(FlowEvent::kStart));
-  EXPECT_EQ(out[0].flow_id, table->FlowId(inserted.entry));
+  EXPECT_EQ(out[0].flow_id, one.table.FlowId(one.entry));
   EXPECT_EQ(out[0].start_ns, 123u);
   EXPECT_EQ(out[0].time_ns, out[1].time_ns);  // one clock read per burst
   EXPECT_EQ(out[0].original_dst_port, 80);
@@ -105,7 +117,7 @@ TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
   while (ring->Push(FlowRecord{})) {
   }
   const uint64_t dropped = ring->dropped.load();
-  emitter.Start(*table, inserted.entry, FlowPolicy{});
+  emitter.Start(one.table, one.entry, FlowPolicy{});
   emitter.Denied(DeniedFlow{original, reply, 7, ct::kNatDnat, 60}, FlowPolicy{});
   EXPECT_EQ(ring->dropped.load(), dropped + 2);
   EXPECT_EQ(ring->head.load() - ring->tail.load(), kRingRecords);
@@ -114,26 +126,17 @@ TEST(FlowEmitter, RecordsAnEntryAndCountsWhatAFullRingRefuses) {
 // Records are written in place over slots that still hold older bytes:
 // every field is set, exactly as a record built from zero would be.
 TEST(FlowEmitter, RecordsWrittenInPlaceLeaveNothingOfTheSlotsOldBytes) {
-  ct::testing::TestMemory memory(ct::Table::RequiredBytes(64));
-  auto table = ct::Table::Attach(memory.data(), memory.size(), {64}, ct::AttachMode::kCreate);
-  ASSERT_TRUE(table.ok()) << table.error().message;
-  const ct::FlowKey original{0x0af40112, 0x0a60000a, 40000, 80, 6};
-  const ct::FlowKey reply{0x0af40113, 0x0af40112, 8080, 40000, 6};
-  ct::EntryInit init;
-  init.service_port_id = 7;
-  init.nat_flags = ct::kNatDnat;
-  init.start_ns = 123;
-  const ct::InsertResult inserted = table->Insert(original, reply, init, 5);
-  ASSERT_TRUE(inserted.ok());
+  OneEntry one;
+  const ct::FlowKey original = OneEntry::kOriginal, reply = OneEntry::kReply;
 
   auto ring = std::make_unique<Ring>();
   std::memset(ring->slots, 0xab, sizeof(ring->slots));
   FlowEmitter emitter(ring.get(), 1);
   emitter.SetEnabled(true);
   emitter.BeginBurst();
-  emitter.Start(*table, inserted.entry, FlowPolicy{Verdict::kAllowed, 3, kNoRule, 300, 301, 9});
-  emitter.Update(*table, inserted.entry);
-  emitter.End(*table, inserted.entry, EndReason::kTcpReused);
+  emitter.Start(one.table, one.entry, FlowPolicy{Verdict::kAllowed, 3, kNoRule, 300, 301, 9});
+  emitter.Update(one.table, one.entry);
+  emitter.End(one.table, one.entry, EndReason::kTcpReused);
   emitter.Denied(DeniedFlow{original, reply, 7, ct::kNatDnat, 60}, FlowPolicy{Verdict::kDenied, kNoRule, kNoRule, 300, 301, 9});
   FlowRecord out[4];
   ASSERT_EQ(ring->Pop(out, 4), 4u);
@@ -142,7 +145,7 @@ TEST(FlowEmitter, RecordsWrittenInPlaceLeaveNothingOfTheSlotsOldBytes) {
   FlowRecord expected[4] = {};
   for (int i = 0; i < 3; ++i) {
     FlowRecord& e = expected[i];
-    e.flow_id = table->FlowId(inserted.entry);
+    e.flow_id = one.table.FlowId(one.entry);
     e.start_ns = 123;
     e.time_ns = out[0].time_ns;
     e.original_src_ip = original.src_ip, e.original_dst_ip = original.dst_ip;

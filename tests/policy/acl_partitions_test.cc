@@ -338,6 +338,21 @@ TEST_F(AclPartitions, ManyChangedPartitionsRebuildTheBase) {
 // quiet periods are simulated; only the build itself runs on a thread.
 using AclConsolidation = AclPartitions;
 
+// A builder that holds until `release` is set, so that a test acts while a
+// build is surely in flight; counts the builds it was asked for.
+struct HeldBuilder {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<uint32_t> builds{0};
+  AclConsolidator::Builder Builder() {
+    return [this](const PolicyImage& image, uint32_t partitions) {
+      ++builds;
+      released.wait();
+      return AclConsolidator::BuildBaseOnly(image, partitions);
+    };
+  }
+};
+
 bool WaitUntilFinished(const AclConsolidator& consolidator) {
   for (int i = 0; i < 60000 && !consolidator.build_finished(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -410,14 +425,8 @@ TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
   ASSERT_GT(world.tables().acl().overlay_count(), 0u);
 
   // The builder holds until released: the newer apply lands mid-build.
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<uint32_t> builds{0};
-  AclConsolidator consolidator(kConsolidationQuietNs, [&](const PolicyImage& image, uint32_t partitions) {
-    ++builds;
-    released.wait();
-    return AclConsolidator::BuildBaseOnly(image, partitions);
-  });
+  HeldBuilder held;
+  AclConsolidator consolidator(kConsolidationQuietNs, held.Builder());
   const uint64_t t0 = 10 * kConsolidationQuietNs;
   consolidator.PolicyApplied(world.tables(), t0);
   EXPECT_FALSE(consolidator.Poll(&world.tables(), t0 + kConsolidationQuietNs));
@@ -430,7 +439,7 @@ TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
   const uint64_t t1 = t0 + kConsolidationQuietNs + 1000;
   consolidator.PolicyApplied(newer, t1);  // returns at once: nobody waits for the build
   EXPECT_FALSE(consolidator.build_finished());
-  release.set_value();
+  held.release.set_value();
   ASSERT_TRUE(WaitUntilFinished(consolidator));
   EXPECT_FALSE(consolidator.Poll(&newer, t1 + 1000));  // stale: discarded, no new quiet period yet
   EXPECT_EQ(consolidator.discarded(), 1u);
@@ -443,7 +452,7 @@ TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
   ASSERT_TRUE(WaitUntilFinished(consolidator));
   auto done = consolidator.Poll(&newer, t1 + 2 * kConsolidationQuietNs);
   ASSERT_TRUE(done);
-  EXPECT_EQ(builds.load(), 2u);
+  EXPECT_EQ(held.builds.load(), 2u);
   EXPECT_EQ(&done->tables->image(), &newer.image());
   EXPECT_EQ(done->tables->acl().overlay_count(), 0u);
   ExpectSameVerdicts(world, *done->tables, newer);
@@ -458,12 +467,8 @@ TEST_F(AclConsolidation, PodChurnNeitherDelaysNorDiscardsIt) {
   world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
   world.Apply();
   ASSERT_GT(world.tables().acl().overlay_count(), 0u);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  AclConsolidator consolidator(kConsolidationQuietNs, [&](const PolicyImage& image, uint32_t partitions) {
-    released.wait();
-    return AclConsolidator::BuildBaseOnly(image, partitions);
-  });
+  HeldBuilder held;
+  AclConsolidator consolidator(kConsolidationQuietNs, held.Builder());
   constexpr uint64_t kQuiet = kConsolidationQuietNs;
   consolidator.PolicyApplied(world.tables(), kQuiet);
 
@@ -479,7 +484,7 @@ TEST_F(AclConsolidation, PodChurnNeitherDelaysNorDiscardsIt) {
   ASSERT_TRUE(world.tables().ReusedClassifierFrom(world.previous()));
   const PolicyTables& newest = world.tables();
   consolidator.PolicyApplied(newest, 2 * kQuiet + 1000);
-  release.set_value();
+  held.release.set_value();
   ASSERT_TRUE(WaitUntilFinished(consolidator));
   auto done = consolidator.Poll(&newest, 2 * kQuiet + 2000);
   ASSERT_TRUE(done);
