@@ -248,6 +248,30 @@ std::string ServicePortRangesProblem(const SectionView& view, const abi::Service
   return {};
 }
 
+// The Maglev entries of `sp` in `maglev` (its main table at `main_first`,
+// its local one at `local_first`) against its backend count: why not, or empty.
+std::string MaglevEntriesProblem(const std::vector<abi::MaglevEntry>& maglev, uint32_t main_first,
+                                 uint32_t local_first, const abi::ServicePortRecord& sp) {
+  if (sp.maglev_size > 0 && LargestEntry(maglev, main_first, sp.maglev_size) >= sp.backend_count)
+    return "Maglev entry out of range";
+  if (sp.local_maglev_size > 0 && LargestEntry(maglev, local_first, sp.local_maglev_size) >= sp.backend_count)
+    return "local Maglev entry out of range";
+  return {};
+}
+
+// Every frontend names a service port of `port_count` with a known kind;
+// every source range is an IPv4 prefix.
+Status CheckFrontendsAndSourceRanges(const std::string& what, const std::vector<abi::FrontendRecord>& frontends,
+                                     size_t port_count, const std::vector<abi::CidrRecord>& source_ranges) {
+  for (size_t i = 0; i < frontends.size(); ++i)
+    if (frontends[i].service_port_index >= port_count || frontends[i].kind > abi::FrontendKind::kExternalIP)
+      return MakeError(what + ": frontend " + std::to_string(i) + " names no service port");
+  for (size_t i = 0; i < source_ranges.size(); ++i)
+    if (source_ranges[i].prefix_len > 32)
+      return MakeError(what + ": source range " + std::to_string(i) + " prefix above 32");
+  return Ok{};
+}
+
 // Tables 0-5 of a services or services delta section (same layout).
 Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::string& what) {
   using T = abi::ServicesTable;
@@ -270,20 +294,14 @@ Result<ServicesImage> DecodeServicesTables(const SectionView& view, const std::s
             ServicePortRangesProblem(view, sp, image.backends.size(), image.maglev.size(), image.source_ranges.size());
         !problem.empty())
       return fail(i, problem);
-    if (sp.maglev_size > 0 && LargestEntry(image.maglev, sp.maglev_first, sp.maglev_size) >= sp.backend_count)
-      return fail(i, "Maglev entry out of range");
-    if (sp.local_maglev_size > 0 &&
-        LargestEntry(image.maglev, sp.local_maglev_first, sp.local_maglev_size) >= sp.backend_count)
-      return fail(i, "local Maglev entry out of range");
+    if (std::string problem = MaglevEntriesProblem(image.maglev, sp.maglev_first, sp.local_maglev_first, sp);
+        !problem.empty())
+      return fail(i, problem);
     image.service_port_names.push_back(view.String(sp.name));
   }
-  for (size_t i = 0; i < image.frontends.size(); ++i)
-    if (image.frontends[i].service_port_index >= image.service_ports.size() ||
-        image.frontends[i].kind > abi::FrontendKind::kExternalIP)
-      return MakeError(what + ": frontend " + std::to_string(i) + " names no service port");
-  for (size_t i = 0; i < image.source_ranges.size(); ++i)
-    if (image.source_ranges[i].prefix_len > 32)
-      return MakeError(what + ": source range " + std::to_string(i) + " prefix above 32");
+  if (Status status = CheckFrontendsAndSourceRanges(what, image.frontends, image.service_ports.size(), image.source_ranges);
+      !status)
+    return status.error();
   return image;
 }
 
@@ -343,28 +361,16 @@ Result<ServicesPorts> DecodeServicesSectionPorts(const uint8_t* data, size_t siz
     port.maglev.reserve(static_cast<size_t>(sp.maglev_size) + sp.local_maglev_size);
     view.AppendRange(maglev_table, sp.maglev_first, sp.maglev_size, port.maglev);
     view.AppendRange(maglev_table, sp.local_maglev_first, sp.local_maglev_size, port.maglev);
-    if (sp.maglev_size > 0 && LargestEntry(port.maglev, 0, sp.maglev_size) >= sp.backend_count)
-      return fail(i, "Maglev entry out of range");
-    if (sp.local_maglev_size > 0 && LargestEntry(port.maglev, sp.maglev_size, sp.local_maglev_size) >= sp.backend_count)
-      return fail(i, "local Maglev entry out of range");
+    if (std::string problem = MaglevEntriesProblem(port.maglev, 0, sp.maglev_size, sp); !problem.empty())
+      return fail(i, problem);
     port.name = view.String(sp.name);
-    port.record = sp;
+    port.record = ServicePortTables::Rebased(sp);
     port.backends.assign(backends.begin() + sp.backend_first, backends.begin() + sp.backend_first + sp.backend_count);
     port.source_ranges.assign(source_ranges.begin() + sp.source_range_first,
                               source_ranges.begin() + sp.source_range_first + sp.source_range_count);
-    // As ServicePortTables::FromImage leaves them.
-    port.record.name = {};
-    port.record.backend_first = 0;
-    port.record.maglev_first = 0;
-    port.record.local_maglev_first = sp.maglev_size;
-    port.record.source_range_first = 0;
   }
-  for (size_t i = 0; i < frontends.size(); ++i)
-    if (frontends[i].service_port_index >= records.size() || frontends[i].kind > abi::FrontendKind::kExternalIP)
-      return MakeError(what + ": frontend " + std::to_string(i) + " names no service port");
-  for (size_t i = 0; i < source_ranges.size(); ++i)
-    if (source_ranges[i].prefix_len > 32)
-      return MakeError(what + ": source range " + std::to_string(i) + " prefix above 32");
+  if (Status status = CheckFrontendsAndSourceRanges(what, frontends, records.size(), source_ranges); !status)
+    return status.error();
   for (abi::FrontendRecord frontend : frontends) {
     std::vector<abi::FrontendRecord>& mine = out.ports[frontend.service_port_index].frontends;
     frontend.service_port_index = 0;
@@ -415,7 +421,6 @@ ServicePortTables ServicePortTables::FromImage(const ServicesImage& image, uint3
                                                std::vector<abi::FrontendRecord> frontends) {
   const abi::ServicePortRecord& record = image.service_ports[index];
   ServicePortTables port;
-  port.record = record;
   port.name = index < image.service_port_names.size() ? image.service_port_names[index] : "";
   port.frontends = std::move(frontends);
   for (abi::FrontendRecord& frontend : port.frontends) frontend.service_port_index = 0;
@@ -428,12 +433,18 @@ ServicePortTables ServicePortTables::FromImage(const ServicesImage& image, uint3
                      image.maglev.begin() + record.local_maglev_first + record.local_maglev_size);
   port.source_ranges.assign(image.source_ranges.begin() + record.source_range_first,
                             image.source_ranges.begin() + record.source_range_first + record.source_range_count);
-  port.record.name = {};
-  port.record.backend_first = 0;
-  port.record.maglev_first = 0;
-  port.record.local_maglev_first = record.maglev_size;
-  port.record.source_range_first = 0;
+  port.record = Rebased(record);
   return port;
+}
+
+abi::ServicePortRecord ServicePortTables::Rebased(const abi::ServicePortRecord& record) {
+  abi::ServicePortRecord rebased = record;
+  rebased.name = {};
+  rebased.backend_first = 0;
+  rebased.maglev_first = 0;
+  rebased.local_maglev_first = record.maglev_size;
+  rebased.source_range_first = 0;
+  return rebased;
 }
 
 void ServicePortTables::AppendTo(ServicesImage& image) const {

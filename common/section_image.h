@@ -75,13 +75,8 @@ class SectionView {
       const T* records = reinterpret_cast<const T*>(first);
       return std::vector<T>(records, records + ref.count);
     }
-    std::vector<T> out(ref.count);
-    if (ref.elem_size == sizeof(T)) {
-      if (ref.count > 0) std::memcpy(out.data(), first, static_cast<size_t>(ref.count) * sizeof(T));
-      return out;
-    }
-    for (uint32_t i = 0; i < ref.count; ++i)
-      std::memcpy(&out[i], data_ + ref.offset + static_cast<size_t>(i) * ref.elem_size, sizeof(T));
+    std::vector<T> out;
+    AppendRange(table, 0, ref.count, out);
     return out;
   }
   // Appends records [first, first + count) of `table` (the caller checked
@@ -178,6 +173,9 @@ struct ServicePortTables {
   // Service port `index` of `image`, with the frontends that name it.
   static ServicePortTables FromImage(const ServicesImage& image, uint32_t index,
                                      std::vector<abi::FrontendRecord> frontends);
+  // An image's record as a ServicePortTables holds it: no name reference,
+  // its tables start at 0, the local Maglev table right after the main one.
+  static abi::ServicePortRecord Rebased(const abi::ServicePortRecord& record);
   // Appends this port to `image`, its tables re-based into the image's.
   void AppendTo(ServicesImage& image) const;
   bool operator==(const ServicePortTables& other) const;
