@@ -378,12 +378,11 @@ void Worker::HandleTracked(Context& packet, const ct::FlowKey& key, ct::LookupRe
   LearnSender(packet);
   if (debug_.trace.Selected(packet.mbuf)) debug_.trace.Conntrack(debug::ConntrackOutcome::kNew, found, nullptr);
   if (packet.services != nullptr && meta.protocol != kProtocolIcmp && (meta.has_l4 || meta.is_fragment)) {
-    const ServicePlan* plan = plans_.active ? &plans_.of[current_packet_] : nullptr;
-    const abi::FrontendRecord* frontend = plan != nullptr && plan->frontend != nullptr
-                                              ? plan->frontend
-                                              : packet.services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol);
-    if (frontend != nullptr)
-      return NewServiceFlow(packet, *frontend, key, plan != nullptr && plan->frontend == frontend ? plan : nullptr);
+    const ServicePlan* plan =
+        plans_.active && plans_.of[current_packet_].frontend != nullptr ? &plans_.of[current_packet_] : nullptr;
+    const abi::FrontendRecord* frontend =
+        plan != nullptr ? plan->frontend : packet.services->FindFrontend(meta.dst_ip, meta.dst_port, meta.protocol);
+    if (frontend != nullptr) return NewServiceFlow(packet, *frontend, key, plan);
   }
 
   if (packet.node.IsNodeAddress(meta.dst_ip) && in.role == abi::PortRole::kHost)
@@ -738,10 +737,10 @@ void Worker::NewServiceFlow(Context& packet, const abi::FrontendRecord& frontend
   }
   if (snat_ip != 0) {
     const ct::SnatRequest request{key, backend.ipv4, backend.port, snat_ip};
-    // The plan's first choice depends on the flow and the backend only, not
-    // on the SNAT address: valid also for the fallback SNAT above.
-    const uint32_t first_choice = plan != nullptr && plan->backend == &backend ? plan->snat_first_choice
-                                                                               : ct::SnatPortAllocator::kNoFirstChoice;
+    // The plan's first choice (kNoFirstChoice unless it expected SNAT for
+    // its backend, which is then `backend`) depends on the flow and the
+    // backend only, not on the SNAT address.
+    const uint32_t first_choice = plan != nullptr ? plan->snat_first_choice : ct::SnatPortAllocator::kNoFirstChoice;
     inserted = snat_.AllocateAndInsert(conntrack_, request, init, now_s_, first_choice).insert;
     RecordEvictions(inserted);
   }
