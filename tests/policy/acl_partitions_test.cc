@@ -106,6 +106,12 @@ class World {
     for (auto& [id, policy] : loaded.state.network_policies) state_.network_policies.insert_or_assign(id, policy);
   }
   k8s::ClusterState& state() { return state_; }
+  // Gives pod `ns`/`pod` one more label (a new identity; its old one
+  // retires) and applies.
+  void Relabel(const std::string& ns, const std::string& pod) {
+    state_.pods.at({ns, pod}).meta.labels["canary"] = "yes";
+    Apply();
+  }
 
   // Compiles keeping the ids handed out so far and builds on the current
   // tables, as the daemon and the loader do; keeps the previous tables.
@@ -197,8 +203,7 @@ TEST_F(AclPartitions, LabelChangeRebuildsOnlyThePartitionsItTouches) {
   // names[0]'s client gets a new label: a new identity (its old one
   // retires). It changes names[0]'s rules (egress subject, web's peers) and
   // names[1]'s web ingress (a peer in another namespace), nothing else.
-  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
-  world.Apply();
+  world.Relabel(names[0], "client");
   const AclContexts& second = world.tables().acl();
   EXPECT_FALSE(world.tables().ReusedClassifierFrom(world.previous()));
   EXPECT_EQ(second.base(kIngress), base_in);  // the very same contexts
@@ -215,8 +220,7 @@ TEST_F(AclPartitions, LabelChangeRebuildsOnlyThePartitionsItTouches) {
   const AclContext* overlay_p0 = second.overlay(kIngress, p0);
   const AclContext* overlay_p1 = second.overlay(kIngress, p1);
   ASSERT_NE(overlay_p0, nullptr);
-  world.state().pods.at({names[2], "web"}).meta.labels["canary"] = "yes";
-  world.Apply();
+  world.Relabel(names[2], "web");
   const AclContexts& third = world.tables().acl();
   EXPECT_EQ(third.base(kIngress), base_in);
   EXPECT_EQ(third.base(kEgress), base_eg);
@@ -326,8 +330,7 @@ TEST_F(AclPartitions, ManyChangedPartitionsRebuildTheBase) {
   uint32_t changed = 0;
   while (world.tables().acl().base(kIngress) == base) {
     ASSERT_LT(changed, kNamespaces / 2) << "the base was never rebuilt";
-    world.state().pods.at({names[changed++], "web"}).meta.labels["canary"] = "yes";
-    world.Apply();
+    world.Relabel(names[changed++], "web");
     world.ExpectSameAsFullBuild();
   }
   EXPECT_GT(changed, 1u);  // the first changes were overlays (the share counts rules, not namespaces)
@@ -379,8 +382,7 @@ void ExpectSameVerdicts(const World& world, const PolicyTables& got_tables, cons
 TEST_F(AclConsolidation, QuietPolicyFoldsOverlaysIntoANewBase) {
   const std::vector<std::string> names = DistinctNamespaces();
   World world(Cluster(names));
-  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
-  world.Apply();
+  world.Relabel(names[0], "client");
   const PolicyTables& overlaid = world.tables();
   ASSERT_EQ(overlaid.acl().overlay_count(), 3u);  // ingress p0, p1; egress p0
 
@@ -420,8 +422,7 @@ TEST_F(AclConsolidation, QuietPolicyFoldsOverlaysIntoANewBase) {
 TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
   const std::vector<std::string> names = DistinctNamespaces();
   World world(Cluster(names));
-  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
-  world.Apply();
+  world.Relabel(names[0], "client");
   ASSERT_GT(world.tables().acl().overlay_count(), 0u);
 
   // The builder holds until released: the newer apply lands mid-build.
@@ -432,8 +433,7 @@ TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
   EXPECT_FALSE(consolidator.Poll(&world.tables(), t0 + kConsolidationQuietNs));
   ASSERT_TRUE(consolidator.building());
 
-  world.state().pods.at({names[2], "web"}).meta.labels["canary"] = "yes";
-  world.Apply();  // the old tables stay alive in world.previous(), as a slow grace period would
+  world.Relabel(names[2], "web");  // the old tables stay alive in world.previous(), as a slow grace period would
   const PolicyTables& newer = world.tables();
   ASSERT_GT(newer.acl().overlay_count(), 0u);
   const uint64_t t1 = t0 + kConsolidationQuietNs + 1000;
@@ -464,8 +464,7 @@ TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
 TEST_F(AclConsolidation, PodChurnNeitherDelaysNorDiscardsIt) {
   const std::vector<std::string> names = DistinctNamespaces();
   World world(Cluster(names));
-  world.state().pods.at({names[0], "client"}).meta.labels["canary"] = "yes";
-  world.Apply();
+  world.Relabel(names[0], "client");
   ASSERT_GT(world.tables().acl().overlay_count(), 0u);
   HeldBuilder held;
   AclConsolidator consolidator(kConsolidationQuietNs, held.Builder());
@@ -512,8 +511,7 @@ TEST_F(AclConsolidation, NoBuildWhileChangesKeepArriving) {
   uint64_t now = 3 * kQuiet;
   // A label change every 0.9 quiet periods, polled just before the next one.
   for (uint32_t n = 0; n < 4; ++n) {
-    world.state().pods.at({names[n], "client"}).meta.labels["canary"] = "yes";
-    world.Apply();
+    world.Relabel(names[n], "client");
     ASSERT_GT(world.tables().acl().overlay_count(), 0u) << n;
     consolidator.PolicyApplied(world.tables(), now);
     now += kQuiet * 9 / 10;
