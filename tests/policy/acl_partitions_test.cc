@@ -90,6 +90,26 @@ std::string Cluster(const std::vector<std::string>& names) {
   return yaml;
 }
 
+// Same verdict, reason and rule indices for every query; some allowed,
+// some denied (client->web both ways judged, web->db). Returns got's.
+std::vector<FlowVerdict> ExpectSameVerdicts(const std::vector<FlowQuery>& queries, const PolicyTables& got_tables,
+                                            const PolicyTables& want_tables) {
+  std::vector<FlowVerdict> got(queries.size()), want(queries.size());
+  got_tables.Check(queries.data(), static_cast<uint32_t>(queries.size()), got.data());
+  want_tables.Check(queries.data(), static_cast<uint32_t>(queries.size()), want.data());
+  size_t allowed = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    EXPECT_EQ(got[i].allowed, want[i].allowed) << i;
+    EXPECT_EQ(got[i].reason, want[i].reason) << i;
+    EXPECT_EQ(got[i].ingress_rule, want[i].ingress_rule) << i;
+    EXPECT_EQ(got[i].egress_rule, want[i].egress_rule) << i;
+    allowed += got[i].allowed;
+  }
+  EXPECT_GT(allowed, kNamespaces * 3);
+  EXPECT_LT(allowed, queries.size());
+  return got;
+}
+
 class World {
  public:
   explicit World(const std::string& yaml) {
@@ -143,23 +163,7 @@ class World {
 
   // Every pod to every pod on a few ports, TCP and UDP: the incremental
   // tables and a fresh full build agree on every field of every verdict.
-  std::vector<FlowVerdict> ExpectSameAsFullBuild() const {
-    const std::vector<FlowQuery> queries = AllFlows();
-    std::vector<FlowVerdict> got(queries.size()), want(queries.size());
-    tables_->Check(queries.data(), static_cast<uint32_t>(queries.size()), got.data());
-    fresh_->Check(queries.data(), static_cast<uint32_t>(queries.size()), want.data());
-    size_t allowed = 0;
-    for (size_t i = 0; i < queries.size(); ++i) {
-      EXPECT_EQ(got[i].allowed, want[i].allowed) << i;
-      EXPECT_EQ(got[i].reason, want[i].reason) << i;
-      EXPECT_EQ(got[i].ingress_rule, want[i].ingress_rule) << i;
-      EXPECT_EQ(got[i].egress_rule, want[i].egress_rule) << i;
-      allowed += got[i].allowed;
-    }
-    EXPECT_GT(allowed, kNamespaces * 3);  // client->web both ways judged, web->db
-    EXPECT_LT(allowed, queries.size());
-    return got;
-  }
+  std::vector<FlowVerdict> ExpectSameAsFullBuild() const { return ExpectSameVerdicts(AllFlows(), *tables_, *fresh_); }
 
   FlowVerdict Verdict(const std::string& src, const std::string& dst, uint16_t port) const {
     const FlowQuery query{Ip(src), Ip(dst), port, abi::kProtoTcp, 0};
@@ -362,21 +366,9 @@ bool WaitUntilFinished(const AclConsolidator& consolidator) {
   return consolidator.build_finished();
 }
 
-// Same verdict, reason and rule indices for every flow.
+// The same over every flow of `world`.
 void ExpectSameVerdicts(const World& world, const PolicyTables& got_tables, const PolicyTables& want_tables) {
-  const std::vector<FlowQuery> queries = world.AllFlows();
-  std::vector<FlowVerdict> got(queries.size()), want(queries.size());
-  got_tables.Check(queries.data(), static_cast<uint32_t>(queries.size()), got.data());
-  want_tables.Check(queries.data(), static_cast<uint32_t>(queries.size()), want.data());
-  size_t allowed = 0;
-  for (size_t i = 0; i < queries.size(); ++i) {
-    EXPECT_EQ(got[i].allowed, want[i].allowed) << i;
-    EXPECT_EQ(got[i].reason, want[i].reason) << i;
-    EXPECT_EQ(got[i].ingress_rule, want[i].ingress_rule) << i;
-    EXPECT_EQ(got[i].egress_rule, want[i].egress_rule) << i;
-    allowed += got[i].allowed;
-  }
-  EXPECT_GT(allowed, kNamespaces * 3);
+  ExpectSameVerdicts(world.AllFlows(), got_tables, want_tables);
 }
 
 TEST_F(AclConsolidation, QuietPolicyFoldsOverlaysIntoANewBase) {
