@@ -8,8 +8,9 @@
 
 namespace np {
 
-// Smallest table size (a prime) for `backend_count` backends: large enough
-// that each backend's share is within ~1% of even.
+// The table size (a prime) for `backend_count` backends: the smallest that
+// keeps every backend's share within 1% of even for every count of its step
+// (up to 1310 backends; larger counts get the largest size).
 uint32_t MaglevTableSize(uint32_t backend_count);
 
 // `backend_keys` identify backends independently of their order (e.g.

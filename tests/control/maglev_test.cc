@@ -25,19 +25,35 @@ std::vector<std::string> Owners(const std::vector<std::string>& keys, uint32_t s
   return owners;
 }
 
-TEST(MaglevTableSize, IsAPrimeWithAHundredSlotsPerBackendWithinTheCap) {
+TEST(MaglevTableSize, IsAPrimeThatKeepsEveryShareWithinOnePercentUpToTheCap) {
   auto is_prime = [](uint32_t n) {
     for (uint32_t d = 2; d * d <= n; ++d)
       if (n % d == 0) return false;
     return n >= 2;
   };
   EXPECT_EQ(MaglevTableSize(0), 251u);
-  EXPECT_EQ(MaglevTableSize(1), 251u);
-  for (uint32_t n : {1u, 2u, 3u, 5u, 10u, 11u, 100u, 1000u, 1310u}) {
-    EXPECT_TRUE(is_prime(MaglevTableSize(n))) << n;
-    EXPECT_GE(MaglevTableSize(n), 100 * n) << n;
+  uint32_t previous = 0;
+  for (uint32_t n = 1; n <= 1310; ++n) {
+    const uint32_t size = MaglevTableSize(n);
+    ASSERT_TRUE(is_prime(size)) << n;
+    ASSERT_GE(size, previous) << n;
+    previous = size;
+    // Turn-taking hands out floor(size/n) or ceil(size/n) slots each.
+    const double even = static_cast<double>(size) / n;
+    const uint32_t fewest = size / n;
+    const uint32_t most = fewest + (size % n != 0 ? 1 : 0);
+    ASSERT_LE(even - fewest, 0.01 * even) << n << " backends, size " << size;
+    ASSERT_LE(most - even, 0.01 * even) << n << " backends, size " << size;
   }
-  EXPECT_EQ(MaglevTableSize(5000), 131071u);  // capped
+  EXPECT_EQ(MaglevTableSize(10), 727u);
+  EXPECT_EQ(MaglevTableSize(5000), 125863u);  // capped
+}
+
+TEST(MaglevTableSize, StaysTheSameWhenABackendComesOrGoesWithinAStep) {
+  // Minimal disruption needs the same size before and after a change.
+  EXPECT_EQ(MaglevTableSize(6), MaglevTableSize(10));
+  EXPECT_EQ(MaglevTableSize(11), MaglevTableSize(20));
+  EXPECT_EQ(MaglevTableSize(100), MaglevTableSize(150));
 }
 
 TEST(Maglev, EmptyInputGivesEmptyTable) {
@@ -45,7 +61,7 @@ TEST(Maglev, EmptyInputGivesEmptyTable) {
 }
 
 TEST(Maglev, EveryBackendGetsWithinOnePercentOfAnEvenShare) {
-  for (int count : {1, 2, 3, 5, 10, 37, 100}) {
+  for (int count : {1, 2, 3, 5, 6, 9, 10, 11, 20, 37, 40, 81, 100, 163}) {
     const std::vector<std::string> keys = Backends(count);
     const uint32_t size = MaglevTableSize(count);
     const std::vector<uint32_t> table = BuildMaglevTable(keys, size, 7);
