@@ -104,15 +104,18 @@ TEST(Maglev, SeedChangesTheTable) {
 // Removing one of N backends (table size unchanged) must move the removed
 // backend's slots, at most ceil(M/N), and, Maglev not being minimal, some
 // slots whose backend stays because the other backends' turns shift. Bounds
-// tested (measured worst case over seeds and removed positions in brackets):
-//   - needless moves <= 1.2 * M/N for N <= 50      (N=10: 0.32, N=50: 0.97)
-//   - needless moves <= 4% of M for any N tested   (worst 3.3%, at N=10)
-// With ~100 slots per backend the needless share grows past one backend's
-// share beyond ~60 backends while staying a small fraction of the table.
+// tested (measured worst case over seeds 1-20 and every removed position in
+// brackets; the sizes of maglev.cc, 70-100 slots per backend):
+//   - needless moves <= 1.2 * M/N for N <= 50      (N=10: 0.50, N=50: 1.07)
+//   - needless moves <= 7% of M for any N tested   (worst 6.2%, at N=3)
+// The sizes of "M >= 100 N" gave 0.44 / 0.93 and 4.5%: the smaller tables
+// move a little more on a change (N=10: 15.0% of the flows instead of 14.4%).
+// The needless share grows past one backend's share beyond ~60 backends
+// while staying a small fraction of the table.
 TEST(Maglev, RemovingOneBackendMovesAboutOneNth) {
   for (int count : {3, 5, 10, 20, 50, 100, 200}) {
     for (int removed : {0, count / 2, count - 1}) {
-      for (uint32_t seed : {1u, 2u}) {
+      for (uint32_t seed = 1; seed <= 6; ++seed) {
         std::vector<std::string> keys = Backends(count);
         const uint32_t size = MaglevTableSize(count);
         const std::vector<std::string> before = Owners(keys, seed, size);
@@ -132,7 +135,7 @@ TEST(Maglev, RemovingOneBackendMovesAboutOneNth) {
         if (count <= 50) {
           EXPECT_LE(moved_needlessly, 1.2 * share);
         }
-        EXPECT_LE(moved_needlessly, 0.04 * size);
+        EXPECT_LE(moved_needlessly, 0.07 * size);
       }
     }
   }
@@ -150,7 +153,7 @@ TEST(Maglev, AddingABackendOnlyTakesSlotsForIt) {
     else if (before[slot] != after[slot]) ++moved_needlessly;
   }
   EXPECT_LE(taken, size / 11 + 1);
-  EXPECT_LE(moved_needlessly, 0.04 * size);
+  EXPECT_LE(moved_needlessly, 0.07 * size);
 }
 
 }  // namespace
