@@ -147,7 +147,7 @@ class PolicyTables {
   std::shared_ptr<const AclContexts> acl_;
   uint32_t acl_built_ = 0;
   uint32_t acl_reused_ = 0;
-  FrozenMap<AddressInfo> addresses_;
+  FrozenMap<AddressInfo, uint32_t> addresses_;
   uint32_t cluster_prefix_ = 0;
   uint32_t cluster_mask_ = 0;
   bool isolates_any_ = false;

@@ -7,7 +7,7 @@ namespace np {
 NodeTables::NodeTables(NodeImage image, std::vector<PortRuntime> ports)
     : image_(std::move(image)), ports_(std::move(ports)) {
   slot_by_dpdk_port_.fill(kNoSlot);
-  std::vector<std::pair<uint64_t, uint8_t>> pods;
+  std::vector<std::pair<uint32_t, uint8_t>> pods;
   for (uint8_t slot = 0; slot < ports_.size(); ++slot) {
     const PortRuntime& port = ports_[slot];
     if (port.dpdk_port < kMaxDpdkPorts) slot_by_dpdk_port_[port.dpdk_port] = slot;
@@ -15,7 +15,7 @@ NodeTables::NodeTables(NodeImage image, std::vector<PortRuntime> ports)
     if (port.role == abi::PortRole::kHost && host_slot_ == kNoSlot) host_slot_ = slot;
     if (port.role == abi::PortRole::kPod) pods.emplace_back(port.ipv4, slot);
   }
-  pod_slot_by_address_ = FrozenMap<uint8_t>(pods);
+  pod_slot_by_address_ = FrozenMap<uint8_t, uint32_t>(pods);
   routes_ = image_.routes;
   std::stable_sort(routes_.begin(), routes_.end(),
                    [](const abi::RouteRecord& a, const abi::RouteRecord& b) { return a.prefix_len > b.prefix_len; });

@@ -71,7 +71,7 @@ class NodeTables {
   NodeImage image_;
   std::vector<PortRuntime> ports_;
   std::array<uint8_t, kMaxDpdkPorts> slot_by_dpdk_port_{};
-  FrozenMap<uint8_t> pod_slot_by_address_;
+  FrozenMap<uint8_t, uint32_t> pod_slot_by_address_;
   std::vector<abi::RouteRecord> routes_;  // longest prefix first
   std::vector<uint8_t> route_slots_;
   uint8_t uplink_slot_ = kNoSlot;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "dataplane/service/frozen_map.h"
+
 #include <thread>
 
 #include "dataplane/neighbor/neighbor_table.h"
@@ -44,13 +46,38 @@ TEST(NeighborTable, ConcurrentLearnersAndReadersSeeWholeBindings) {
     NeighborBinding binding;
     while (!stop.load()) {
       for (uint32_t i = 0; i < 256; ++i)
-        if (table.Lookup(Ip(10, 1, 0, i), binding)) ASSERT_EQ(binding.mac & 0xffff, binding.dpdk_port);
+        if (table.Lookup(Ip(10, 1, 0, i), binding)) {
+          ASSERT_EQ(binding.mac & 0xffff, binding.dpdk_port);
+        }
     }
   });
   for (int round = 0; round < 200; ++round)
-    for (uint32_t i = 0; i < 256; ++i) table.Learn(Ip(10, 1, 0, i), (uint64_t{round} << 16) | i, static_cast<uint16_t>(i), round);
+    for (uint32_t i = 0; i < 256; ++i) table.Learn(Ip(10, 1, 0, i), (static_cast<uint64_t>(round) << 16) | i, static_cast<uint16_t>(i), round);
   stop = true;
   reader.join();
+}
+
+TEST(FrozenMap, FindsEveryKeyIncludingTheLargestAndNothingElse) {
+  // The largest key marks empty slots, so it is kept beside them.
+  std::vector<std::pair<uint32_t, uint64_t>> entries;
+  for (uint32_t i = 0; i < 1000; ++i) entries.emplace_back(i * 2654435761u, i);
+  entries.emplace_back(UINT32_MAX, 4242);
+  entries.emplace_back(7u * 2654435761u, 77);  // a duplicate key keeps the last value
+  const FrozenMap<uint64_t, uint32_t> map(entries);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const uint64_t* found = map.Find(i * 2654435761u);
+    ASSERT_NE(found, nullptr) << i;
+    EXPECT_EQ(*found, i == 7 ? 77u : i);
+  }
+  ASSERT_NE(map.Find(UINT32_MAX), nullptr);
+  EXPECT_EQ(*map.Find(UINT32_MAX), 4242u);
+  EXPECT_EQ(map.Find(1), nullptr);
+  size_t visited = 0;
+  map.ForEach([&](uint32_t, uint64_t) { ++visited; });
+  EXPECT_EQ(visited, 1001u);
+  const FrozenMap<uint64_t, uint32_t> empty;
+  EXPECT_EQ(empty.Find(UINT32_MAX), nullptr);
+  EXPECT_EQ(empty.Find(0), nullptr);
 }
 
 ServicesImage TwoBackendService() {
