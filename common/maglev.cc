@@ -9,6 +9,7 @@
 #include "common/maglev.h"
 
 #include <algorithm>
+#include <bit>
 #include <array>
 #include <numeric>
 #include <string_view>
@@ -75,10 +76,90 @@ uint32_t MaglevTableSize(uint32_t backend_count) {
   return kTableSteps.back().size;
 }
 
+MaglevPermutation MaglevPermutationOf(std::string_view backend_key, uint32_t table_size, uint32_t seed) {
+  if (table_size <= 1) return {0, table_size == 1 ? 1u : 0u};
+  return {OffsetHash(backend_key, seed) % table_size, SkipHash(backend_key, seed) % (table_size - 1) + 1};
+}
+
+namespace {
+
+constexpr uint32_t kEmpty = UINT32_MAX;  // entries are backend indices below 2^31: bit 31 marks a free slot
+constexpr uint32_t kMaxLookahead = 16;
+
+// A backend's walk along its permutation: slot j is (offset + j * skip) mod M.
+struct Walk {
+  uint64_t position;                    // the next slot it prefers
+  uint64_t stride[kMaxLookahead + 1];   // stride[i] = i * skip mod M
+};
+
+uint64_t Wrapped(uint64_t slot, uint64_t table_size) {  // slot < 2 * table_size
+  return slot - (table_size & (0 - static_cast<uint64_t>(slot >= table_size)));
+}
+
+// Bit i set when the walk's i-th next slot from `first` is free. Branch-free:
+// which of a few candidates is free is a coin toss the predictor cannot
+// learn, and a mispredicted probe-loop exit per claim was most of the cost
+// of a table (perf/RESULTS.md, "Maglev population").
+template <uint32_t kLookahead>
+uint32_t FreeAmong(const uint32_t* table, uint64_t first, const Walk& walk, uint64_t table_size) {
+  uint32_t free = 0;
+#pragma GCC unroll 16
+  for (uint32_t i = 0; i < kLookahead; ++i)
+    free |= (table[Wrapped(first + walk.stride[i], table_size)] >> 31) << i;
+  return free;
+}
+
+// The first free slot along the walk, as the paper's one-probe-at-a-time
+// loop finds it, looking at kLookahead candidates at once. A non-prime size
+// can have a walk that never reaches a free slot: after table_size probes
+// the walk continues one slot at a time, as a probe loop would.
+template <uint32_t kLookahead>
+uint64_t NextFree(const uint32_t* table, const Walk& walk, uint64_t table_size) {
+  uint64_t first = walk.position;
+  uint64_t probed = 0;
+  for (;;) {
+    if (probed + kLookahead > table_size) [[unlikely]] {
+      uint64_t slot = first;
+      while (table[slot] != kEmpty) {
+        slot += ++probed <= table_size ? walk.stride[1] : 1;
+        slot = Wrapped(slot, table_size);
+      }
+      return slot;
+    }
+    if (const uint32_t free = FreeAmong<kLookahead>(table, first, walk, table_size); free != 0)
+      return Wrapped(first + walk.stride[std::countr_zero(free)], table_size);
+    probed += kLookahead;
+    first = Wrapped(first + walk.stride[kLookahead], table_size);
+  }
+}
+
+// Backends take turns; each claims the first free slot of its walk.
+struct Population {
+  std::vector<uint32_t> table;
+  std::vector<Walk> walks;
+  const std::vector<uint32_t>& by_key;
+  uint64_t filled = 0;
+  size_t rank = 0;
+
+  template <uint32_t kLookahead>
+  void ClaimUntil(uint64_t until) {
+    const uint64_t table_size = table.size();
+    for (; filled < until; ++filled) {
+      Walk& walk = walks[rank];
+      const uint64_t slot = NextFree<kLookahead>(table.data(), walk, table_size);
+      table[slot] = by_key[rank];
+      walk.position = Wrapped(slot + walk.stride[1], table_size);
+      if (++rank == walks.size()) rank = 0;
+    }
+  }
+};
+
+}  // namespace
+
 std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_keys,
                                        uint32_t table_size, uint32_t seed) {
   const size_t backend_count = backend_keys.size();
-  if (backend_count == 0 || table_size == 0) return {};
+  if (backend_count == 0 || table_size == 0 || backend_count > (size_t{1} << 31)) return {};
 
   // Population order follows the sorted keys, so the caller's order does
   // not change the table; results are mapped back to the caller's indices.
@@ -88,38 +169,25 @@ std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_k
     return backend_keys[a] < backend_keys[b];
   });
 
-  // permutation[j] of backend i = (offset + j * skip) mod M; keep the current
-  // position instead of j to stay in 64-bit range without multiplying.
-  std::vector<uint64_t> position(backend_count);
-  std::vector<uint64_t> skip(backend_count);
+  Population population{std::vector<uint32_t>(table_size, kEmpty), std::vector<Walk>(backend_count), by_key};
   for (size_t rank = 0; rank < backend_count; ++rank) {
     const std::string& key = backend_keys[by_key[rank]];
-    position[rank] = OffsetHash(key, seed) % table_size;
-    skip[rank] = table_size > 1 ? SkipHash(key, seed) % (table_size - 1) + 1 : 1;
+    Walk& walk = population.walks[rank];
+    const MaglevPermutation permutation = MaglevPermutationOf(key, table_size, seed);
+    walk.position = permutation.offset;
+    walk.stride[0] = 0;
+    for (uint32_t i = 1; i <= kMaxLookahead; ++i)
+      walk.stride[i] = Wrapped(walk.stride[i - 1] + permutation.skip, table_size);
   }
-
-  constexpr uint32_t kEmpty = UINT32_MAX;
-  std::vector<uint32_t> table(table_size, kEmpty);
-  uint32_t filled = 0;
-  while (true) {
-    for (size_t rank = 0; rank < backend_count; ++rank) {
-      // With a prime table_size each permutation visits every slot, so a free
-      // one is found; a non-prime size could cycle, so fall back to probing.
-      // position and stride are both below table_size: one conditional
-      // subtraction replaces the modulo (a division per probe dominated).
-      uint32_t steps = 0;
-      uint64_t slot = position[rank];
-      while (table[slot] != kEmpty) {
-        slot += ++steps <= table_size ? skip[rank] : 1;
-        if (slot >= table_size) slot -= table_size;
-      }
-      table[slot] = by_key[rank];
-      slot += skip[rank];
-      if (slot >= table_size) slot -= table_size;
-      position[rank] = slot;
-      if (++filled == table_size) return table;
-    }
-  }
+  // The fuller the table, the more candidates are worth looking at per
+  // claim (thresholds measured with 3-40 backends, perf/RESULTS.md).
+  const uint64_t size = table_size;
+  population.ClaimUntil<1>(size / 10);
+  population.ClaimUntil<2>(size * 6 / 16);
+  population.ClaimUntil<4>(size * 11 / 16);
+  population.ClaimUntil<8>(size * 14 / 16);
+  population.ClaimUntil<16>(size);
+  return std::move(population.table);
 }
 
 }  // namespace np

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace np {
@@ -12,6 +13,15 @@ namespace np {
 // keeps every backend's share within 1% of even for every count of its step
 // (up to 1310 backends; larger counts get the largest size).
 uint32_t MaglevTableSize(uint32_t backend_count);
+
+// The walk of one backend: its preferred slots in order are
+// (offset + j * skip) mod table_size, j = 0, 1, ...; with a prime size, a
+// permutation of every slot. 0 < skip < table_size (for sizes above 1).
+struct MaglevPermutation {
+  uint64_t offset;
+  uint64_t skip;
+};
+MaglevPermutation MaglevPermutationOf(std::string_view backend_key, uint32_t table_size, uint32_t seed);
 
 // `backend_keys` identify backends independently of their order (e.g.
 // "10.244.1.11:8080"), so that every node builds the same table and removing

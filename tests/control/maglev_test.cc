@@ -96,6 +96,44 @@ TEST(Maglev, PinnedTableIsTheSameOnEveryBuild) {
   EXPECT_EQ(head, (std::vector<uint32_t>{2, 0, 1, 1, 2, 0, 2, 0, 0, 1, 1, 1}));
 }
 
+// The paper's population, one probe at a time (what maglev.cc computed
+// before it looked at several candidates per claim): the reference the
+// faster population must equal slot for slot, for prime sizes and for
+// non-prime ones, whose walks may cycle and fall back to the next slot.
+std::vector<uint32_t> PaperTable(const std::vector<std::string>& keys, uint32_t size, uint32_t seed) {
+  std::vector<uint32_t> by_key(keys.size());
+  for (uint32_t i = 0; i < by_key.size(); ++i) by_key[i] = i;
+  std::stable_sort(by_key.begin(), by_key.end(), [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
+  std::vector<uint64_t> position, skip;
+  for (uint32_t index : by_key) {
+    const MaglevPermutation permutation = MaglevPermutationOf(keys[index], size, seed);
+    position.push_back(permutation.offset);
+    skip.push_back(permutation.skip);
+  }
+  std::vector<uint32_t> table(size, UINT32_MAX);
+  for (uint32_t filled = 0;;) {
+    for (size_t rank = 0; rank < by_key.size(); ++rank) {
+      uint64_t steps = 0, slot = position[rank];
+      while (table[slot] != UINT32_MAX) slot = (slot + (++steps <= size ? skip[rank] : 1)) % size;
+      table[slot] = by_key[rank];
+      position[rank] = (slot + skip[rank]) % size;
+      if (++filled == size) return table;
+    }
+  }
+}
+
+TEST(Maglev, PopulationEqualsThePapersOneProbeAtATime) {
+  for (uint32_t size : {1u, 2u, 3u, 4u, 6u, 9u, 15u, 16u, 25u, 100u, 251u, 307u, 727u, 1000u, 1433u, 3137u, 4096u}) {
+    for (int count : {1, 2, 3, 5, 10, 17, 40}) {
+      for (uint32_t seed : {1u, 7u}) {
+        const std::vector<std::string> keys = Backends(count);
+        ASSERT_EQ(BuildMaglevTable(keys, size, seed), PaperTable(keys, size, seed))
+            << "size " << size << ", " << count << " backends, seed " << seed;
+      }
+    }
+  }
+}
+
 TEST(Maglev, SeedChangesTheTable) {
   const std::vector<std::string> keys = Backends(5);
   EXPECT_NE(BuildMaglevTable(keys, 509, 1), BuildMaglevTable(keys, 509, 2));
