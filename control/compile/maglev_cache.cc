@@ -1,6 +1,7 @@
 #include "control/compile/maglev_cache.h"
 
 #include <functional>
+#include <iterator>
 
 #include "common/flow_hash.h"
 #include "common/maglev.h"
@@ -39,13 +40,25 @@ std::shared_ptr<const std::vector<uint32_t>> MaglevCache::Table(const std::vecto
   return table;
 }
 
+MaglevCache::~MaglevCache() = default;  // reclaimer_ joins
+
 void MaglevCache::EndCompile() {
   const uint64_t compile = compile_.load(std::memory_order_relaxed);
+  // Unlinked here, freed by the reclaimer: nodes own their tables.
+  using Node = std::unordered_map<uint64_t, Cached>::node_type;
+  std::vector<Node> evicted;
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mutex);
-    std::erase_if(shard.tables, [&](const auto& entry) { return entry.second.used_in != compile; });
+    for (auto it = shard.tables.begin(); it != shard.tables.end();) {
+      auto next = std::next(it);
+      if (it->second.used_in != compile) evicted.push_back(shard.tables.extract(it));
+      it = next;
+    }
   }
   compile_.store(compile + 1, std::memory_order_relaxed);
+  if (evicted.empty()) return;
+  if (reclaimer_.joinable()) reclaimer_.join();
+  reclaimer_ = std::jthread([evicted = std::move(evicted)]() mutable { evicted.clear(); });
 }
 
 template <class Pick>

@@ -9,7 +9,10 @@
 // calls it, and ServicesModel::Update once the cache holds more than two
 // tables per port (kMaglevCacheSlack). Table() may be called from several
 // compiling threads at once (tables are built outside the lock);
-// EndCompile() only when none is.
+// EndCompile() only when none is. Evicted tables are freed on a thread of
+// their own: a full resync evicts every table of the round before (10k
+// Services: ~5 ms of frees), and the publish and apply that follow it are
+// single-threaded, so the frees run beside them instead of before them.
 #pragma once
 
 #include <array>
@@ -17,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +29,11 @@ namespace np::compile {
 
 class MaglevCache {
  public:
+  MaglevCache() = default;
+  MaglevCache(const MaglevCache&) = delete;
+  MaglevCache& operator=(const MaglevCache&) = delete;
+  ~MaglevCache();  // waits for the evicted tables to be freed
+
   std::shared_ptr<const std::vector<uint32_t>> Table(const std::vector<std::string>& backend_keys,
                                                      uint32_t table_size, uint32_t seed);
   // Drops the tables that no Table() call asked for since the previous EndCompile().
@@ -59,6 +68,7 @@ class MaglevCache {
   uint64_t SumOverShards(Pick pick) const;
   std::array<Shard, kShards> shards_;
   std::atomic<uint64_t> compile_{1};
+  std::jthread reclaimer_;  // frees the last EndCompile's evictions
 };
 
 }  // namespace np::compile
