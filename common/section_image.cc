@@ -94,14 +94,21 @@ std::vector<uint8_t> SectionBuilder::Finish(uint64_t generation) const {
   const abi::SectionHeader header =
       LayOutSection(kind_, generation, static_cast<uint32_t>(tables_.size()), counts, elem_sizes);
 
-  std::vector<uint8_t> image(header.size, 0);
-  std::memcpy(image.data(), &header, sizeof(header));
+  // Written once, in offset order: only the alignment gaps are zero-filled
+  // (a full services image is ~16 MB at 10k Services; zeroing it first cost
+  // a pass over it).
+  std::vector<uint8_t> image;
+  image.reserve(header.size);
+  const auto* header_bytes = reinterpret_cast<const uint8_t*>(&header);
+  image.insert(image.end(), header_bytes, header_bytes + sizeof(header));
   for (size_t i = 0; i < tables_.size(); ++i) {
     const bool is_strings = i == strings_table_;
     const uint8_t* source = is_strings ? reinterpret_cast<const uint8_t*>(strings_.data()) : tables_[i].data();
     const size_t bytes = is_strings ? strings_.size() : tables_[i].size();
-    if (bytes > 0) std::memcpy(image.data() + header.tables[i].offset, source, bytes);
+    image.resize(header.tables[i].offset, 0);
+    if (bytes > 0) image.insert(image.end(), source, source + bytes);
   }
+  image.resize(header.size, 0);
   return image;
 }
 

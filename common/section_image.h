@@ -27,8 +27,8 @@ class SectionBuilder {
     table.elem_size = sizeof(T);
     table.count = static_cast<uint32_t>(records.size());
     table.view = nullptr;
-    table.bytes.resize(records.size() * sizeof(T));
-    if (!records.empty()) std::memcpy(table.bytes.data(), records.data(), table.bytes.size());
+    const auto* first = reinterpret_cast<const uint8_t*>(records.data());
+    table.bytes.assign(first, first + records.size() * sizeof(T));
   }
   // Without a copy: `records` must outlive Finish().
   template <class T>

@@ -101,7 +101,7 @@ TEST(SectionImage, PortsEncodedInOnePassGiveTheAssembledImageBytes) {
     port.record.protocol = abi::kProtoTcp;
     port.record.backend_count = random() % 4;
     for (uint32_t b = 0; b < port.record.backend_count; ++b)
-      port.backends.push_back(abi::BackendRecord{0x0af40000u + random() % 1000, 8080, static_cast<uint8_t>(b & 1), 0});
+      port.backends.push_back(abi::BackendRecord{static_cast<uint32_t>(0x0af40000u + random() % 1000), 8080, static_cast<uint8_t>(b & 1), 0});
     if (port.record.backend_count > 0) {
       port.record.maglev_size = 7;
       port.record.local_maglev_size = random() % 2 ? 5 : 0;
