@@ -99,7 +99,7 @@ uint64_t Wrapped(uint64_t slot, uint64_t table_size) {  // slot < 2 * table_size
 // Bit i set when the walk's i-th next slot from `first` is free. Branch-free:
 // which of a few candidates is free is a coin toss the predictor cannot
 // learn, and a mispredicted probe-loop exit per claim was most of the cost
-// of a table (perf/RESULTS.md, "Maglev population").
+// of a table (perf/RESULTS.md, "Maglev population and table sizes").
 template <uint32_t kLookahead>
 uint32_t FreeAmong(const uint32_t* table, uint64_t first, const Walk& walk, uint64_t table_size) {
   uint32_t free = 0;
@@ -180,7 +180,8 @@ std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_k
       walk.stride[i] = Wrapped(walk.stride[i - 1] + permutation.skip, table_size);
   }
   // The fuller the table, the more candidates are worth looking at per
-  // claim (thresholds measured with 3-40 backends, perf/RESULTS.md).
+  // claim (thresholds tuned on 10 backends, checked on 3-40: perf/RESULTS.md,
+  // "Maglev population and table sizes").
   const uint64_t size = table_size;
   population.ClaimUntil<1>(size / 10);
   population.ClaimUntil<2>(size * 6 / 16);
