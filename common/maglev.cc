@@ -100,12 +100,13 @@ uint64_t Wrapped(uint64_t slot, uint64_t table_size) {  // slot < 2 * table_size
 // which of a few candidates is free is a coin toss the predictor cannot
 // learn, and a mispredicted probe-loop exit per claim was most of the cost
 // of a table (perf/RESULTS.md, "Maglev population and table sizes").
+// `table` holds 2 * table_size slots, the second half mirroring the first,
+// so that a candidate first + stride[i] (< 2 * table_size) needs no wrap.
 template <uint32_t kLookahead>
-uint32_t FreeAmong(const uint32_t* table, uint64_t first, const Walk& walk, uint64_t table_size) {
+uint32_t FreeAmong(const uint32_t* table, uint64_t first, const Walk& walk) {
   uint32_t free = 0;
 #pragma GCC unroll 16
-  for (uint32_t i = 0; i < kLookahead; ++i)
-    free |= (table[Wrapped(first + walk.stride[i], table_size)] >> 31) << i;
+  for (uint32_t i = 0; i < kLookahead; ++i) free |= (table[first + walk.stride[i]] >> 31) << i;
   return free;
 }
 
@@ -126,7 +127,7 @@ uint64_t NextFree(const uint32_t* table, const Walk& walk, uint64_t table_size) 
       }
       return slot;
     }
-    if (const uint32_t free = FreeAmong<kLookahead>(table, first, walk, table_size); free != 0)
+    if (const uint32_t free = FreeAmong<kLookahead>(table, first, walk); free != 0)
       return Wrapped(first + walk.stride[std::countr_zero(free)], table_size);
     probed += kLookahead;
     first = Wrapped(first + walk.stride[kLookahead], table_size);
@@ -135,7 +136,8 @@ uint64_t NextFree(const uint32_t* table, const Walk& walk, uint64_t table_size) 
 
 // Backends take turns; each claims the first free slot of its walk.
 struct Population {
-  std::vector<uint32_t> table;
+  uint64_t table_size;
+  std::vector<uint32_t> table;  // mirrored: 2 * table_size slots (FreeAmong)
   std::vector<Walk> walks;
   const std::vector<uint32_t>& by_key;
   uint64_t filled = 0;
@@ -143,11 +145,10 @@ struct Population {
 
   template <uint32_t kLookahead>
   void ClaimUntil(uint64_t until) {
-    const uint64_t table_size = table.size();
     for (; filled < until; ++filled) {
       Walk& walk = walks[rank];
       const uint64_t slot = NextFree<kLookahead>(table.data(), walk, table_size);
-      table[slot] = by_key[rank];
+      table[slot] = table[slot + table_size] = by_key[rank];
       walk.position = Wrapped(slot + walk.stride[1], table_size);
       if (++rank == walks.size()) rank = 0;
     }
@@ -169,7 +170,8 @@ std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_k
     return backend_keys[a] < backend_keys[b];
   });
 
-  Population population{std::vector<uint32_t>(table_size, kEmpty), std::vector<Walk>(backend_count), by_key};
+  Population population{table_size, std::vector<uint32_t>(2 * size_t{table_size}, kEmpty),
+                        std::vector<Walk>(backend_count), by_key};
   for (size_t rank = 0; rank < backend_count; ++rank) {
     const std::string& key = backend_keys[by_key[rank]];
     Walk& walk = population.walks[rank];
@@ -188,7 +190,7 @@ std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_k
   population.ClaimUntil<4>(size * 11 / 16);
   population.ClaimUntil<8>(size * 14 / 16);
   population.ClaimUntil<16>(size);
-  return std::move(population.table);
+  return std::vector<uint32_t>(population.table.begin(), population.table.begin() + table_size);
 }
 
 }  // namespace np
