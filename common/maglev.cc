@@ -1,7 +1,7 @@
 // Maglev table population (Eisenbud et al., NSDI 2016, section 3.4).
 //
 // Every backend owns a permutation of the table's slots derived from two
-// hashes of its key; backends take turns claiming their next free preferred
+// hashes of its key (its address and port); backends take turns claiming their next free preferred
 // slot until the table is full. Turn-taking keeps every backend's share
 // within one slot of M/N; the permutations depend only on the key and the
 // seed, so every node builds the same table and a backend change moves few
@@ -12,7 +12,6 @@
 #include <bit>
 #include <array>
 #include <numeric>
-#include <string_view>
 
 #include "common/flow_hash.h"
 
@@ -46,27 +45,12 @@ constexpr std::array<TableStep, 10> kTableSteps = {{{2, 251},
                                                     {655, 62347},
                                                     {1310, 125863}}};
 
-constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ULL;
-constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
-
-// FNV-1a over bytes, so the result does not depend on the host's endianness.
-uint64_t Fnv1a64(std::string_view text, uint64_t basis) {
-  uint64_t hash = basis;
-  for (unsigned char byte : text) {
-    hash ^= byte;
-    hash *= kFnvPrime;
-  }
-  return hash;
-}
-
-// Two hashes that are independent of each other (different bases) and of
-// the seed's bit pattern (the seed goes through the mixer first).
-uint64_t OffsetHash(std::string_view key, uint32_t seed) {
-  return MixBits(Fnv1a64(key, kFnvOffsetBasis ^ MixBits(seed ^ 0x6f66667365740000ULL)));
-}
-uint64_t SkipHash(std::string_view key, uint32_t seed) {
-  return MixBits(Fnv1a64(key, kFnvOffsetBasis ^ MixBits(seed ^ 0x736b697000000000ULL)));
-}
+// Two hashes of a key that are independent of each other (different
+// constants) and of the seed's bit pattern (the seed goes through the mixer
+// first). Keys are hashed as numbers, so the result does not depend on the
+// host's endianness.
+uint64_t OffsetHash(MaglevKey key, uint32_t seed) { return MixBits(key ^ MixBits(seed ^ 0x6f66667365740000ULL)); }
+uint64_t SkipHash(MaglevKey key, uint32_t seed) { return MixBits(key ^ MixBits(seed ^ 0x736b697000000000ULL)); }
 
 }  // namespace
 
@@ -76,7 +60,7 @@ uint32_t MaglevTableSize(uint32_t backend_count) {
   return kTableSteps.back().size;
 }
 
-MaglevPermutation MaglevPermutationOf(std::string_view backend_key, uint32_t table_size, uint32_t seed) {
+MaglevPermutation MaglevPermutationOf(MaglevKey backend_key, uint32_t table_size, uint32_t seed) {
   if (table_size <= 1) return {0, table_size == 1 ? 1u : 0u};
   return {OffsetHash(backend_key, seed) % table_size, SkipHash(backend_key, seed) % (table_size - 1) + 1};
 }
@@ -157,8 +141,8 @@ struct Population {
 
 }  // namespace
 
-std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_keys,
-                                       uint32_t table_size, uint32_t seed) {
+std::vector<uint32_t> BuildMaglevTable(const std::vector<MaglevKey>& backend_keys, uint32_t table_size,
+                                       uint32_t seed) {
   const size_t backend_count = backend_keys.size();
   if (backend_count == 0 || table_size == 0 || backend_count > (size_t{1} << 31)) return {};
 
@@ -173,9 +157,8 @@ std::vector<uint32_t> BuildMaglevTable(const std::vector<std::string>& backend_k
   Population population{table_size, std::vector<uint32_t>(2 * size_t{table_size}, kEmpty),
                         std::vector<Walk>(backend_count), by_key};
   for (size_t rank = 0; rank < backend_count; ++rank) {
-    const std::string& key = backend_keys[by_key[rank]];
     Walk& walk = population.walks[rank];
-    const MaglevPermutation permutation = MaglevPermutationOf(key, table_size, seed);
+    const MaglevPermutation permutation = MaglevPermutationOf(backend_keys[by_key[rank]], table_size, seed);
     walk.position = permutation.offset;
     walk.stride[0] = 0;
     for (uint32_t i = 1; i <= kMaxLookahead; ++i)

@@ -1,6 +1,5 @@
 #include "control/compile/maglev_cache.h"
 
-#include <functional>
 #include <iterator>
 
 #include "common/flow_hash.h"
@@ -8,21 +7,17 @@
 
 namespace np::compile {
 
-std::shared_ptr<const std::vector<uint32_t>> MaglevCache::Table(const std::vector<std::string>& backend_keys,
+std::shared_ptr<const std::vector<uint32_t>> MaglevCache::Table(const std::vector<MaglevKey>& backend_keys,
                                                                 uint32_t table_size, uint32_t seed) {
-  std::string joined;
-  size_t length = 0;
-  for (const std::string& key : backend_keys) length += key.size() + 1;
-  joined.reserve(length);
-  for (const std::string& key : backend_keys) (joined += key) += '\n';
-  const uint64_t hash = MixBits(((static_cast<uint64_t>(seed) << 32) | table_size) ^ std::hash<std::string>{}(joined));
+  uint64_t hash = MixBits((static_cast<uint64_t>(seed) << 32) | table_size);
+  for (MaglevKey key : backend_keys) hash = MixBits(hash ^ key);
   const uint64_t compile = compile_.load(std::memory_order_relaxed);
   Shard& shard = ShardOf(hash);
   {
     std::lock_guard lock(shard.mutex);
     if (auto found = shard.tables.find(hash); found != shard.tables.end()) {
       Cached& cached = found->second;
-      if (cached.table_size == table_size && cached.seed == seed && cached.joined_keys == joined) {
+      if (cached.table_size == table_size && cached.seed == seed && cached.keys == backend_keys) {
         ++shard.hits;
         cached.used_in = compile;
         return cached.table;
@@ -36,7 +31,7 @@ std::shared_ptr<const std::vector<uint32_t>> MaglevCache::Table(const std::vecto
   // A colliding entry of this compile stays; the loser is returned uncached.
   auto [found, inserted] = shard.tables.try_emplace(hash);
   if (inserted || found->second.used_in != compile)
-    found->second = Cached{std::move(joined), table_size, seed, table, compile};
+    found->second = Cached{backend_keys, table_size, seed, table, compile};
   return table;
 }
 

@@ -21,9 +21,10 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "common/maglev.h"
 
 namespace np::compile {
 
@@ -34,7 +35,7 @@ class MaglevCache {
   MaglevCache& operator=(const MaglevCache&) = delete;
   ~MaglevCache();  // waits for the evicted tables to be freed
 
-  std::shared_ptr<const std::vector<uint32_t>> Table(const std::vector<std::string>& backend_keys,
+  std::shared_ptr<const std::vector<uint32_t>> Table(const std::vector<MaglevKey>& backend_keys,
                                                      uint32_t table_size, uint32_t seed);
   // Drops the tables that no Table() call asked for since the previous EndCompile().
   void EndCompile();
@@ -44,11 +45,9 @@ class MaglevCache {
   uint64_t builds() const;
 
  private:
-  // Keyed by a hash of the inputs; the inputs are kept to confirm a hit, as
-  // one string (the keys joined by newlines: one allocation per table, not
-  // one per key, matters when a full resync replaces every table).
+  // Keyed by a hash of the inputs; the inputs are kept to confirm a hit.
   struct Cached {
-    std::string joined_keys;
+    std::vector<MaglevKey> keys;
     uint32_t table_size = 0;
     uint32_t seed = 0;
     std::shared_ptr<const std::vector<uint32_t>> table;

@@ -166,7 +166,7 @@ class FragmentCompiler {
         record.flags = abi::kExternalTrafficLocal;
         record.backend_count = 1;
         draft.port.backends.push_back(abi::BackendRecord{pod.pod_ip->v4, port.container_port, abi::kBackendLocal, 0});
-        const std::vector<std::string> keys = {k8s::Ipv4PortToString(pod.pod_ip->v4, port.container_port)};
+        const std::vector<MaglevKey> keys = {MaglevKeyOf(pod.pod_ip->v4, port.container_port)};
         record.maglev_size = AddMaglev({0}, keys, draft.port.maglev);
         record.local_maglev_first = record.maglev_size;
         record.local_maglev_size = AddMaglev({0}, keys, draft.port.maglev);
@@ -219,18 +219,18 @@ class FragmentCompiler {
   }
 
   // Appends a Maglev table over `members` (indices into the port's backends); returns its size.
-  uint32_t AddMaglev(const std::vector<uint32_t>& members, const std::vector<std::string>& keys,
+  uint32_t AddMaglev(const std::vector<uint32_t>& members, const std::vector<MaglevKey>& keys,
                      std::vector<abi::MaglevEntry>& out) {
     if (members.empty()) return 0;
     // Members are increasing indices into keys: as many as keys means all
     // of them, in order (the usual case), and no copy of the keys is needed.
     const bool all = members.size() == keys.size();
-    std::vector<std::string> subset;
+    std::vector<MaglevKey> subset;
     if (!all) {
       subset.reserve(members.size());
       for (uint32_t member : members) subset.push_back(keys[member]);
     }
-    const std::vector<std::string>& member_keys = all ? keys : subset;
+    const std::vector<MaglevKey>& member_keys = all ? keys : subset;
     const uint32_t size = MaglevTableSize(static_cast<uint32_t>(members.size()));
     const uint32_t seed = node_.info.maglev_seed;
     std::shared_ptr<const std::vector<uint32_t>> cached;
@@ -254,7 +254,7 @@ class FragmentCompiler {
     const std::vector<Merged> candidates = MergeEndpoints(slices, port, node_.node_name);
     const std::vector<bool> cluster = ChooseEndpoints(candidates, false);
     const std::vector<bool> local = ChooseEndpoints(candidates, true);
-    std::vector<std::string> keys;
+    std::vector<MaglevKey> keys;
     std::vector<uint32_t> cluster_members, local_members;
     keys.reserve(candidates.size());
     cluster_members.reserve(candidates.size());
@@ -274,7 +274,7 @@ class FragmentCompiler {
       const uint32_t index = static_cast<uint32_t>(keys.size());
       if (cluster[i]) cluster_members.push_back(index);
       if (local[i]) local_members.push_back(index);
-      keys.push_back(k8s::Ipv4PortToString(address.first, address.second));
+      keys.push_back(MaglevKeyOf(address.first, address.second));
       out.backends.push_back(abi::BackendRecord{address.first, address.second, flags, 0});
     }
     out.record.backend_count = static_cast<uint32_t>(keys.size());

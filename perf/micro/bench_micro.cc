@@ -333,15 +333,14 @@ BENCHMARK(BM_ConntrackSnatInsert)->Arg(1000)->Arg(100000)->Arg(1000000)->ArgName
 
 // --- Maglev ------------------------------------------------------------------------
 
-std::vector<std::string> BackendKeys(uint32_t count) {
-  std::vector<std::string> keys;
-  for (uint32_t i = 0; i < count; ++i)
-    keys.push_back("10.244." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250) + ":8080");
+std::vector<MaglevKey> BackendKeys(uint32_t count) {
+  std::vector<MaglevKey> keys;
+  for (uint32_t i = 0; i < count; ++i) keys.push_back(MaglevKeyOf(Ip(10, 244, 1 + i / 250, 1 + i % 250), 8080));
   return keys;
 }
 
 void BM_MaglevBuild(benchmark::State& state) {
-  const std::vector<std::string> keys = BackendKeys(static_cast<uint32_t>(state.range(0)));
+  const std::vector<MaglevKey> keys = BackendKeys(static_cast<uint32_t>(state.range(0)));
   const uint32_t size = MaglevTableSize(static_cast<uint32_t>(keys.size()));
   for (auto _ : state) {
     auto table = BuildMaglevTable(keys, size, 1);
@@ -354,7 +353,7 @@ BENCHMARK(BM_MaglevBuild)->Arg(3)->Arg(10)->Arg(100)->Arg(1000)->ArgName("backen
 // What ServiceTables::PickBackend does per new connection: FlowHash of the
 // tuple, then table[hash % size].
 void BM_MaglevLookupBurst(benchmark::State& state) {
-  const std::vector<std::string> keys = BackendKeys(static_cast<uint32_t>(state.range(0)));
+  const std::vector<MaglevKey> keys = BackendKeys(static_cast<uint32_t>(state.range(0)));
   const uint32_t size = MaglevTableSize(static_cast<uint32_t>(keys.size()));
   const std::vector<uint32_t> table = BuildMaglevTable(keys, size, 1);
   uint32_t sport = 0;

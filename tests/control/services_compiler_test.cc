@@ -266,13 +266,14 @@ TEST(CompileServices, MaglevTablesAreTheSameOnEveryNode) {
             std::vector<abi::MaglevEntry>(b.maglev.begin() + pb.maglev_first, b.maglev.begin() + pb.maglev_first + pb.maglev_size));
 }
 
-TEST(CompileServices, MaglevKeysAreAddressColonPort) {
+TEST(CompileServices, MaglevKeysAreAddressAndPort) {
   // Every node, and every version, must build the same table from the same endpoints.
   const auto state = Load(Service("vote", "  clusterIP: 10.96.0.10\n  ports: [{name: http, port: 80}]\n") + kTwoSlices);
   const ServicesImage image = CompileServices(state, TestNode()).image;
   const abi::ServicePortRecord& port = PortNamed(image, "web/vote:http");
   const std::vector<uint32_t> expected =
-      BuildMaglevTable({"10.244.1.11:8080", "10.244.2.12:8080", "10.244.2.13:8080"}, MaglevTableSize(3), 1);
+      BuildMaglevTable({MaglevKeyOf(0x0af4010bu, 8080), MaglevKeyOf(0x0af4020cu, 8080), MaglevKeyOf(0x0af4020du, 8080)},
+                       MaglevTableSize(3), 1);
   EXPECT_EQ(std::vector<uint32_t>(image.maglev.begin() + port.maglev_first,
                                   image.maglev.begin() + port.maglev_first + port.maglev_size),
             expected);
