@@ -1,16 +1,16 @@
 // Maglev table population (Eisenbud et al., NSDI 2016, section 3.4).
 //
 // Every backend owns a permutation of the table's slots derived from two
-// hashes of its key (its address and port); backends take turns claiming their next free preferred
-// slot until the table is full. Turn-taking keeps every backend's share
-// within one slot of M/N; the permutations depend only on the key and the
-// seed, so every node builds the same table and a backend change moves few
-// slots.
+// hashes of its key (its address and port); backends take turns claiming
+// their next free preferred slot until the table is full. Turn-taking keeps
+// every backend's share within one slot of M/N; the permutations depend only
+// on the key and the seed, so every node builds the same table and a backend
+// change moves few slots.
 #include "common/maglev.h"
 
 #include <algorithm>
-#include <bit>
 #include <array>
+#include <bit>
 #include <numeric>
 #include <span>
 
@@ -172,8 +172,10 @@ std::vector<uint32_t> BuildMaglevTable(const std::vector<MaglevKey>& backend_key
     table = heap_table.data();
   }
   std::fill(table, table + slots, kEmpty);
-  std::span<Walk> walks(stack_walks.data(), backend_count);
-  if (backend_count > kStackWalks) {
+  std::span<Walk> walks;
+  if (backend_count <= kStackWalks) {
+    walks = std::span<Walk>(stack_walks.data(), backend_count);
+  } else {
     heap_walks.resize(backend_count);
     walks = heap_walks;
   }
