@@ -139,13 +139,28 @@ std::unique_ptr<ServiceTables> ServiceTables::FromImage(const ServicesImage& ima
   return FromPorts(std::move(ports), hooks, previous, first_version);
 }
 
+ServiceTables::BaseIndex::BaseIndex(std::vector<Entry> entries) : entries_(std::move(entries)) {
+  std::stable_sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.first < b.first; });
+  // Keep the last of each run of one id.
+  auto last_of_each = std::unique(entries_.rbegin(), entries_.rend(),
+                                  [](const Entry& a, const Entry& b) { return a.first == b.first; });
+  entries_.erase(entries_.begin(), last_of_each.base());
+}
+
+const std::shared_ptr<const ServicePortState>* ServiceTables::BaseIndex::Find(uint32_t id) const {
+  auto found = std::lower_bound(entries_.begin(), entries_.end(), id,
+                                [](const Entry& entry, uint32_t key) { return entry.first < key; });
+  return found != entries_.end() && found->first == id ? &found->second : nullptr;
+}
+
 std::unique_ptr<ServiceTables> ServiceTables::FromPorts(ServicesPorts decoded, const CounterSlotHooks& hooks,
                                                         const ServiceTables* previous, uint32_t first_version) {
   std::vector<ServicePortTables>& ports = decoded.ports;
   auto tables = std::make_unique<ServiceTables>();
   tables->base_generation_ = decoded.generation;
   tables->version_ = previous != nullptr ? previous->version_ + 1 : first_version;
-  auto base = std::make_shared<BaseIndex>();
+  std::vector<BaseIndex::Entry> base;
+  base.reserve(ports.size());
   // Unique ids and frontends (what the compiler writes): built in one pass.
   std::vector<uint64_t> ids, frontend_keys;
   ids.reserve(ports.size());
@@ -173,7 +188,7 @@ std::unique_ptr<ServiceTables> ServiceTables::FromPorts(ServicesPorts decoded, c
       }
       id_entries.emplace_back(id, i);
       tables->slots_.Set(i, Slot{state, hooks.assign(id, state->name)});
-      (*base)[id] = std::move(state);
+      base.emplace_back(id, std::move(state));
     }
     tables->slot_end_ = static_cast<uint32_t>(ports.size());
     tables->port_count_ = ports.size();
@@ -194,12 +209,12 @@ std::unique_ptr<ServiceTables> ServiceTables::FromPorts(ServicesPorts decoded, c
       port.frontends = std::move(kept);
       const uint32_t id = port.record.id;
       auto state = std::make_shared<const ServicePortState>(std::move(port));
-      (*base)[id] = state;
+      base.emplace_back(id, state);
       first_claims.Put(id, std::move(state));
     }
     (void)first_claims.Commit();
   }
-  tables->base_ = std::move(base);
+  tables->base_ = std::make_shared<const BaseIndex>(std::move(base));
   if (previous != nullptr) {
     previous->by_id_.ForEach([&](uint64_t id, uint32_t) {
       if (tables->by_id_.Find(id) == nullptr) hooks.release(static_cast<uint32_t>(id));
@@ -239,9 +254,8 @@ Result<std::unique_ptr<ServiceTables>> ServiceTables::WithDelta(const ServicesDe
   // Ports the previous delta changed and this one does not: back to the base.
   for (uint32_t id : overlay_ids_) {
     if (std::binary_search(touched.begin(), touched.end(), id)) continue;
-    auto in_base = base_->find(id);
-    if (in_base != base_->end())
-      edit.Put(id, in_base->second);
+    if (const auto* in_base = base_->Find(id))
+      edit.Put(id, *in_base);
     else
       edit.Remove(id);
   }
@@ -251,8 +265,8 @@ Result<std::unique_ptr<ServiceTables>> ServiceTables::WithDelta(const ServicesDe
     const uint32_t id = delta.changed.service_ports[i].id;
     auto state = PortState(delta.changed, i, frontends[i]);
     // Unchanged from the base: share the base's copy.
-    auto in_base = base_->find(id);
-    edit.Put(id, in_base != base_->end() && *in_base->second == *state ? in_base->second : std::move(state));
+    const auto* in_base = base_->Find(id);
+    edit.Put(id, in_base != nullptr && **in_base == *state ? *in_base : std::move(state));
   }
   if (Status status = edit.Commit(); !status)
     return MakeError("services delta " + std::to_string(delta.generation) + ": " + status.error().message);

@@ -112,7 +112,19 @@ class ServiceTables {
     std::shared_ptr<const ServicePortState> state;
     uint32_t counter_slot = 0;
   };
-  using BaseIndex = std::map<uint32_t, std::shared_ptr<const ServicePortState>>;
+  // The base image's ports by id: sorted once (10k inserts into a std::map
+  // were ~1 ms of a full apply), searched by the deltas that follow.
+  class BaseIndex {
+   public:
+    using Entry = std::pair<uint32_t, std::shared_ptr<const ServicePortState>>;
+    // For an id given twice, the last entry stands.
+    explicit BaseIndex(std::vector<Entry> entries);
+    const std::shared_ptr<const ServicePortState>* Find(uint32_t id) const;
+    size_t size() const { return entries_.size(); }
+
+   private:
+    std::vector<Entry> entries_;
+  };
   class Edit;
 
   uint64_t base_generation_ = 0;
