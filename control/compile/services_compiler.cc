@@ -104,7 +104,9 @@ std::vector<bool> ChooseEndpoints(const std::vector<Merged>& candidates, bool lo
 // Compiles one Service (or one Pod's hostPorts) into port drafts.
 class FragmentCompiler {
  public:
-  FragmentCompiler(const NodeImage& node, MaglevCache* maglev_cache) : node_(node), maglev_cache_(maglev_cache) {}
+  // `previous`: the ports compiled before, by name (may be null).
+  using PortsByName = std::unordered_map<std::string, std::shared_ptr<const CompiledServicePort>>;
+  FragmentCompiler(const NodeImage& node, const PortsByName* previous) : node_(node), previous_(previous) {}
 
   // kube-proxy's ShouldSkipService, plus: IPv4 only for now.
   bool Programmable(const NamespacedName& id, const Service& service) {
@@ -167,9 +169,7 @@ class FragmentCompiler {
         record.backend_count = 1;
         draft.port.backends.push_back(abi::BackendRecord{pod.pod_ip->v4, port.container_port, abi::kBackendLocal, 0});
         const std::vector<MaglevKey> keys = {MaglevKeyOf(pod.pod_ip->v4, port.container_port)};
-        record.maglev_size = AddMaglev({0}, keys, draft.port.maglev);
-        record.local_maglev_first = record.maglev_size;
-        record.local_maglev_size = AddMaglev({0}, keys, draft.port.maglev);
+        AddMaglevTables(keys, {0}, {0}, draft.port);
         drafts.push_back(std::move(draft));
       }
     }
@@ -183,6 +183,7 @@ class FragmentCompiler {
   };
   std::vector<Draft> drafts;
   std::vector<std::string> warnings;
+  uint32_t maglev_built = 0, maglev_reused = 0;
 
  private:
   void Warn(const NamespacedName& id, const std::string& port, const std::string& message) {
@@ -218,8 +219,46 @@ class FragmentCompiler {
       Warn(id, draft.port_label, "loadBalancerSourceRanges has no IPv4 range; IPv4 clients are not restricted");
   }
 
-  // Appends a Maglev table over `members` (indices into the port's backends); returns its size.
-  uint32_t AddMaglev(const std::vector<uint32_t>& members, const std::vector<MaglevKey>& keys,
+  // The main and local Maglev tables over `members` and `local_members`
+  // (increasing indices into keys, which are out.backends'), taken from the
+  // port of the same name compiled before when it had the same backends,
+  // members and seed (the tables are a function of those alone).
+  void AddMaglevTables(const std::vector<MaglevKey>& keys, const std::vector<uint32_t>& members,
+                       const std::vector<uint32_t>& local_members, CompiledServicePort& out) {
+    const uint32_t seed = node_.info.maglev_seed;
+    abi::ServicePortRecord& record = out.record;
+    if (const CompiledServicePort* previous = SameMaglevInputs(out, members, local_members, seed)) {
+      record.maglev_size = previous->record.maglev_size;
+      record.local_maglev_size = previous->record.local_maglev_size;
+      out.maglev = previous->maglev;
+      ++maglev_reused;
+    } else {
+      record.maglev_size = AddMaglev(members, keys, seed, out.maglev);
+      record.local_maglev_size = AddMaglev(local_members, keys, seed, out.maglev);
+    }
+    record.local_maglev_first = record.maglev_size;
+    out.maglev_members = members;
+    out.local_maglev_members = local_members;
+    out.maglev_seed = seed;
+  }
+
+  const CompiledServicePort* SameMaglevInputs(const CompiledServicePort& out, const std::vector<uint32_t>& members,
+                                              const std::vector<uint32_t>& local_members, uint32_t seed) const {
+    if (previous_ == nullptr) return nullptr;
+    auto found = previous_->find(out.name);
+    if (found == previous_->end()) return nullptr;
+    const CompiledServicePort& previous = *found->second;
+    if (previous.maglev_seed != seed || previous.maglev_members != members ||
+        previous.local_maglev_members != local_members || previous.backends.size() != out.backends.size())
+      return nullptr;
+    for (size_t i = 0; i < out.backends.size(); ++i)
+      if (previous.backends[i].ipv4 != out.backends[i].ipv4 || previous.backends[i].port != out.backends[i].port)
+        return nullptr;
+    return &previous;
+  }
+
+  // Appends a Maglev table over `members` (indices into keys); returns its size.
+  uint32_t AddMaglev(const std::vector<uint32_t>& members, const std::vector<MaglevKey>& keys, uint32_t seed,
                      std::vector<abi::MaglevEntry>& out) {
     if (members.empty()) return 0;
     // Members are increasing indices into keys: as many as keys means all
@@ -230,14 +269,9 @@ class FragmentCompiler {
       subset.reserve(members.size());
       for (uint32_t member : members) subset.push_back(keys[member]);
     }
-    const std::vector<MaglevKey>& member_keys = all ? keys : subset;
     const uint32_t size = MaglevTableSize(static_cast<uint32_t>(members.size()));
-    const uint32_t seed = node_.info.maglev_seed;
-    std::shared_ptr<const std::vector<uint32_t>> cached;
-    std::vector<uint32_t> built;
-    if (maglev_cache_) cached = maglev_cache_->Table(member_keys, size, seed);
-    else built = BuildMaglevTable(member_keys, size, seed);
-    const std::vector<uint32_t>& table = cached ? *cached : built;
+    const std::vector<uint32_t> table = BuildMaglevTable(all ? keys : subset, size, seed);
+    ++maglev_built;
     const size_t first = out.size();
     out.resize(first + table.size());
     abi::MaglevEntry* entries = out.data() + first;
@@ -278,13 +312,11 @@ class FragmentCompiler {
       out.backends.push_back(abi::BackendRecord{address.first, address.second, flags, 0});
     }
     out.record.backend_count = static_cast<uint32_t>(keys.size());
-    out.record.maglev_size = AddMaglev(cluster_members, keys, out.maglev);
-    out.record.local_maglev_first = out.record.maglev_size;
-    out.record.local_maglev_size = AddMaglev(local_members, keys, out.maglev);
+    AddMaglevTables(keys, cluster_members, local_members, out);
   }
 
   const NodeImage& node_;
-  MaglevCache* maglev_cache_;
+  const PortsByName* previous_;
 };
 
 // The assembled port, taking the draft's tables (the draft keeps the
@@ -298,6 +330,9 @@ std::shared_ptr<CompiledServicePort> AssemblePort(CompiledServicePort& draft) {
   port->backends = std::move(draft.backends);
   port->maglev = std::move(draft.maglev);
   port->source_ranges = std::move(draft.source_ranges);
+  port->maglev_members = std::move(draft.maglev_members);
+  port->local_maglev_members = std::move(draft.local_maglev_members);
+  port->maglev_seed = draft.maglev_seed;
   return port;
 }
 
@@ -374,7 +409,7 @@ void ServicesModel::IndexSlices(const k8s::ClusterState& state) {
 }
 
 ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& state, const OwnerKey& owner) const {
-  FragmentCompiler compiler(node_, maglev_cache_);
+  FragmentCompiler compiler(node_, &ports_);
   if (owner.first == 0) {
     auto service = state.services.find(owner.second);
     if (service != state.services.end() && compiler.Programmable(owner.second, service->second)) {
@@ -399,6 +434,8 @@ ServicesModel::Fragment ServicesModel::CompileOwner(const k8s::ClusterState& sta
                                         draft.owner, std::move(assembled)});
   }
   fragment.warnings = std::move(compiler.warnings);
+  fragment.maglev_built = compiler.maglev_built;
+  fragment.maglev_reused = compiler.maglev_reused;
   return fragment;
 }
 
@@ -432,6 +469,14 @@ std::vector<ServicesModel::Fragment> ServicesModel::CompileOwners(const k8s::Clu
   return fragments;
 }
 
+void ServicesModel::CountMaglevTables(const std::vector<Fragment>& compiled) {
+  maglev_built_ = maglev_reused_ = 0;
+  for (const Fragment& fragment : compiled) {
+    maglev_built_ += fragment.maglev_built;
+    maglev_reused_ += fragment.maglev_reused;
+  }
+}
+
 void ServicesModel::Place(std::shared_ptr<CompiledServicePort> port, uint32_t id) {
   port->record.id = id;
   by_id_[id] = port;
@@ -448,7 +493,6 @@ uint32_t ServicesModel::NewId(const std::string& id_key) {
 void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& node, const ServicesCompileOptions& options) {
   built_ = true;
   node_ = node;
-  maglev_cache_ = options.maglev_cache;
   threads_ = options.threads != 0 ? options.threads
                                   : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxCompileThreads);
   IndexSlices(state);
@@ -458,13 +502,13 @@ void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& nod
   for (const auto& [id, service] : state.services) owners.emplace_back(0, id);
   for (const auto& [id, pod] : state.pods) owners.emplace_back(1, id);
   std::vector<Fragment> compiled = CompileOwners(state, owners);
+  CountMaglevTables(compiled);
   for (size_t i = 0; i < owners.size(); ++i) {
     // A Pod without hostPorts compiles to nothing, and nothing is kept for it.
     if (!compiled[i].drafts.empty() || (owners[i].first == 0 && !compiled[i].warnings.empty()))
       fragments_.emplace_hint(fragments_.end(), owners[i], std::move(compiled[i]));
   }
   AssembleAll(options.previous_ids);
-  if (maglev_cache_) maglev_cache_->EndCompile();
   last_warnings_ = Warnings();
 }
 
@@ -562,13 +606,14 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
   if (!std::is_sorted(owners.begin(), owners.end())) std::sort(owners.begin(), owners.end());
   owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
   auto rebuild = [&] {
-    ServicesCompileOptions options{Ids(), maglev_cache_, threads_};
+    ServicesCompileOptions options{Ids(), threads_};
     Rebuild(state, node_, options);
     return false;
   };
   // New fragments first: nothing changes until they are known to fit.
   const std::vector<OwnerKey>& ordered = owners;
   std::vector<Fragment> compiled = CompileOwners(state, ordered);
+  CountMaglevTables(compiled);
   // Each owner's fragment before, looked up once (a full resync names all of
   // them: walk both sorted maps together then).
   std::vector<std::map<OwnerKey, Fragment>::iterator> previous(ordered.size(), fragments_.end());
@@ -668,9 +713,6 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
       fragments_.emplace(ordered[i], std::move(fragment));
     }
   }
-  // Tables of ports that changed since stay cached until a compile round
-  // ends; bound them to the model's size (a miss only costs a rebuild).
-  if (maglev_cache_ && maglev_cache_->size() > 2 * ports_.size() + kMaglevCacheSlack) maglev_cache_->EndCompile();
   return true;
 }
 

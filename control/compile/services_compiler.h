@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -23,8 +24,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/maglev.h"
 #include "common/section_image.h"
-#include "control/compile/maglev_cache.h"
 #include "control/k8s/cluster_state.h"
 
 namespace np::compile {
@@ -34,8 +35,6 @@ struct ServicesCompileOptions {
   // dataplane applied): kept for names that still exist, so that a new
   // Service whose hash collides never renumbers an existing one.
   std::map<std::string, uint32_t> previous_ids;
-  // Tables of previous compiles (may be null); EndCompile() is called at the end.
-  MaglevCache* maglev_cache = nullptr;
   // Threads that compile Services side by side when many changed (a full
   // resync: Maglev tables are most of it); 0: one per core, at most
   // kMaxCompileThreads. The result does not depend on it.
@@ -61,8 +60,19 @@ struct ServicesChanges {
 // get whole states (a reload of manifest files) rather than watch events.
 ServicesChanges DiffServiceInputs(const k8s::ClusterState& before, const k8s::ClusterState& after);
 
-// One compiled service port, self-contained (common/section_image.h).
-using CompiledServicePort = ServicePortTables;
+// One compiled service port, self-contained (common/section_image.h), and
+// what its Maglev tables were built from: a port compiled again with the
+// same backends, members and seed takes its tables as they are (building
+// them is most of a compile; a cache of tables apart from the ports cost a
+// 10k-Service full resync ~15 ms in memory it kept, perf/RESULTS.md).
+struct CompiledServicePort : ServicePortTables {
+  CompiledServicePort() = default;
+  explicit CompiledServicePort(ServicePortTables tables) : ServicePortTables(std::move(tables)) {}
+  // Indices into backends of the main and local tables' members, and the
+  // seed; a port taken from an image has none (its tables are never reused).
+  std::vector<uint32_t> maglev_members, local_maglev_members;
+  std::optional<uint32_t> maglev_seed;
+};
 
 // The services compiler with memory: one compiled fragment per Service (and
 // per Pod with hostPorts), so that a change recompiles only the objects it
@@ -78,9 +88,10 @@ class ServicesModel {
   // false) when a frontend is contested between Services: which Service
   // wins depends on the whole state.
   bool Update(const k8s::ClusterState& state, const ServicesChanges& changes);
-  // The Maglev cache may hold this many tables beyond two per port before
-  // an Update ends its compile round (evicting what it did not use).
-  static constexpr size_t kMaglevCacheSlack = 256;
+  // Maglev tables the last Rebuild or Update built, and took from the ports
+  // they compiled before (the rest of the ports kept theirs).
+  uint64_t maglev_tables_built() const { return maglev_built_; }
+  uint64_t maglev_tables_reused() const { return maglev_reused_; }
   bool built() const { return built_; }
   const NodeImage& node() const { return node_; }
 
@@ -125,6 +136,7 @@ class ServicesModel {
     std::vector<std::string> warnings;
     std::vector<std::string> conflict_warnings;  // frontends another Service holds
     std::vector<std::string> port_names;         // assembled ports, in order
+    uint32_t maglev_built = 0, maglev_reused = 0;
   };
   using OwnerKey = std::pair<int, k8s::NamespacedName>;  // 0: Service, 1: Pod (hostPorts)
 
@@ -135,13 +147,14 @@ class ServicesModel {
   void AssembleAll(const std::map<std::string, uint32_t>& previous_ids);
   void MarkDirty(uint32_t id) { dirty_ids_.insert(id); }
   uint32_t NewId(const std::string& id_key);
+  void CountMaglevTables(const std::vector<Fragment>& compiled);
   // Takes `port` in under `id` (by name and by id).
   void Place(std::shared_ptr<CompiledServicePort> port, uint32_t id);
 
   bool built_ = false;
   NodeImage node_;
-  MaglevCache* maglev_cache_ = nullptr;
   unsigned threads_ = 1;
+  uint64_t maglev_built_ = 0, maglev_reused_ = 0;
   std::map<OwnerKey, Fragment> fragments_;
   // Hashed: a full resync replaces every entry (image order comes from fragments_).
   std::unordered_map<std::string, std::shared_ptr<const CompiledServicePort>> ports_;  // by name

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "common/section_image.h"
-#include "control/compile/maglev_cache.h"
 #include "control/config/device_check.h"
 #include "control/daemon/section_publisher.h"
 #include "control/daemon/services_sync.h"

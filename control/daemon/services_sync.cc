@@ -75,8 +75,7 @@ Result<ServicesSync::Outcome> ServicesSync::Sync(const k8s::ClusterState& state,
   const bool same_node = model_.built() && node_bytes == node_bytes_;
   if (!same_node || changes == nullptr || !model_.Update(state, *changes)) {
     if (!same_node || changes == nullptr)
-      model_.Rebuild(state, node, compile::ServicesCompileOptions{model_.built() ? model_.Ids() : previous_ids_,
-                                                                  &maglev_cache_});
+      model_.Rebuild(state, node, compile::ServicesCompileOptions{model_.built() ? model_.Ids() : previous_ids_});
     if (!same_node) model_.ForgetBase();  // NodePort frontends follow the node's addresses
   }
   node_bytes_ = std::move(node_bytes);

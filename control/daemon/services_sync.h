@@ -14,7 +14,6 @@
 
 #include "common/result.h"
 #include "common/section_image.h"
-#include "control/compile/maglev_cache.h"
 #include "control/compile/services_compiler.h"
 #include "control/daemon/section_publisher.h"
 
@@ -55,7 +54,6 @@ class ServicesSync {
   SectionPublisher& publisher_;
   std::map<std::string, uint32_t> previous_ids_;
   compile::ServicesModel model_;
-  compile::MaglevCache maglev_cache_;
   std::vector<uint8_t> node_bytes_;  // the node image the model was built for
   uint64_t last_delta_generation_ = 0;
   bool delta_since_base_ = false;

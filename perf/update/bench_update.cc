@@ -680,7 +680,7 @@ int Run(const Options& options) {
     // The state the dataplane holds is the one a full compile gives.
     {
       const ServicesImage applied = np.tables()->ToImage();
-      const compile::ServicesCompilation reference = compile::CompileServices(state, *node, {compile::ServicePortIds(applied), nullptr});
+      const compile::ServicesCompilation reference = compile::CompileServices(state, *node, {compile::ServicePortIds(applied)});
       ServicesImage a = SortedById(reference.image), b = SortedById(applied);
       a.generation = b.generation = 0;
       if (EncodeServicesSection(a) != EncodeServicesSection(b))

@@ -162,9 +162,8 @@ TEST(ServicesModel, IncrementalUpdatesEqualAFullRecompile) {
   for (uint32_t seed = 1; seed <= 8; ++seed) {
     RandomCluster cluster(seed);
     k8s::ClusterState state;
-    MaglevCache cache;
     ServicesModel model;
-    model.Rebuild(state, node, ServicesCompileOptions{{}, &cache});
+    model.Rebuild(state, node, ServicesCompileOptions{});
     model.MarkBase(1);
     ServicesImage base = model.Compilation().image;
     base.generation = 1;
@@ -173,7 +172,7 @@ TEST(ServicesModel, IncrementalUpdatesEqualAFullRecompile) {
       (model.Update(state, changes) ? updates : rebuilds)++;
       const std::string context = "seed " + std::to_string(seed) + " step " + std::to_string(step);
       const ServicesCompilation incremental = model.Compilation();
-      const ServicesCompilation full = CompileServices(state, node, ServicesCompileOptions{model.Ids(), nullptr});
+      const ServicesCompilation full = CompileServices(state, node, ServicesCompileOptions{model.Ids()});
       // Same content and order: the model assembles what the compiler would.
       ASSERT_TRUE(EncodeServicesSection(incremental.image) == EncodeServicesSection(full.image)) << context;
       EXPECT_EQ(incremental.warnings, full.warnings) << context;
@@ -202,16 +201,16 @@ TEST(ServicesModel, CompilingOnSeveralThreadsGivesTheOneThreadImage) {
   RandomCluster cluster(11);
   k8s::ClusterState state;
   cluster.Populate(state, 2000);  // enough owners for every thread to take some
-  MaglevCache one_cache, many_cache;
   ServicesModel one, many;
-  one.Rebuild(state, node, ServicesCompileOptions{{}, &one_cache, 1});
-  many.Rebuild(state, node, ServicesCompileOptions{{}, &many_cache, kMaxCompileThreads});
+  one.Rebuild(state, node, ServicesCompileOptions{{}, 1});
+  many.Rebuild(state, node, ServicesCompileOptions{{}, kMaxCompileThreads});
   auto expect_same = [&](const char* when) {
     const ServicesCompilation a = one.Compilation(), b = many.Compilation();
     ASSERT_EQ(a.image.service_ports.size(), b.image.service_ports.size()) << when;
     EXPECT_TRUE(EncodeServicesSection(a.image) == EncodeServicesSection(b.image)) << when;
     EXPECT_EQ(a.warnings, b.warnings) << when;
-    EXPECT_EQ(one_cache.size(), many_cache.size()) << when;
+    EXPECT_EQ(one.maglev_tables_built(), many.maglev_tables_built()) << when;
+    EXPECT_EQ(one.maglev_tables_reused(), many.maglev_tables_reused()) << when;
   };
   expect_same("rebuild");
   ASSERT_GT(one.service_port_count(), 2000u);
@@ -220,32 +219,67 @@ TEST(ServicesModel, CompilingOnSeveralThreadsGivesTheOneThreadImage) {
   one.Update(state, everything);
   many.Update(state, everything);
   expect_same("update of everything");
-  const ServicesCompilation reference = CompileServices(state, node, ServicesCompileOptions{one.Ids(), nullptr, 1});
+  const ServicesCompilation reference = CompileServices(state, node, ServicesCompileOptions{one.Ids(), 1});
   EXPECT_TRUE(EncodeServicesSection(reference.image) == EncodeServicesSection(many.Compilation().image));
 }
 
-TEST(ServicesModel, MaglevCacheStaysBoundedUnderEndlessEndpointChurn) {
+TEST(ServicesModel, APortRecompiledWithTheSameBackendsKeepsItsMaglevTables) {
   const NodeImage node = TestNode();
   k8s::ClusterState state;
   RandomCluster(3).Populate(state, 4);
-  MaglevCache cache;
   ServicesModel model;
-  model.Rebuild(state, node, ServicesCompileOptions{{}, &cache, 1});
+  model.Rebuild(state, node, ServicesCompileOptions{{}, 1});
+  ASSERT_GT(model.maglev_tables_built(), 0u);
+  EXPECT_EQ(model.maglev_tables_reused(), 0u);  // nothing compiled before
+  const ServicesImage before = model.Compilation().image;
+
+  // Every Service recompiled, no backend changed: every table is taken as it was.
+  ServicesChanges everything;
+  for (const auto& [id, service] : state.services) everything.services.insert(id);
+  ASSERT_TRUE(model.Update(state, everything));
+  EXPECT_EQ(model.maglev_tables_built(), 0u);
+  EXPECT_GT(model.maglev_tables_reused(), 0u);
+  EXPECT_TRUE(EncodeServicesSection(model.Compilation().image) == EncodeServicesSection(before));
+
+  // A Rebuild (e.g. the node's addresses changed) takes them too.
+  model.Rebuild(state, node, ServicesCompileOptions{model.Ids(), 1});
+  EXPECT_EQ(model.maglev_tables_built(), 0u);
+
+  // Another seed: every table is built again.
+  NodeImage reseeded = node;
+  reseeded.info.maglev_seed += 1;
+  model.Rebuild(state, reseeded, ServicesCompileOptions{model.Ids(), 1});
+  EXPECT_EQ(model.maglev_tables_reused(), 0u);
+  EXPECT_GT(model.maglev_tables_built(), 0u);
+}
+
+TEST(ServicesModel, AnEndpointThatStopsBeingReadyGetsItsPortsTablesBuiltAgain) {
+  const NodeImage node = TestNode();
+  k8s::ClusterState state;
+  RandomCluster(3).Populate(state, 4);
+  ServicesModel model;
+  model.Rebuild(state, node, ServicesCompileOptions{{}, 1});
+  // One endpoint of a slice with several turns not ready (serving,
+  // terminating): it leaves the members, and the tables must follow.
   const NamespacedName slice_id{"ns", "slice-0"};
   k8s::EndpointSlice& slice = state.endpoint_slices.at(slice_id);
-  slice.endpoints.resize(1);
-  slice.endpoints[0].ready = true;
-  size_t most = 0;
-  for (uint32_t step = 0; step < 2000; ++step) {  // each step a backend set never seen before
-    const uint32_t address = Ip(10, 245, 0, 0) + step;
-    slice.endpoints[0].addresses = {k8s::Ipv4ToString(address)};
-    slice.endpoints[0].ip_addresses = {k8s::IpAddress{false, address, {}}};
-    ServicesChanges changes;
-    changes.endpoint_slices.insert(slice_id);
-    ASSERT_TRUE(model.Update(state, changes));
-    most = std::max(most, cache.size());
+  slice.endpoints.resize(3);
+  for (uint32_t i = 0; i < 3; ++i) {
+    const uint32_t address = Ip(10, 245, 0, 1 + i);
+    slice.endpoints[i].addresses = {k8s::Ipv4ToString(address)};
+    slice.endpoints[i].ip_addresses = {k8s::IpAddress{false, address, {}}};
+    slice.endpoints[i].ready = true;
   }
-  EXPECT_LE(most, 2 * model.service_port_count() + ServicesModel::kMaglevCacheSlack + 2);
+  ServicesChanges changes;
+  changes.endpoint_slices.insert(slice_id);
+  ASSERT_TRUE(model.Update(state, changes));
+  slice.endpoints[0].ready = false;
+  slice.endpoints[0].serving = true;
+  slice.endpoints[0].terminating = true;
+  ASSERT_TRUE(model.Update(state, changes));
+  EXPECT_GT(model.maglev_tables_built(), 0u);
+  const ServicesCompilation full = CompileServices(state, node, ServicesCompileOptions{model.Ids(), 1});
+  EXPECT_TRUE(EncodeServicesSection(model.Compilation().image) == EncodeServicesSection(full.image));
 }
 
 TEST(ServicesModel, OneSliceChangeRecompilesOneServiceAndKeepsIds) {
