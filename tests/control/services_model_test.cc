@@ -223,12 +223,22 @@ TEST(ServicesModel, CompilingOnSeveralThreadsGivesTheOneThreadImage) {
   EXPECT_TRUE(EncodeServicesSection(reference.image) == EncodeServicesSection(many.Compilation().image));
 }
 
-TEST(ServicesModel, APortRecompiledWithTheSameBackendsKeepsItsMaglevTables) {
-  const NodeImage node = TestNode();
+// Four Services with a slice each, compiled once, on one thread.
+struct SmallCluster {
+  NodeImage node = TestNode();
   k8s::ClusterState state;
-  RandomCluster(3).Populate(state, 4);
   ServicesModel model;
-  model.Rebuild(state, node, ServicesCompileOptions{{}, 1});
+  SmallCluster() {
+    RandomCluster(3).Populate(state, 4);
+    model.Rebuild(state, node, ServicesCompileOptions{{}, 1});
+  }
+};
+
+TEST(ServicesModel, APortRecompiledWithTheSameBackendsKeepsItsMaglevTables) {
+  SmallCluster cluster;
+  const NodeImage& node = cluster.node;
+  k8s::ClusterState& state = cluster.state;
+  ServicesModel& model = cluster.model;
   ASSERT_GT(model.maglev_tables_built(), 0u);
   EXPECT_EQ(model.maglev_tables_reused(), 0u);  // nothing compiled before
   const ServicesImage before = model.Compilation().image;
@@ -254,11 +264,10 @@ TEST(ServicesModel, APortRecompiledWithTheSameBackendsKeepsItsMaglevTables) {
 }
 
 TEST(ServicesModel, AnEndpointThatStopsBeingReadyGetsItsPortsTablesBuiltAgain) {
-  const NodeImage node = TestNode();
-  k8s::ClusterState state;
-  RandomCluster(3).Populate(state, 4);
-  ServicesModel model;
-  model.Rebuild(state, node, ServicesCompileOptions{{}, 1});
+  SmallCluster cluster;
+  const NodeImage& node = cluster.node;
+  k8s::ClusterState& state = cluster.state;
+  ServicesModel& model = cluster.model;
   // One endpoint of a slice with several turns not ready (serving,
   // terminating): it leaves the members, and the tables must follow.
   const NamespacedName slice_id{"ns", "slice-0"};
