@@ -517,6 +517,7 @@ void ServicesModel::Rebuild(const k8s::ClusterState& state, const NodeImage& nod
 // hashes in id-key order; a collision re-hashes "key#1", "key#2", ...
 void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_ids) {
   std::unordered_map<std::string, std::shared_ptr<const CompiledServicePort>> previous_ports = std::move(ports_);
+  const PortsById previous_by_id = std::move(by_id_);
   ports_.clear();
   by_id_.clear();
   taken_ids_.clear();
@@ -564,10 +565,16 @@ void ServicesModel::AssembleAll(const std::map<std::string, uint32_t>& previous_
   // previous dirty ids are kept).
   for (const auto& [name, port] : previous_ports) {
     auto now = ports_.find(name);
-    if (now == ports_.end() || !(*now->second == *port)) MarkDirty(port->record.id);
+    if (now == ports_.end() || !(*now->second == *port)) MarkDirty(port->record.id, previous_by_id);
   }
   for (const auto& [name, port] : ports_)
-    if (!previous_ports.count(name)) MarkDirty(port->record.id);
+    if (!previous_ports.count(name)) MarkDirty(port->record.id, previous_by_id);
+}
+
+void ServicesModel::MarkDirty(uint32_t id, const PortsById& as_of_base) {
+  if (!dirty_ids_.insert(id).second) return;  // the base's port was taken then
+  auto found = as_of_base.find(id);
+  base_of_dirty_[id] = found == as_of_base.end() ? nullptr : found->second;
 }
 
 bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges& changes) {
@@ -685,9 +692,9 @@ bool ServicesModel::Update(const k8s::ClusterState& state, const ServicesChanges
     auto port = ports_.find(std::string(name));
     if (port == ports_.end()) continue;
     const uint32_t id = port->second->record.id;
+    MarkDirty(id);
     by_id_.erase(id);
     taken_ids_.erase(id);
-    MarkDirty(id);
     ports_.erase(port);
   }
   // ... and new ones come in.
@@ -757,26 +764,29 @@ std::map<std::string, uint32_t> ServicesModel::Ids() const {
 void ServicesModel::MarkBase(uint64_t generation) {
   has_base_ = true;
   base_generation_ = generation;
-  base_ = by_id_;  // no clear() first: the copy reuses the nodes
+  base_port_count_ = by_id_.size();
   dirty_ids_.clear();
+  base_of_dirty_.clear();
 }
 
 void ServicesModel::AdoptBase(const ServicesImage& image) {
   has_base_ = true;
   base_generation_ = image.generation;
-  base_.clear();
+  PortsById base;
   std::vector<std::vector<abi::FrontendRecord>> frontends = FrontendsByServicePort(image);
   for (uint32_t i = 0; i < image.service_ports.size(); ++i) {
     auto port = std::make_shared<CompiledServicePort>(ServicePortTables::FromImage(image, i, std::move(frontends[i])));
-    base_[port->record.id] = std::move(port);
+    base[port->record.id] = std::move(port);
   }
+  base_port_count_ = base.size();
   dirty_ids_.clear();
-  for (const auto& [id, port] : base_) {
+  base_of_dirty_.clear();
+  for (const auto& [id, port] : base) {
     auto now = by_id_.find(id);
-    if (now == by_id_.end() || !(*now->second == *port)) dirty_ids_.insert(id);
+    if (now == by_id_.end() || !(*now->second == *port)) MarkDirty(id, base);
   }
   for (const auto& [id, port] : by_id_)
-    if (!base_.count(id)) dirty_ids_.insert(id);
+    if (!base.count(id)) MarkDirty(id, base);
 }
 
 size_t ServicesModel::DeltaSize() const { return dirty_ids_.size(); }
@@ -784,15 +794,15 @@ size_t ServicesModel::DeltaSize() const { return dirty_ids_.size(); }
 ServicesDelta ServicesModel::Delta() const {
   ServicesDelta delta;
   delta.base_generation = base_generation_;
-  delta.base_service_ports = static_cast<uint32_t>(base_.size());
+  delta.base_service_ports = static_cast<uint32_t>(base_port_count_);
   for (uint32_t id : dirty_ids_) {
     auto now = by_id_.find(id);
-    auto before = base_.find(id);
+    const std::shared_ptr<const CompiledServicePort>& before = base_of_dirty_.at(id);
     if (now == by_id_.end()) {
-      if (before != base_.end()) delta.removed_ids.push_back(id);
+      if (before) delta.removed_ids.push_back(id);
       continue;
     }
-    if (before != base_.end() && *before->second == *now->second) continue;
+    if (before && *before == *now->second) continue;
     now->second->AppendTo(delta.changed);
   }
   return delta;

@@ -145,7 +145,11 @@ class ServicesModel {
   std::vector<Fragment> CompileOwners(const k8s::ClusterState& state, const std::vector<OwnerKey>& owners) const;
   void IndexSlices(const k8s::ClusterState& state);
   void AssembleAll(const std::map<std::string, uint32_t>& previous_ids);
-  void MarkDirty(uint32_t id) { dirty_ids_.insert(id); }
+  using PortsById = std::unordered_map<uint32_t, std::shared_ptr<const CompiledServicePort>>;
+  // `id` may now differ from the base; `as_of_base` holds its port as the
+  // base has it unless it is dirty already (by_id_ before it changes).
+  void MarkDirty(uint32_t id, const PortsById& as_of_base);
+  void MarkDirty(uint32_t id) { MarkDirty(id, by_id_); }
   uint32_t NewId(const std::string& id_key);
   void CountMaglevTables(const std::vector<Fragment>& compiled);
   // Takes `port` in under `id` (by name and by id).
@@ -158,7 +162,7 @@ class ServicesModel {
   std::map<OwnerKey, Fragment> fragments_;
   // Hashed: a full resync replaces every entry (image order comes from fragments_).
   std::unordered_map<std::string, std::shared_ptr<const CompiledServicePort>> ports_;  // by name
-  std::unordered_map<uint32_t, std::shared_ptr<const CompiledServicePort>> by_id_;
+  PortsById by_id_;
   std::unordered_map<uint64_t, std::string> frontend_owner_;  // FrontendKey -> port name
   std::unordered_set<uint32_t> taken_ids_;
   // Frontends more than one port wants: who gets them depends on the whole
@@ -170,8 +174,14 @@ class ServicesModel {
   std::unordered_map<k8s::NamespacedName, std::set<k8s::NamespacedName>, k8s::NamespacedNameHash> service_slices_;
   bool has_base_ = false;
   uint64_t base_generation_ = 0;
-  std::unordered_map<uint32_t, std::shared_ptr<const CompiledServicePort>> base_;  // by id
+  // The base (the ports of the last full image, by id) as what differs
+  // from by_id_: the base's port of each dirty id (null: not in the base),
+  // taken when the id first got dirty; every other id is in the base as
+  // by_id_ has it. Marking a base costs the ids dirtied since, not a copy
+  // of every port (10k Services: 2.2 ms on each full resync).
   std::set<uint32_t> dirty_ids_;  // ids that may differ from the base
+  PortsById base_of_dirty_;
+  size_t base_port_count_ = 0;
 };
 
 // The stable ID of a service port before collision handling:
