@@ -30,8 +30,8 @@
 // allocator_dep), so its figures are theirs.
 //
 // "full resync": every Service's endpoints changed (each slice's addresses
-// rotated to a set no earlier run had, so no Maglev table comes from a
-// cache), the whole state compiled, published and applied (steady state: a
+// rotated to a set no earlier run had, so no Maglev table can be taken from
+// before), the whole state compiled, published and applied (steady state: a
 // dataplane holding the previous generation). "single endpoint": one
 // endpoint address of one Service replaced.
 //
