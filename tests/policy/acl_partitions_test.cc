@@ -360,6 +360,16 @@ struct HeldBuilder {
   }
 };
 
+// Tables with overlays (names[0] relabelled) and a consolidator whose builds
+// wait for held.release.
+struct HeldConsolidation {
+  std::vector<std::string> names = DistinctNamespaces();
+  World world{Cluster(names)};
+  HeldBuilder held;
+  AclConsolidator consolidator{kConsolidationQuietNs, held.Builder()};
+  HeldConsolidation() { world.Relabel(names[0], "client"); }
+};
+
 bool WaitUntilFinished(const AclConsolidator& consolidator) {
   for (int i = 0; i < 60000 && !consolidator.build_finished(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -412,14 +422,10 @@ TEST_F(AclConsolidation, QuietPolicyFoldsOverlaysIntoANewBase) {
 }
 
 TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
-  const std::vector<std::string> names = DistinctNamespaces();
-  World world(Cluster(names));
-  world.Relabel(names[0], "client");
-  ASSERT_GT(world.tables().acl().overlay_count(), 0u);
-
   // The builder holds until released: the newer apply lands mid-build.
-  HeldBuilder held;
-  AclConsolidator consolidator(kConsolidationQuietNs, held.Builder());
+  HeldConsolidation held_consolidation;
+  auto& [names, world, held, consolidator] = held_consolidation;
+  ASSERT_GT(world.tables().acl().overlay_count(), 0u);
   const uint64_t t0 = 10 * kConsolidationQuietNs;
   consolidator.PolicyApplied(world.tables(), t0);
   EXPECT_FALSE(consolidator.Poll(&world.tables(), t0 + kConsolidationQuietNs));
@@ -454,12 +460,9 @@ TEST_F(AclConsolidation, ANewerApplyDiscardsTheBuildInFlight) {
 // (Serves): such applies neither restart the quiet period nor make the
 // build stale; its result goes onto the newest tables.
 TEST_F(AclConsolidation, PodChurnNeitherDelaysNorDiscardsIt) {
-  const std::vector<std::string> names = DistinctNamespaces();
-  World world(Cluster(names));
-  world.Relabel(names[0], "client");
+  HeldConsolidation held_consolidation;
+  auto& [names, world, held, consolidator] = held_consolidation;
   ASSERT_GT(world.tables().acl().overlay_count(), 0u);
-  HeldBuilder held;
-  AclConsolidator consolidator(kConsolidationQuietNs, held.Builder());
   constexpr uint64_t kQuiet = kConsolidationQuietNs;
   consolidator.PolicyApplied(world.tables(), kQuiet);
 
