@@ -143,6 +143,8 @@ class AclContext {
   uint32_t rule_count() const { return rule_count_; }  // rte_acl rules (expanded)
   size_t memory_bytes() const { return memory_bytes_; }
   double build_ms() const { return build_ms_; }
+  // The rte_acl_classify_alg Classify runs on it (0: the context's own choice).
+  int classify_method() const { return classify_method_; }
 
  private:
   friend class AclContexts;
@@ -154,6 +156,7 @@ class AclContext {
   uint32_t local_count_ = 0;  // local rule numbers (records)
   size_t memory_bytes_ = 0;
   double build_ms_ = 0;
+  int classify_method_ = 0;  // an rte_acl_classify_alg; 0: the context's own (acl_classifier.cc)
   // An overlay: the digest of its partition. A base: every partition's
   // digest and local numbers, and the partition of every subject id it holds.
   uint64_t digest_ = 0;
@@ -216,6 +219,7 @@ class AclContexts {
   struct Slot {  // what a lookup needs, in one place
     const rte_acl_ctx* ctx;      // nullptr: nothing matches
     const uint32_t* image_rule;  // rte_acl userdata (local number + 1, 0 = none) -> image rule index
+    int classify_method;         // AclContext::classify_method_
   };
 
   AclContexts() = default;

@@ -37,9 +37,10 @@
 // each; the subject's ACL partition comes with its address), key building,
 // and one rte_acl_classify call per direction and route present in the
 // burst: one per direction unless some subjects' partitions have overlays
-// (acl_classifier.h; then a counting sort groups the keys). rte_acl uses the
-// best SIMD method the CPU has for that many keys (AVX512/AVX2/SSE4.1;
-// fewer than 4 keys take its scalar walk).
+// (acl_classifier.h; then a counting sort groups the keys). Each call runs
+// the widest SIMD method the CPU has (AVX512X32 where the CPU and the
+// library have it, else rte_acl's own choice: AVX512X16/AVX2/SSE4.1),
+// which picks narrower walks for short calls (fewer than 4 keys: scalar).
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,8 @@
 // -> rte_acl contexts -> PolicyTables::Check, the call the worker makes.
 // rte_acl needs the EAL: started once, in memory, without hugepages or PCI.
 #include <gtest/gtest.h>
+#include <rte_acl.h>
+#include <rte_cpuflags.h>
 #include <rte_eal.h>
 
 #include <algorithm>
@@ -467,6 +469,9 @@ TEST_F(PolicyClassifier, AWideIdentityWithoutRulesStillChangesTheLayout) {
   EXPECT_EQ(verdict.reason, Reason::kDeniedEgress);
 }
 
+// A burst classifies in rte_acl's widest SIMD walk the CPU has (AVX512X32
+// with AVX-512: 32 keys at once), a single flow in its scalar walk; both
+// must give the same verdicts and rule indices.
 TEST_F(PolicyClassifier, LargeBurstMatchesSingleChecks) {
   PolicyWorld world(kBase + Policy("prod", "p", R"(  podSelector: {}
   policyTypes: [Ingress, Egress]
@@ -483,6 +488,10 @@ TEST_F(PolicyClassifier, LargeBurstMatchesSingleChecks) {
       for (uint16_t port : {79, 80, 85, 90, 91})
         for (uint8_t protocol : {kTcp, kUdp}) queries.push_back({Ip(src), Ip(dst), port, protocol, 0});
   ASSERT_GT(queries.size(), 2 * kPolicyBurst);
+  const bool avx512 = rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512F) && rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512VL) &&
+                      rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512CD) && rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512BW);
+  EXPECT_EQ(world.tables().acl().base(abi::PolicyDirection::kIngress)->classify_method(),
+            avx512 ? RTE_ACL_CLASSIFY_AVX512X32 : RTE_ACL_CLASSIFY_DEFAULT);
   std::vector<FlowVerdict> burst(queries.size());
   world.tables().Check(queries.data(), static_cast<uint32_t>(queries.size()), burst.data());
   size_t allowed = 0;
