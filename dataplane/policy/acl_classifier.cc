@@ -48,6 +48,11 @@ struct NarrowKey {
   uint32_t peer_ipv4;  // big-endian
 };
 static_assert(sizeof(WideKey) <= sizeof(AclKey) && sizeof(NarrowKey) <= sizeof(AclKey));
+// AclContexts::MakeKey (acl_classifier.h) writes these offsets as whole words.
+static_assert(offsetof(NarrowKey, subject) == 4 && offsetof(NarrowKey, dst_port) == 6 &&
+              offsetof(NarrowKey, peer) == 8 && offsetof(NarrowKey, spare) == 10 && offsetof(NarrowKey, peer_ipv4) == 12);
+static_assert(offsetof(WideKey, subject) == 4 && offsetof(WideKey, dst_port) == 8 && offsetof(WideKey, spare) == 10 &&
+              offsetof(WideKey, peer) == 12 && offsetof(WideKey, peer_ipv4) == 16);
 
 constexpr rte_acl_field_def kWideFieldDefs[kFieldCount] = {
     {RTE_ACL_FIELD_TYPE_BITMASK, sizeof(uint8_t), kProtocol, 0, offsetof(WideKey, protocol)},
@@ -208,19 +213,6 @@ std::unordered_map<uint32_t, uint8_t> IdentityPartitions(const PolicyImage& imag
     out[image.identities[i].id] = static_cast<uint8_t>(AclPartitionOf(name, partitions));
   }
   return out;
-}
-
-void AclContexts::MakeKey(AclKey& key, uint8_t protocol, uint32_t subject, uint32_t peer, uint32_t peer_ipv4,
-                          uint16_t dst_port) const {
-  if (narrow_) {
-    NarrowKey k{protocol, {0, 0, 0}, rte_cpu_to_be_16(static_cast<uint16_t>(subject)), rte_cpu_to_be_16(dst_port),
-                rte_cpu_to_be_16(static_cast<uint16_t>(peer)), 0, rte_cpu_to_be_32(peer_ipv4)};
-    std::memcpy(key.bytes, &k, sizeof(k));
-  } else {
-    WideKey k{protocol, {0, 0, 0}, rte_cpu_to_be_32(subject), rte_cpu_to_be_16(dst_port), 0,
-              rte_cpu_to_be_32(peer), rte_cpu_to_be_32(peer_ipv4)};
-    std::memcpy(key.bytes, &k, sizeof(k));
-  }
 }
 
 namespace {
