@@ -21,7 +21,7 @@
 namespace np::policy {
 namespace {
 
-enum Field : uint32_t { kProtocol, kSubject, kPeer, kPeerAddress, kDstPort, kSpare, kFieldCount };
+enum Field : uint32_t { kProtocol, kSubject, kPeer, kPeerAddressHigh, kPeerAddressLow, kDstPort, kSpare, kFieldCount };
 
 RTE_ACL_RULE_DEF(PolicyAclRule, kFieldCount);
 
@@ -35,24 +35,28 @@ struct WideKey {
   uint32_t subject;    // big-endian
   uint16_t dst_port;   // big-endian
   uint16_t spare;
-  uint32_t peer;       // big-endian
-  uint32_t peer_ipv4;  // big-endian
+  uint32_t peer;            // big-endian
+  uint16_t peer_ipv4_high;  // big-endian: the address's first two bytes
+  uint16_t peer_ipv4_low;   // big-endian
 };
 struct NarrowKey {
   uint8_t protocol;
   uint8_t pad0[3];
   uint16_t subject;    // big-endian
   uint16_t dst_port;   // big-endian
-  uint16_t peer;       // big-endian
+  uint16_t peer;            // big-endian
+  uint16_t peer_ipv4_high;  // big-endian: the address's first two bytes
+  uint16_t peer_ipv4_low;   // big-endian
   uint16_t spare;
-  uint32_t peer_ipv4;  // big-endian
 };
 static_assert(sizeof(WideKey) <= sizeof(AclKey) && sizeof(NarrowKey) <= sizeof(AclKey));
 // AclContexts::MakeKey (acl_classifier.h) writes these offsets as whole words.
 static_assert(offsetof(NarrowKey, subject) == 4 && offsetof(NarrowKey, dst_port) == 6 &&
-              offsetof(NarrowKey, peer) == 8 && offsetof(NarrowKey, spare) == 10 && offsetof(NarrowKey, peer_ipv4) == 12);
+              offsetof(NarrowKey, peer) == 8 && offsetof(NarrowKey, peer_ipv4_high) == 10 &&
+              offsetof(NarrowKey, peer_ipv4_low) == 12 && offsetof(NarrowKey, spare) == 14);
 static_assert(offsetof(WideKey, subject) == 4 && offsetof(WideKey, dst_port) == 8 && offsetof(WideKey, spare) == 10 &&
-              offsetof(WideKey, peer) == 12 && offsetof(WideKey, peer_ipv4) == 16);
+              offsetof(WideKey, peer) == 12 && offsetof(WideKey, peer_ipv4_high) == 16 &&
+              offsetof(WideKey, peer_ipv4_low) == 18);
 
 constexpr rte_acl_field_def kWideFieldDefs[kFieldCount] = {
     {RTE_ACL_FIELD_TYPE_BITMASK, sizeof(uint8_t), kProtocol, 0, offsetof(WideKey, protocol)},
@@ -60,15 +64,17 @@ constexpr rte_acl_field_def kWideFieldDefs[kFieldCount] = {
     {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kDstPort, 2, offsetof(WideKey, dst_port)},
     {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSpare, 2, offsetof(WideKey, spare)},
     {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint32_t), kPeer, 3, offsetof(WideKey, peer)},
-    {RTE_ACL_FIELD_TYPE_MASK, sizeof(uint32_t), kPeerAddress, 4, offsetof(WideKey, peer_ipv4)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kPeerAddressHigh, 4, offsetof(WideKey, peer_ipv4_high)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kPeerAddressLow, 4, offsetof(WideKey, peer_ipv4_low)},
 };
 constexpr rte_acl_field_def kNarrowFieldDefs[kFieldCount] = {
     {RTE_ACL_FIELD_TYPE_BITMASK, sizeof(uint8_t), kProtocol, 0, offsetof(NarrowKey, protocol)},
     {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSubject, 1, offsetof(NarrowKey, subject)},
     {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kDstPort, 1, offsetof(NarrowKey, dst_port)},
     {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kPeer, 2, offsetof(NarrowKey, peer)},
-    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSpare, 2, offsetof(NarrowKey, spare)},
-    {RTE_ACL_FIELD_TYPE_MASK, sizeof(uint32_t), kPeerAddress, 3, offsetof(NarrowKey, peer_ipv4)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kPeerAddressHigh, 2, offsetof(NarrowKey, peer_ipv4_high)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kPeerAddressLow, 3, offsetof(NarrowKey, peer_ipv4_low)},
+    {RTE_ACL_FIELD_TYPE_RANGE, sizeof(uint16_t), kSpare, 3, offsetof(NarrowKey, spare)},
 };
 
 // True when every identity a key or a rule can hold fits in 16 bits.
@@ -234,6 +240,19 @@ void SetRange(rte_acl_field& field, Range range, bool narrow) {
   }
 }
 
+// A prefix is the product of a range of its first two bytes and a range of
+// its last two: both 16-bit halves are ranges (the layouts split the address
+// so that the spare bytes can come last, acl_classifier.h).
+void SetCidr(PolicyAclRule& rule, const abi::CidrRecord& cidr) {
+  const uint32_t mask = cidr.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - cidr.prefix_len);
+  const uint32_t first = cidr.prefix & mask;
+  const uint32_t last = first | ~mask;
+  rule.field[kPeerAddressHigh].value.u16 = static_cast<uint16_t>(first >> 16);
+  rule.field[kPeerAddressHigh].mask_range.u16 = static_cast<uint16_t>(last >> 16);
+  rule.field[kPeerAddressLow].value.u16 = static_cast<uint16_t>(first);
+  rule.field[kPeerAddressLow].mask_range.u16 = static_cast<uint16_t>(last);
+}
+
 void Number(PolicyAclRule& rule, uint32_t local) {
   rule.data.priority = static_cast<int32_t>(
       std::max<int64_t>(RTE_ACL_MIN_PRIORITY, static_cast<int64_t>(RTE_ACL_MAX_PRIORITY) - local));
@@ -288,8 +307,7 @@ void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t
           for (const abi::CidrRecord& cidr : cidrs) {
             SetRange(rule.field[kSubject], subject, narrow);
             SetRange(rule.field[kPeer], peer, narrow);
-            rule.field[kPeerAddress].value.u32 = cidr.prefix;
-            rule.field[kPeerAddress].mask_range.u32 = cidr.prefix_len;
+            SetCidr(rule, cidr);
             part.rules.push_back(rule);
           }
     }

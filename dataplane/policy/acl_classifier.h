@@ -196,7 +196,7 @@ class AclContexts {
       const uint64_t head = uint64_t{protocol} | uint64_t{__builtin_bswap16(static_cast<uint16_t>(subject))} << 32 |
                             uint64_t{__builtin_bswap16(dst_port)} << 48;
       const uint64_t tail = uint64_t{__builtin_bswap16(static_cast<uint16_t>(peer))} |
-                            uint64_t{__builtin_bswap32(peer_ipv4)} << 32;
+                            uint64_t{__builtin_bswap32(peer_ipv4)} << 16;
       std::memcpy(key.bytes, &head, 8);
       std::memcpy(key.bytes + 8, &tail, 8);
     } else {
