@@ -2,7 +2,6 @@
 
 #include "dataplane/service/frozen_map.h"
 
-#include <algorithm>
 #include <thread>
 
 #include "dataplane/neighbor/neighbor_table.h"
@@ -79,29 +78,6 @@ TEST(FrozenMap, FindsEveryKeyIncludingTheLargestAndNothingElse) {
   const FrozenMap<uint64_t, uint32_t> empty;
   EXPECT_EQ(empty.Find(UINT32_MAX), nullptr);
   EXPECT_EQ(empty.Find(0), nullptr);
-}
-
-TEST(FrozenMap, KeysCrowdingOneWindowGrowTheTable) {
-  // An entry must sit within FrozenMap::kWindow slots of its home: more keys
-  // than that with one home do not fit, and the build doubles the capacity
-  // until they spread out.
-  constexpr size_t kFirstCapacity = 32;  // bit_ceil(2 * 9 + 2)
-  std::vector<std::pair<uint32_t, uint32_t>> entries;
-  for (uint32_t key = 0; entries.size() <= FrozenMap<uint32_t, uint32_t>::kWindow; ++key)
-    if ((MixBits(key) & (kFirstCapacity - 1)) == 5) entries.emplace_back(key, key + 1);
-  ASSERT_EQ(entries.size(), 9u);
-  const FrozenMap<uint32_t, uint32_t> map(entries);
-  EXPECT_GT(map.capacity(), kFirstCapacity);
-  for (const auto& [key, value] : entries) {
-    const uint32_t* found = map.Find(key);
-    ASSERT_NE(found, nullptr) << key;
-    EXPECT_EQ(*found, value);
-  }
-  uint32_t absent = 0;
-  while (std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == absent; }) != entries.end() ||
-         (MixBits(absent) & (kFirstCapacity - 1)) != 5)
-    ++absent;
-  EXPECT_EQ(map.Find(absent), nullptr);
 }
 
 ServicesImage TwoBackendService() {
