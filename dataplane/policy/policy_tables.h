@@ -7,7 +7,7 @@
 // contexts (shared, reference counted) whenever they serve the new image
 // (AclContexts::Serves: same AclDigest(), same partitions), i.e. when only
 // the IP -> identity table or the isolation flags changed - a pod coming or
-// going with an existing identity. Only the FrozenMap of addresses (O(pods),
+// going with an existing identity. Only the map of addresses (O(pods),
 // microseconds) is rebuilt then. Otherwise (a label change creating or
 // retiring an identity, a policy change) only the contexts of the
 // partitions whose rules changed are built; the others are shared
@@ -33,7 +33,7 @@
 // client with externalTrafficPolicy Local): only this node can see the
 // original client. Replies are never classified: conntrack admits them.
 //
-// Cost per burst of n new flows: 2n FrozenMap lookups (one cache line
+// Cost per burst of n new flows: 2n AddressMap lookups (one cache line
 // each; the subject's ACL partition comes with its address), key building,
 // and one rte_acl_classify call per direction and route present in the
 // burst: one per direction unless some subjects' partitions have overlays
@@ -48,7 +48,7 @@
 
 #include "common/policy_image.h"
 #include "dataplane/policy/acl_classifier.h"
-#include "dataplane/service/frozen_map.h"
+#include "dataplane/policy/address_map.h"
 
 namespace np::policy {
 
@@ -79,13 +79,6 @@ struct FlowVerdict {
   uint32_t dst_identity;
   uint32_t egress_rule;   // image rule index that allowed egress, or kNoRule
   uint32_t ingress_rule;  // image rule index that allowed ingress, or kNoRule
-};
-
-struct AddressInfo {
-  uint32_t identity;
-  uint8_t ip_flags;        // abi::IpEntryFlags (kIpLocalPod)
-  uint8_t identity_flags;  // abi::IdentityFlags
-  uint8_t acl_partition;   // its identity's AclPartitionOf (0 for addresses without a pod identity)
 };
 
 class PolicyTables {
@@ -148,7 +141,7 @@ class PolicyTables {
   std::shared_ptr<const AclContexts> acl_;
   uint32_t acl_built_ = 0;
   uint32_t acl_reused_ = 0;
-  FrozenMap<AddressInfo, uint32_t> addresses_;
+  AddressMap addresses_;
   uint32_t cluster_prefix_ = 0;
   uint32_t cluster_mask_ = 0;
   bool isolates_any_ = false;
