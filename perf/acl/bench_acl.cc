@@ -2,7 +2,8 @@
 // memory, versus the number of policies (Google Benchmark).
 //
 //   np-bench-acl [--sizes 100,1000,10000,50000,100000] [--eal-mb 8192] [--acl-log]
-//                [--partitions K] [--relabel [--relabel-steps S] [--consolidate]] [benchmark flags]
+//                [--partitions K] [--min-apps A] [--relabel [--relabel-steps S] [--consolidate]]
+//                [benchmark flags]
 //
 // For each size P the generator below (GenerateCluster, documented in
 // perf/acl/README.md) writes a cluster of namespaces, pods and P
@@ -122,8 +123,11 @@ struct Shape {
   uint32_t apps;        // one pod per app (identity-based classification: pods per app do not change the ACL)
   uint32_t namespaces;  // apps spread evenly
 };
-Shape ShapeFor(uint32_t policies) {
-  const uint32_t apps = std::max<uint32_t>(100, policies / 10);
+// Ten policies per app at every size: the same share of pods isolated per
+// direction, so every size classifies the same number of keys per flow.
+// --min-apps 100 gives the shape used before 2026-11-30 (perf/acl/README.md).
+Shape ShapeFor(uint32_t policies, uint32_t min_apps) {
+  const uint32_t apps = std::max<uint32_t>(min_apps, policies / 10);
   return {apps, std::max<uint32_t>(10, apps / 20)};
 }
 uint32_t AppIp(uint32_t app) { return Ip(10, 244, 0, 0) + 256 + app; }                       // 10.244.1.0 +
@@ -142,8 +146,7 @@ uint32_t AppNamespace(const Shape& shape, uint32_t app) { return app % shape.nam
 //      prefixes), on a distinct port, plus a podSelector peer;
 //  9   egress (policyTypes Egress) to ipBlock 10.(100+i%100).0.0/16 on UDP
 //      30000-32767, and to pods tier=db of its namespace on 5432/TCP.
-k8s::ClusterState GenerateCluster(uint32_t policies) {
-  const Shape shape = ShapeFor(policies);
+k8s::ClusterState GenerateCluster(const Shape& shape, uint32_t policies) {
   k8s::ClusterState state;
   for (uint32_t n = 0; n < shape.namespaces; ++n) {
     k8s::Namespace ns;
@@ -244,8 +247,7 @@ k8s::ClusterState GenerateCluster(uint32_t policies) {
 // open (allowed or not, depending on the policies drawn), 1/4 world
 // (172.16/12) -> app, 1/8 app -> app (egress judged when isolated), 1/8
 // app -> world on UDP.
-std::vector<policy::FlowQuery> GenerateFlows(uint32_t policies) {
-  const Shape shape = ShapeFor(policies);
+std::vector<policy::FlowQuery> GenerateFlows(const Shape& shape, uint32_t policies) {
   std::mt19937 random(42);
   std::vector<policy::FlowQuery> flows(kFlowPool);
   for (uint32_t k = 0; k < kFlowPool; ++k) {
@@ -282,6 +284,7 @@ std::vector<policy::FlowQuery> GenerateFlows(uint32_t policies) {
 
 struct World {
   uint32_t policies = 0;
+  Shape shape{};
   k8s::ClusterState state;
   NodeImage node;
   uint64_t rules = 0;
@@ -289,6 +292,7 @@ struct World {
   double build_ms = 0;
   size_t mem_bytes = 0;
   double allowed_fraction = 0;
+  double keys_per_flow = 0;  // judged directions per flow: rte_acl keys classified
   std::unique_ptr<policy::PolicyTables> tables;
   std::vector<policy::FlowQuery> flows;
   std::string error;
@@ -307,10 +311,11 @@ Result<PolicyImage> CompileImage(const World& world, std::map<std::string, uint3
   return DecodePolicySection(bytes.data(), bytes.size(), &crc);
 }
 
-std::unique_ptr<World> MakeWorld(uint32_t policies, uint32_t partitions) {
+std::unique_ptr<World> MakeWorld(uint32_t policies, uint32_t min_apps, uint32_t partitions) {
   auto world = std::make_unique<World>();
   world->policies = policies;
-  world->state = GenerateCluster(policies);
+  world->shape = ShapeFor(policies, min_apps);
+  world->state = GenerateCluster(world->shape, policies);
   world->node.node_name = "node-a";
   world->node.info.cluster_cidr = Ip(10, 244, 0, 0);
   world->node.info.cluster_cidr_len = 15;  // 10.244.0.0 - 10.245.255.255: apps and clients
@@ -331,12 +336,18 @@ std::unique_ptr<World> MakeWorld(uint32_t policies, uint32_t partitions) {
   world->rules = uint64_t{acl.rule_count(abi::PolicyDirection::kIngress)} + acl.rule_count(abi::PolicyDirection::kEgress);
   world->build_ms = acl.build_ms();
   world->mem_bytes = acl.memory_bytes();
-  world->flows = GenerateFlows(policies);
+  world->flows = GenerateFlows(world->shape, policies);
   std::vector<policy::FlowVerdict> verdicts(world->flows.size());
   world->tables->Check(world->flows.data(), static_cast<uint32_t>(world->flows.size()), verdicts.data());
   uint32_t allowed = 0;
   for (const policy::FlowVerdict& v : verdicts) allowed += v.allowed;
   world->allowed_fraction = static_cast<double>(allowed) / verdicts.size();
+  uint32_t keys = 0;
+  for (const policy::FlowQuery& flow : world->flows)
+    if (flow.src_ipv4 != flow.dst_ipv4)
+      keys += world->tables->Isolated(flow.src_ipv4, abi::PolicyDirection::kEgress) +
+              world->tables->Isolated(flow.dst_ipv4, abi::PolicyDirection::kIngress);
+  world->keys_per_flow = static_cast<double>(keys) / world->flows.size();
   return world;
 }
 
@@ -354,7 +365,7 @@ struct Relabel {
 // replaces its old one (the pod is its app's only one).
 Relabel MeasureRelabel(World& world, uint32_t partitions, uint32_t step, bool consolidate) {
   Relabel out;
-  const Shape shape = ShapeFor(world.policies);
+  const Shape& shape = world.shape;
   const uint32_t ns = (shape.namespaces / 2 + step) % shape.namespaces;
   uint32_t app = 0;
   while (AppNamespace(shape, app) != ns) ++app;
@@ -495,6 +506,7 @@ int main(int argc, char** argv) {
   uint32_t relabel_steps = 1;
   bool consolidate = false;
   uint32_t partitions = policy::kAclPartitions;
+  uint32_t min_apps = 10;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -517,6 +529,8 @@ int main(int argc, char** argv) {
       relabel = true;
     } else if (arg == "--relabel-steps" && i + 1 < argc) {
       relabel_steps = static_cast<uint32_t>(std::stoul(argv[++i]));
+    } else if (arg == "--min-apps" && i + 1 < argc) {
+      min_apps = std::max<uint32_t>(1, static_cast<uint32_t>(std::stoul(argv[++i])));
     } else if (arg == "--partitions" && i + 1 < argc) {
       partitions = static_cast<uint32_t>(std::stoul(argv[++i]));
     } else {
@@ -538,15 +552,15 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<World>> worlds;
   for (uint32_t size : sizes) {
     std::fprintf(stderr, "building %u policies ...\n", size);
-    worlds.push_back(MakeWorld(size, partitions));
+    worlds.push_back(MakeWorld(size, min_apps, partitions));
     const World& world = *worlds.back();
     if (!world.error.empty()) {
       std::fprintf(stderr, "policies=%u: %s\n", size, world.error.c_str());
       continue;
     }
-    std::fprintf(stderr, "policies=%u rules=%lu compile_ms=%.0f build_ms=%.0f mem_kb=%zu allowed=%.2f partitions=%u\n",
+    std::fprintf(stderr, "policies=%u rules=%lu compile_ms=%.0f build_ms=%.0f mem_kb=%zu allowed=%.2f keys_per_flow=%.2f partitions=%u\n",
                  size, static_cast<unsigned long>(world.rules), world.compile_ms, world.build_ms,
-                 world.mem_bytes / 1024, world.allowed_fraction, world.tables->acl().partitions());
+                 world.mem_bytes / 1024, world.allowed_fraction, world.keys_per_flow, world.tables->acl().partitions());
     benchmark::RegisterBenchmark(("BM_Classify/" + std::to_string(size)).c_str(), BM_Classify, &world);
     benchmark::RegisterBenchmark(("BM_IdentityLookup/" + std::to_string(size)).c_str(), BM_IdentityLookup, &world);
   }
