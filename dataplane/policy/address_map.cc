@@ -1,5 +1,7 @@
 #include "dataplane/policy/address_map.h"
 
+#include <string>
+
 namespace np::policy {
 
 AddressMap::Bucket AddressMap::EmptyBucket() {
@@ -8,14 +10,19 @@ AddressMap::Bucket AddressMap::EmptyBucket() {
   return bucket;
 }
 
-AddressMap::AddressMap(const std::vector<std::pair<uint32_t, AddressInfo>>& entries) {
-  // Two to two and a half entries per bucket of five to begin with.
-  for (size_t count = std::bit_ceil(entries.size() * 2 / 5 + 1);; count *= 2)
-    if (Place(entries, count)) return;
+Result<AddressMap> AddressMap::Build(const std::vector<std::pair<uint32_t, AddressInfo>>& entries) {
+  // Two to two and a half entries per bucket of five to begin with, doubled
+  // while some entry finds its home bucket and the next one full.
+  const size_t most = 64 * (entries.size() + 1);
+  AddressMap map;
+  for (size_t count = std::bit_ceil(entries.size() * 2 / 5 + 2); count <= most; count *= 2)
+    if (map.Place(entries, count)) return map;
+  return MakeError("policy address map: " + std::to_string(entries.size()) +
+                   " addresses crowd one pair of buckets even with " + std::to_string(most) + " buckets");
 }
 
 bool AddressMap::Place(const std::vector<std::pair<uint32_t, AddressInfo>>& entries, size_t bucket_count) {
-  mask_ = bucket_count - 1;
+  shift_ = 64 - std::countr_zero(bucket_count);
   buckets_.assign(bucket_count + 1, EmptyBucket());
   broadcast_.reset();
   for (const auto& [ipv4, info] : entries) {

@@ -37,7 +37,9 @@ Result<std::unique_ptr<PolicyTables>> PolicyTables::Build(PolicyImage image, con
                                                flags == identity_flags.end() ? uint8_t{0} : flags->second,
                                                partition == partition_of.end() ? uint8_t{0} : partition->second}});
   }
-  tables->addresses_ = AddressMap(entries);
+  auto addresses = AddressMap::Build(entries);
+  if (!addresses) return addresses.error();
+  tables->addresses_ = std::move(addresses).value();
   const uint8_t len = image.info.cluster_cidr_len;
   tables->cluster_mask_ = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
   tables->cluster_prefix_ = image.info.cluster_cidr & tables->cluster_mask_;

@@ -8,7 +8,7 @@
 #include <set>
 #include <vector>
 
-#include "common/flow_hash.h"
+#include <bit>
 
 namespace np::policy {
 namespace {
@@ -37,7 +37,9 @@ TEST(AddressMap, FindsEveryAddressIncludingBroadcastAndNothingElse) {
   }
   entries.emplace_back(0xffffffffu, Info(7));  // 255.255.255.255 marks empty slots: kept aside
   entries.emplace_back(0x0af40105u, Info(99));  // a duplicate keeps its last entry
-  const AddressMap map(entries);
+  auto built = AddressMap::Build(entries);
+  ASSERT_TRUE(built.ok()) << built.error().message;
+  const AddressMap& map = *built;
   for (uint32_t i = 0; i < 5000; ++i) {
     const uint32_t ipv4 = i < 4000 ? 0x0af40100u + i : i * 2654435761u;
     ExpectFound(map, ipv4, ipv4 == 0x0af40105u ? 99 : i + 100);
@@ -59,19 +61,37 @@ TEST(AddressMap, ACrowdedBucketSpillsIntoTheNextAndThenGrows) {
   auto same_home = [](size_t count, size_t buckets) {
     std::vector<std::pair<uint32_t, AddressInfo>> entries;
     for (uint32_t ipv4 = 1; entries.size() < count; ++ipv4)
-      if ((MixBits(ipv4) & (buckets - 1)) == 3) entries.emplace_back(ipv4, Info(ipv4));
+      if (((uint64_t{ipv4} * 0x9e3779b97f4a7c15ull) >> (64 - std::countr_zero(buckets))) == 3)
+        entries.emplace_back(ipv4, Info(ipv4));
     return entries;
   };
   // 10 entries -> 8 buckets to begin with (about two per bucket).
   const auto ten = same_home(2 * AddressMap::kSlots, 8);
-  const AddressMap spilled(ten);
+  auto spilled_map = AddressMap::Build(ten);
+  ASSERT_TRUE(spilled_map.ok());
+  const AddressMap& spilled = *spilled_map;
   EXPECT_EQ(spilled.bucket_count(), 8u);
   for (const auto& [ipv4, info] : ten) ExpectFound(spilled, ipv4, info.identity);
 
   auto eleven = same_home(2 * AddressMap::kSlots + 1, 8);
-  const AddressMap grown(eleven);
+  auto grown_map = AddressMap::Build(eleven);
+  ASSERT_TRUE(grown_map.ok());
+  const AddressMap& grown = *grown_map;
   EXPECT_GT(grown.bucket_count(), 8u);
   for (const auto& [ipv4, info] : eleven) ExpectFound(grown, ipv4, info.identity);
+}
+
+// Eleven addresses with the same top 10 bits of the hash share a home at
+// every bucket count up to 1024: the map stops doubling (at 64 buckets per
+// entry) and says why instead of growing without end.
+TEST(AddressMap, AddressesChosenAgainstTheHashAreAnError) {
+  std::vector<std::pair<uint32_t, AddressInfo>> entries;
+  for (uint32_t ipv4 = 1; entries.size() <= 2 * AddressMap::kSlots; ++ipv4)
+    if (((uint64_t{ipv4} * 0x9e3779b97f4a7c15ull) >> 54) == 0x155) entries.emplace_back(ipv4, Info(ipv4));
+  auto built = AddressMap::Build(entries);
+  ASSERT_FALSE(built.ok());
+  EXPECT_NE(built.error().message.find("11 addresses crowd one pair of buckets"), std::string::npos)
+      << built.error().message;
 }
 
 }  // namespace
