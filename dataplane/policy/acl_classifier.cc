@@ -154,11 +154,11 @@ struct ContextDeleter {
 };
 using ContextPtr = std::unique_ptr<rte_acl_ctx, ContextDeleter>;
 
-Result<ContextPtr> BuildContext(const std::vector<PolicyAclRule>& rules, char direction, bool narrow) {
+Result<ContextPtr> BuildContext(const std::vector<PolicyAclRule>& rules, bool narrow) {
   if (rules.empty()) return ContextPtr{};
   // rte_acl_create() returns an EXISTING context of the same name: names must be unique.
   char name[RTE_ACL_NAMESIZE];
-  snprintf(name, sizeof(name), "np_pol_%c_%u", direction, context_serial.fetch_add(1));
+  snprintf(name, sizeof(name), "np_pol_%u", context_serial.fetch_add(1));
   rte_acl_param param{};
   param.name = name;
   param.socket_id = SOCKET_ID_ANY;
@@ -223,7 +223,7 @@ std::unordered_map<uint32_t, uint8_t> IdentityPartitions(const PolicyImage& imag
 
 namespace {
 
-// The rules of one (direction, partition) before rte_acl sees them.
+// The rules of one partition (both directions) before rte_acl sees them.
 struct PartitionRules {
   std::vector<PolicyAclRule> rules;  // userdata/priority: local numbers within the partition
   std::vector<uint32_t> image_rule;  // local number -> image rule index
@@ -261,9 +261,10 @@ void Number(PolicyAclRule& rule, uint32_t local) {
 
 // Expands every record into its partitions' rule lists, in image order, so
 // local numbers grow with the image index (priorities keep "lowest index
-// wins"), and collects every subject id of each direction.
+// wins"), collects every subject id and counts each direction's rules.
 void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t>& partition_of, bool narrow,
-            std::vector<PartitionRules> (&out)[2], std::unordered_map<uint32_t, uint8_t> (&subjects_of)[2]) {
+            std::vector<PartitionRules>& out, std::unordered_map<uint32_t, uint8_t>& subjects_of,
+            uint32_t (&rule_count)[2]) {
   const uint32_t any_identity = narrow ? 0xffffu : 0xffffffffu;
   std::vector<std::pair<uint8_t, uint32_t>> subjects;  // (partition, id), sorted
   std::vector<uint32_t> ids;
@@ -274,7 +275,7 @@ void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t
       const uint32_t id = image.identity_refs[record.subject_first + k];
       auto it = partition_of.find(id);
       subjects.emplace_back(it == partition_of.end() ? 0 : it->second, id);
-      subjects_of[record.direction].emplace(id, subjects.back().first);
+      subjects_of.emplace(id, subjects.back().first);
     }
     std::sort(subjects.begin(), subjects.end());
     const std::vector<Range> peers = (record.peer_flags & abi::kPeerAnyIdentity)
@@ -286,8 +287,9 @@ void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t
 
     PolicyAclRule rule{};
     rule.data.category_mask = 1;
-    rule.field[kProtocol].value.u8 = record.protocol;
-    rule.field[kProtocol].mask_range.u8 = record.protocol == 0 ? 0 : 0xff;
+    const auto direction = static_cast<abi::PolicyDirection>(record.direction);
+    rule.field[kProtocol].value.u8 = AclProtocolByte(direction, record.protocol);
+    rule.field[kProtocol].mask_range.u8 = record.protocol == 0 ? kAclAnyProtocolMask : 0xff;
     rule.field[kDstPort].value.u16 = record.port_min;
     rule.field[kDstPort].mask_range.u16 = record.port_max;
     rule.field[kSpare].value.u16 = 0;
@@ -299,7 +301,7 @@ void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t
       ids.clear();
       for (; end < subjects.size() && subjects[end].first == partition; ++end) ids.push_back(subjects[end].second);
       begin = end;
-      PartitionRules& part = out[record.direction][partition];
+      PartitionRules& part = out[partition];
       Number(rule, static_cast<uint32_t>(part.image_rule.size()));
       part.image_rule.push_back(index);
       for (const Range& subject : Coalesce(ids.data(), ids.size()))
@@ -309,13 +311,13 @@ void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t
             SetRange(rule.field[kPeer], peer, narrow);
             SetCidr(rule, cidr);
             part.rules.push_back(rule);
+            ++rule_count[record.direction];
           }
     }
   }
-  for (auto& direction : out)
-    for (PartitionRules& part : direction)
-      if (!part.rules.empty())  // the layout is part of what the rules mean: it seeds the digest
-        part.digest = DigestRules(part.rules, narrow ? 16 : 32) | 1;
+  for (PartitionRules& part : out)
+    if (!part.rules.empty())  // the layout is part of what the rules mean: it seeds the digest
+      part.digest = DigestRules(part.rules, narrow ? 16 : 32) | 1;
 }
 
 }  // namespace
@@ -334,8 +336,8 @@ uint64_t AclContexts::ServesKey(const PolicyImage& image, uint32_t partitions, b
 
 // Partitions holding an identity that was a subject of ANOTHER partition
 // when the base was built (its id was retired and handed on since).
-uint64_t AclContexts::Forced(size_t direction, const std::unordered_map<uint32_t, uint8_t>& partition_of) const {
-  const AclContext* base = base_[direction].get();
+uint64_t AclContexts::Forced(const std::unordered_map<uint32_t, uint8_t>& partition_of) const {
+  const AclContext* base = base_.get();
   if (base == nullptr) return 0;
   uint64_t forced = 0;
   for (const auto& [id, partition] : partition_of) {
@@ -350,7 +352,7 @@ bool AclContexts::Serves(const PolicyImage& image, uint32_t partitions) const {
       ServesKey(image, partitions, narrow_) != serves_key_)
     return false;
   const std::unordered_map<uint32_t, uint8_t> partition_of = IdentityPartitions(image, partitions);
-  return Forced(0, partition_of) == forced_[0] && Forced(1, partition_of) == forced_[1];
+  return Forced(partition_of) == forced_;
 }
 
 Result<std::shared_ptr<const AclContexts>> AclContexts::Build(const PolicyImage& image, const AclContexts* previous,
@@ -359,21 +361,21 @@ Result<std::shared_ptr<const AclContexts>> AclContexts::Build(const PolicyImage&
   partitions = std::clamp<uint32_t>(partitions, 1, kMaxAclPartitions);
   const bool narrow = IdentitiesFit16(image);
   const std::unordered_map<uint32_t, uint8_t> partition_of = IdentityPartitions(image, partitions);
-  std::vector<PartitionRules> parts[2];
-  std::unordered_map<uint32_t, uint8_t> subjects_of[2];
-  for (auto& direction : parts) direction.resize(partitions);
-  Expand(image, partition_of, narrow, parts, subjects_of);
+  std::vector<PartitionRules> part(partitions);
+  std::unordered_map<uint32_t, uint8_t> subjects_of;
+  std::shared_ptr<AclContexts> contexts(new AclContexts());
+  Expand(image, partition_of, narrow, part, subjects_of, contexts->rule_count_);
   if (previous != nullptr && (previous->partitions_ != partitions || previous->narrow_ != narrow)) previous = nullptr;
 
   // Builds one rte_acl context (member scope: AclContext's fields are private).
-  auto make_context = [narrow](const std::vector<PolicyAclRule>& rules, size_t direction,
+  auto make_context = [narrow](const std::vector<PolicyAclRule>& rules,
                                const std::string& what) -> Result<std::shared_ptr<AclContext>> {
     const auto context_started = std::chrono::steady_clock::now();
     const size_t heap_before = HeapAllocated();
-    auto ctx = BuildContext(rules, direction == 0 ? 'i' : 'e', narrow);
+    auto ctx = BuildContext(rules, narrow);
     if (!ctx)
-      return MakeError("policy classifier (" + std::string(direction == 0 ? "ingress" : "egress") + ", " + what +
-                       ", " + std::to_string(rules.size()) + " rules): " + ctx.error().message);
+      return MakeError("policy classifier (" + what + ", " + std::to_string(rules.size()) +
+                       " rules): " + ctx.error().message);
     std::shared_ptr<AclContext> context(new AclContext());
     context->ctx_ = ctx->release();
     context->classify_method_ = WidestClassifyMethod(context->ctx_);
@@ -384,99 +386,91 @@ Result<std::shared_ptr<const AclContexts>> AclContexts::Build(const PolicyImage&
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - context_started).count();
     return context;
   };
-  std::shared_ptr<AclContexts> contexts(new AclContexts());
   contexts->narrow_ = narrow;
   contexts->partitions_ = partitions;
   contexts->serves_key_ = ServesKey(image, partitions, narrow);
-  for (size_t direction = 0; direction < 2; ++direction) {
-    const std::vector<PartitionRules>& part = parts[direction];
-    uint64_t total = 0;
-    for (const PartitionRules& p : part) total += p.rules.size();
-    contexts->rule_count_[direction] = static_cast<uint32_t>(total);
-    std::shared_ptr<const AclContext>& base = contexts->base_[direction];
-    if (previous != nullptr && total > 0) base = previous->base_[direction];
-    uint64_t forced = contexts->Forced(direction, partition_of);
-    auto served = [&](uint32_t p) {
-      return base && part[p].digest == base->partition_digest_[p] && !((forced >> p) & 1);
-    };
-    uint64_t overlaid = 0;
+  uint64_t total = 0;
+  for (const PartitionRules& p : part) total += p.rules.size();
+  std::shared_ptr<const AclContext>& base = contexts->base_;
+  if (previous != nullptr && total > 0) base = previous->base_;
+  uint64_t forced = contexts->Forced(partition_of);
+  auto served = [&](uint32_t p) { return base && part[p].digest == base->partition_digest_[p] && !((forced >> p) & 1); };
+  uint64_t overlaid = 0;
+  for (uint32_t p = 0; p < partitions; ++p)
+    if (!served(p)) overlaid += part[p].rules.size();
+  if (total > 0 && (!base || overlaid * kAclOverlayShare > total)) {
+    // A new base: every partition, numbered in image order.
+    std::vector<std::tuple<uint32_t, uint32_t, uint32_t>> order;  // (image rule, partition, local)
     for (uint32_t p = 0; p < partitions; ++p)
-      if (!served(p)) overlaid += part[p].rules.size();
-    if (total > 0 && (!base || overlaid * kAclOverlayShare > total)) {
-      // A new base: every partition, numbered in image order.
-      std::vector<std::tuple<uint32_t, uint32_t, uint32_t>> order;  // (image rule, partition, local)
-      for (uint32_t p = 0; p < partitions; ++p)
-        for (uint32_t local = 0; local < part[p].image_rule.size(); ++local)
-          order.emplace_back(part[p].image_rule[local], p, local);
-      std::sort(order.begin(), order.end());
-      std::vector<std::vector<uint32_t>> locals(partitions);
-      for (uint32_t p = 0; p < partitions; ++p) locals[p].resize(part[p].image_rule.size());
-      for (uint32_t at = 0; at < order.size(); ++at) locals[std::get<1>(order[at])][std::get<2>(order[at])] = at;
-      std::vector<PolicyAclRule> rules;
-      rules.reserve(total);
-      for (uint32_t p = 0; p < partitions; ++p)
-        for (PolicyAclRule rule : part[p].rules) {
-          Number(rule, locals[p][rule.data.userdata - 1]);
-          rules.push_back(rule);
-        }
-      auto built = make_context(rules, direction, "base");
-      if (!built) return built.error();
-      (*built)->base_ = true;
-      (*built)->local_count_ = static_cast<uint32_t>(order.size());
-      for (const PartitionRules& p : part) (*built)->partition_digest_.push_back(p.digest);
-      (*built)->partition_locals_ = std::move(locals);
-      (*built)->subject_partition_ = std::move(subjects_of[direction]);
-      base = std::move(built).value();
-      ++contexts->built_;
-      forced = 0;
-    } else if (base) {
-      ++contexts->reused_;
-    }
-    contexts->forced_[direction] = forced;
-    if (base) contexts->memory_bytes_ += base->memory_bytes_;
-
-    // Routes: 0 the base, 1 nowhere, 2.. overlays.
-    auto& slots = contexts->slots_[direction];
-    auto& maps = contexts->image_rules_[direction];
-    maps.emplace_back(1 + (base ? base->local_count_ : 0), kAclNoMatch);
-    maps.emplace_back(1, kAclNoMatch);
-    slots.push_back(Slot{base ? base->ctx_ : nullptr, nullptr, base ? base->classify_method_ : 0});
-    slots.push_back(Slot{nullptr, nullptr, 0});
-    contexts->overlay_[direction].resize(partitions);
-    contexts->route_[direction].resize(partitions);
-    for (uint32_t p = 0; p < partitions; ++p) {
-      if (served(p)) {
-        contexts->route_[direction][p] = 0;
-        for (uint32_t local = 0; local < part[p].image_rule.size(); ++local)
-          maps[0][base->partition_locals_[p][local] + 1] = part[p].image_rule[local];
-        continue;
+      for (uint32_t local = 0; local < part[p].image_rule.size(); ++local)
+        order.emplace_back(part[p].image_rule[local], p, local);
+    std::sort(order.begin(), order.end());
+    std::vector<std::vector<uint32_t>> locals(partitions);
+    for (uint32_t p = 0; p < partitions; ++p) locals[p].resize(part[p].image_rule.size());
+    for (uint32_t at = 0; at < order.size(); ++at) locals[std::get<1>(order[at])][std::get<2>(order[at])] = at;
+    std::vector<PolicyAclRule> rules;
+    rules.reserve(total);
+    for (uint32_t p = 0; p < partitions; ++p)
+      for (PolicyAclRule rule : part[p].rules) {
+        Number(rule, locals[p][rule.data.userdata - 1]);
+        rules.push_back(rule);
       }
-      if (part[p].rules.empty()) {
-        contexts->route_[direction][p] = 1;
-        continue;
-      }
-      std::shared_ptr<const AclContext>& overlay = contexts->overlay_[direction][p];
-      if (previous != nullptr && previous->overlay_[direction][p] &&
-          previous->overlay_[direction][p]->digest_ == part[p].digest) {
-        overlay = previous->overlay_[direction][p];
-        ++contexts->reused_;
-      } else {
-        auto built = make_context(part[p].rules, direction, "partition " + std::to_string(p));
-        if (!built) return built.error();
-        (*built)->digest_ = part[p].digest;
-        (*built)->local_count_ = static_cast<uint32_t>(part[p].image_rule.size());
-        overlay = std::move(built).value();
-        ++contexts->built_;
-      }
-      contexts->memory_bytes_ += overlay->memory_bytes_;
-      contexts->route_[direction][p] = static_cast<uint8_t>(slots.size());
-      std::vector<uint32_t> map(1, kAclNoMatch);
-      map.insert(map.end(), part[p].image_rule.begin(), part[p].image_rule.end());
-      maps.push_back(std::move(map));
-      slots.push_back(Slot{overlay->ctx_, nullptr, overlay->classify_method_});
-    }
-    for (size_t route = 0; route < slots.size(); ++route) slots[route].image_rule = maps[route].data();
+    auto built = make_context(rules, "base");
+    if (!built) return built.error();
+    (*built)->base_ = true;
+    (*built)->local_count_ = static_cast<uint32_t>(order.size());
+    for (const PartitionRules& p : part) (*built)->partition_digest_.push_back(p.digest);
+    (*built)->partition_locals_ = std::move(locals);
+    (*built)->subject_partition_ = std::move(subjects_of);
+    base = std::move(built).value();
+    ++contexts->built_;
+    forced = 0;
+  } else if (base) {
+    ++contexts->reused_;
   }
+  contexts->forced_ = forced;
+  if (base) contexts->memory_bytes_ += base->memory_bytes_;
+
+  // Routes: 0 the base, 1 nowhere, 2.. overlays.
+  auto& slots = contexts->slots_;
+  auto& maps = contexts->image_rules_;
+  maps.emplace_back(1 + (base ? base->local_count_ : 0), kAclNoMatch);
+  maps.emplace_back(1, kAclNoMatch);
+  slots.push_back(Slot{base ? base->ctx_ : nullptr, nullptr, base ? base->classify_method_ : 0});
+  slots.push_back(Slot{nullptr, nullptr, 0});
+  contexts->overlay_.resize(partitions);
+  contexts->route_.resize(partitions);
+  for (uint32_t p = 0; p < partitions; ++p) {
+    if (served(p)) {
+      contexts->route_[p] = 0;
+      for (uint32_t local = 0; local < part[p].image_rule.size(); ++local)
+        maps[0][base->partition_locals_[p][local] + 1] = part[p].image_rule[local];
+      continue;
+    }
+    if (part[p].rules.empty()) {
+      contexts->route_[p] = 1;
+      continue;
+    }
+    std::shared_ptr<const AclContext>& overlay = contexts->overlay_[p];
+    if (previous != nullptr && previous->overlay_[p] && previous->overlay_[p]->digest_ == part[p].digest) {
+      overlay = previous->overlay_[p];
+      ++contexts->reused_;
+    } else {
+      auto built = make_context(part[p].rules, "partition " + std::to_string(p));
+      if (!built) return built.error();
+      (*built)->digest_ = part[p].digest;
+      (*built)->local_count_ = static_cast<uint32_t>(part[p].image_rule.size());
+      overlay = std::move(built).value();
+      ++contexts->built_;
+    }
+    contexts->memory_bytes_ += overlay->memory_bytes_;
+    contexts->route_[p] = static_cast<uint8_t>(slots.size());
+    std::vector<uint32_t> map(1, kAclNoMatch);
+    map.insert(map.end(), part[p].image_rule.begin(), part[p].image_rule.end());
+    maps.push_back(std::move(map));
+    slots.push_back(Slot{overlay->ctx_, nullptr, overlay->classify_method_});
+  }
+  for (size_t route = 0; route < slots.size(); ++route) slots[route].image_rule = maps[route].data();
   contexts->build_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return std::shared_ptr<const AclContexts>(std::move(contexts));
@@ -486,9 +480,8 @@ AclContext::~AclContext() {
   if (ctx_ != nullptr) rte_acl_free(ctx_);
 }
 
-void AclContexts::Classify(abi::PolicyDirection direction, uint8_t route, const uint8_t** keys, uint32_t* results,
-                           uint32_t count) const {
-  const Slot& slot = slots_[Index(direction)][route];
+void AclContexts::Classify(uint8_t route, const uint8_t** keys, uint32_t* results, uint32_t count) const {
+  const Slot& slot = slots_[route];
   if (slot.ctx == nullptr || count == 0) {
     std::fill(results, results + count, kAclNoMatch);
     return;

@@ -61,10 +61,10 @@ void PolicyTables::Check(const FlowQuery* flows, uint32_t count, FlowVerdict* ve
     CheckBurst(flows + done, std::min(kPolicyBurst, count - done), verdicts + done);
 }
 
-void PolicyTables::ClassifyByRoute(abi::PolicyDirection direction, const uint8_t** keys, const uint8_t* routes,
-                                   uint8_t any_route, uint32_t n, uint32_t* results) const {
+void PolicyTables::ClassifyByRoute(const uint8_t** keys, const uint8_t* routes, uint8_t any_route, uint32_t n,
+                                   uint32_t* results) const {
   if (any_route == 0) {  // every key to the base: one call, as before partitions
-    acl_->Classify(direction, 0, keys, results, n);
+    acl_->Classify(0, keys, results, n);
     return;
   }
   // Counting sort by route, one call per run, results back in key order.
@@ -72,33 +72,34 @@ void PolicyTables::ClassifyByRoute(abi::PolicyDirection direction, const uint8_t
   uint8_t start[kRoutes + 1] = {};
   for (uint32_t k = 0; k < n; ++k) ++start[routes[k] + 1];
   for (uint32_t r = 1; r <= kRoutes; ++r) start[r] += start[r - 1];
-  const uint8_t* key_ptrs[kPolicyBurst];
-  uint8_t slot_at[kPolicyBurst];
+  const uint8_t* key_ptrs[kMaxKeys];
+  uint8_t slot_at[kMaxKeys];
   for (uint32_t k = 0; k < n; ++k) {
     const uint8_t at = start[routes[k]]++;
     key_ptrs[at] = keys[k];
     slot_at[at] = static_cast<uint8_t>(k);
   }
-  uint32_t sorted[kPolicyBurst];
+  uint32_t sorted[kMaxKeys];
   for (uint32_t begin = 0; begin < n;) {
     const uint8_t route = routes[slot_at[begin]];
     const uint32_t end = start[route];  // advanced to the end of its run above
-    acl_->Classify(direction, route, key_ptrs + begin, sorted + begin, end - begin);
+    acl_->Classify(route, key_ptrs + begin, sorted + begin, end - begin);
     begin = end;
   }
   for (uint32_t at = 0; at < n; ++at) results[slot_at[at]] = sorted[at];
 }
 
 void PolicyTables::CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdict* verdicts) const {
-  AclKey keys[2][kPolicyBurst];
-  const uint8_t* key_ptrs[2][kPolicyBurst];
-  uint8_t route_of[2][kPolicyBurst];
-  uint8_t any_route[2] = {0, 0};  // OR of the routes: 0 = every key goes to the base
-  uint32_t flow_of[2][kPolicyBurst];
-  uint32_t results[2][kPolicyBurst];
-  uint32_t judged[2] = {0, 0};
-  constexpr uint32_t kIn = static_cast<uint32_t>(abi::PolicyDirection::kIngress);
-  constexpr uint32_t kEg = static_cast<uint32_t>(abi::PolicyDirection::kEgress);
+  // Ingress keys fill the arrays from the front, egress keys from the back,
+  // so that both directions go through one classify call per route.
+  AclKey keys[kMaxKeys];
+  const uint8_t* key_ptrs[kMaxKeys];
+  uint8_t route_of[kMaxKeys];
+  uint32_t flow_of[kMaxKeys];
+  uint32_t results[kMaxKeys];
+  uint8_t any_route = 0;  // OR of the routes: 0 = every key goes to the base
+  uint32_t ingress = 0;   // keys [0, ingress)
+  uint32_t egress = 0;    // keys [kMaxKeys - egress, kMaxKeys)
 
   for (uint32_t i = 0; i < count; ++i) {
     const FlowQuery& flow = flows[i];
@@ -115,32 +116,38 @@ void PolicyTables::CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdic
       continue;
     }
     if ((src.ip_flags & abi::kIpLocalPod) && (src.identity_flags & abi::kIdentityIsolatedEgress)) {
-      const uint32_t slot = judged[kEg]++;
-      acl_->MakeKey(keys[kEg][slot], flow.protocol, src.identity, dst.identity, flow.dst_ipv4, flow.dst_port);
-      key_ptrs[kEg][slot] = keys[kEg][slot].bytes;
-      route_of[kEg][slot] = acl_->Route(abi::PolicyDirection::kEgress, src.acl_partition);
-      any_route[kEg] |= route_of[kEg][slot];
-      flow_of[kEg][slot] = i;
+      const uint32_t slot = kMaxKeys - 1 - egress++;
+      acl_->MakeKey(keys[slot], abi::PolicyDirection::kEgress, flow.protocol, src.identity, dst.identity,
+                    flow.dst_ipv4, flow.dst_port);
+      route_of[slot] = acl_->Route(src.acl_partition);
+      any_route |= route_of[slot];
+      flow_of[slot] = i;
     }
     if ((dst.ip_flags & abi::kIpLocalPod) && (dst.identity_flags & abi::kIdentityIsolatedIngress)) {
-      const uint32_t slot = judged[kIn]++;
-      acl_->MakeKey(keys[kIn][slot], flow.protocol, dst.identity, src.identity, flow.src_ipv4, flow.dst_port);
-      key_ptrs[kIn][slot] = keys[kIn][slot].bytes;
-      route_of[kIn][slot] = acl_->Route(abi::PolicyDirection::kIngress, dst.acl_partition);
-      any_route[kIn] |= route_of[kIn][slot];
-      flow_of[kIn][slot] = i;
+      const uint32_t slot = ingress++;
+      acl_->MakeKey(keys[slot], abi::PolicyDirection::kIngress, flow.protocol, dst.identity, src.identity,
+                    flow.src_ipv4, flow.dst_port);
+      route_of[slot] = acl_->Route(dst.acl_partition);
+      any_route |= route_of[slot];
+      flow_of[slot] = i;
     }
   }
-  if (judged[kEg] > 0)
-    ClassifyByRoute(abi::PolicyDirection::kEgress, key_ptrs[kEg], route_of[kEg], any_route[kEg], judged[kEg],
-                    results[kEg]);
-  if (judged[kIn] > 0)
-    ClassifyByRoute(abi::PolicyDirection::kIngress, key_ptrs[kIn], route_of[kIn], any_route[kIn], judged[kIn],
-                    results[kIn]);
-  // Egress first: a flow denied both ways reports egress (the source's node drops it first).
-  for (uint32_t slot = 0; slot < judged[kIn]; ++slot) {
-    FlowVerdict& verdict = verdicts[flow_of[kIn][slot]];
-    verdict.ingress_rule = results[kIn][slot];
+  if (ingress + egress == 0) return;
+  // One run of keys for ClassifyByRoute: ingress [0, ingress), then egress.
+  const uint32_t n = ingress + egress;
+  uint8_t routes[kMaxKeys];
+  for (uint32_t k = 0; k < ingress; ++k) {
+    key_ptrs[k] = keys[k].bytes;
+    routes[k] = route_of[k];
+  }
+  for (uint32_t k = 0; k < egress; ++k) {
+    key_ptrs[ingress + k] = keys[kMaxKeys - 1 - k].bytes;
+    routes[ingress + k] = route_of[kMaxKeys - 1 - k];
+  }
+  ClassifyByRoute(key_ptrs, routes, any_route, n, results);
+  for (uint32_t k = 0; k < ingress; ++k) {
+    FlowVerdict& verdict = verdicts[flow_of[k]];
+    verdict.ingress_rule = results[k];
     if (verdict.ingress_rule == kNoRule) {
       verdict.allowed = false;
       verdict.reason = Reason::kDeniedIngress;
@@ -148,9 +155,10 @@ void PolicyTables::CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdic
       verdict.reason = Reason::kAllowedByRule;
     }
   }
-  for (uint32_t slot = 0; slot < judged[kEg]; ++slot) {
-    FlowVerdict& verdict = verdicts[flow_of[kEg][slot]];
-    verdict.egress_rule = results[kEg][slot];
+  // Egress last: a flow denied both ways reports egress (the source's node drops it first).
+  for (uint32_t k = 0; k < egress; ++k) {
+    FlowVerdict& verdict = verdicts[flow_of[kMaxKeys - 1 - k]];
+    verdict.egress_rule = results[ingress + k];
     if (verdict.egress_rule == kNoRule) {
       verdict.allowed = false;
       verdict.reason = Reason::kDeniedEgress;

@@ -131,10 +131,12 @@ class PolicyTables {
   PolicyTables(const PolicyTables&) = default;  // WithClassifier only
   PolicyTables& operator=(const PolicyTables&) = delete;
   void CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdict* verdicts) const;
-  // results[k] for keys[k] of one direction, to be classified on routes[k]
-  // (AclContexts::Route; any_route = their OR): one Classify call per route present.
-  void ClassifyByRoute(abi::PolicyDirection direction, const uint8_t** keys, const uint8_t* routes,
-                       uint8_t any_route, uint32_t n, uint32_t* results) const;
+  // Both directions' judged keys of one burst.
+  static constexpr uint32_t kMaxKeys = 2 * kPolicyBurst;
+  // results[k] for keys[k], to be classified on routes[k] (AclContexts::Route;
+  // any_route = their OR): one Classify call per route present.
+  void ClassifyByRoute(const uint8_t** keys, const uint8_t* routes, uint8_t any_route, uint32_t n,
+                       uint32_t* results) const;
 
   std::shared_ptr<const PolicyImage> image_;
   uint64_t generation_ = 0;  // image_->generation, without the indirection (workers read it per new flow)

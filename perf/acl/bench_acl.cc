@@ -42,7 +42,7 @@
 // (best of 5 interleaved rounds): the cost of the overlays the change made.
 // --relabel-steps S repeats the change S times, each in the next namespace,
 // on the tables the previous step left (overlays accumulate until the base
-// is rebuilt); one line per step, with step=I and overlays=O (both directions).
+// is rebuilt); one line per step, with step=I and overlays=O (overlay contexts).
 // --consolidate also runs the loader's background consolidation
 // (policy::AclConsolidator, quiet period 0) on the tables each change left
 // and adds to the line
@@ -444,9 +444,7 @@ Relabel MeasureRelabel(World& world, uint32_t partitions, uint32_t step, bool co
     out.full_ns_per_pkt = std::min(out.full_ns_per_pkt, round(**full));
     if (consolidated) out.consolidated_ns_per_pkt = std::min(out.consolidated_ns_per_pkt, round(*consolidated));
   }
-  for (abi::PolicyDirection direction : {abi::PolicyDirection::kIngress, abi::PolicyDirection::kEgress})
-    for (uint32_t p = 0; p < (*partial)->acl().partitions(); ++p)
-      out.overlays += (*partial)->acl().overlay(direction, p) != nullptr;
+  out.overlays = (*partial)->acl().overlay_count();
   world.tables = std::move(partial).value();  // the next step builds on these
   return out;
 }

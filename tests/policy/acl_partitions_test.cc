@@ -26,8 +26,6 @@ namespace {
 
 using namespace np::policy::testing;
 
-constexpr auto kIngress = abi::PolicyDirection::kIngress;
-constexpr auto kEgress = abi::PolicyDirection::kEgress;
 constexpr uint32_t kNamespaces = 40;
 
 
@@ -181,11 +179,11 @@ class World {
   std::unique_ptr<PolicyTables> previous_, tables_, fresh_;
 };
 
-// Partitions whose (direction) context is not the previous base: overlays.
-std::set<uint32_t> Overlaid(const AclContexts& acl, abi::PolicyDirection direction) {
+// Partitions whose context is not the base: overlays (or no rules).
+std::set<uint32_t> Overlaid(const AclContexts& acl) {
   std::set<uint32_t> out;
   for (uint32_t p = 0; p < acl.partitions(); ++p)
-    if (acl.Route(direction, p) != 0) out.insert(p);
+    if (acl.Route(p) != 0) out.insert(p);
   return out;
 }
 
@@ -194,11 +192,9 @@ TEST_F(AclPartitions, LabelChangeRebuildsOnlyThePartitionsItTouches) {
   World world(Cluster(names));
   const AclContexts& first = world.tables().acl();
   ASSERT_EQ(first.partitions(), kAclPartitions);
-  const AclContext* base_in = first.base(kIngress);
-  const AclContext* base_eg = first.base(kEgress);
-  ASSERT_NE(base_in, nullptr);
-  ASSERT_NE(base_eg, nullptr);
-  EXPECT_TRUE(Overlaid(first, kIngress).empty());
+  const AclContext* base = first.base();
+  ASSERT_NE(base, nullptr);
+  EXPECT_TRUE(Overlaid(first).empty());
   world.ExpectSameAsFullBuild();
   const uint32_t p0 = AclPartitionOf(names[0], kAclPartitions);
   const uint32_t p1 = AclPartitionOf(names[1], kAclPartitions);
@@ -210,28 +206,24 @@ TEST_F(AclPartitions, LabelChangeRebuildsOnlyThePartitionsItTouches) {
   world.Relabel(names[0], "client");
   const AclContexts& second = world.tables().acl();
   EXPECT_FALSE(world.tables().ReusedClassifierFrom(world.previous()));
-  EXPECT_EQ(second.base(kIngress), base_in);  // the very same contexts
-  EXPECT_EQ(second.base(kEgress), base_eg);
-  EXPECT_EQ(Overlaid(second, kIngress), (std::set<uint32_t>{p0, p1}));
-  EXPECT_EQ(Overlaid(second, kEgress), (std::set<uint32_t>{p0}));
-  EXPECT_EQ(world.tables().acl_contexts_built(), 3u);  // ingress p0, p1; egress p0
-  EXPECT_EQ(world.tables().acl_contexts_reused(), 2u);  // the two bases
+  EXPECT_EQ(second.base(), base);  // the very same context
+  EXPECT_EQ(Overlaid(second), (std::set<uint32_t>{p0, p1}));
+  EXPECT_EQ(world.tables().acl_contexts_built(), 2u);   // the overlays of p0 and p1
+  EXPECT_EQ(world.tables().acl_contexts_reused(), 1u);  // the base
   world.ExpectSameAsFullBuild();
   EXPECT_TRUE(world.Verdict(PodIp(0, 1), PodIp(0, 0), 80).allowed);  // still role=client
   EXPECT_FALSE(world.Verdict(PodIp(0, 1), PodIp(1, 0), 80).allowed);  // its egress: own namespace only
 
   // Another namespace's label change: the overlays made above are kept too.
-  const AclContext* overlay_p0 = second.overlay(kIngress, p0);
-  const AclContext* overlay_p1 = second.overlay(kIngress, p1);
+  const AclContext* overlay_p0 = second.overlay(p0);
+  const AclContext* overlay_p1 = second.overlay(p1);
   ASSERT_NE(overlay_p0, nullptr);
   world.Relabel(names[2], "web");
   const AclContexts& third = world.tables().acl();
-  EXPECT_EQ(third.base(kIngress), base_in);
-  EXPECT_EQ(third.base(kEgress), base_eg);
-  EXPECT_EQ(third.overlay(kIngress, p0), overlay_p0);
-  EXPECT_EQ(third.overlay(kIngress, p1), overlay_p1);
-  EXPECT_EQ(Overlaid(third, kIngress), (std::set<uint32_t>{p0, p1, p2}));
-  EXPECT_EQ(Overlaid(third, kEgress), (std::set<uint32_t>{p0, p2}));
+  EXPECT_EQ(third.base(), base);
+  EXPECT_EQ(third.overlay(p0), overlay_p0);
+  EXPECT_EQ(third.overlay(p1), overlay_p1);
+  EXPECT_EQ(Overlaid(third), (std::set<uint32_t>{p0, p1, p2}));
   world.ExpectSameAsFullBuild();
 
   // Pods coming and going with known identities: the classifier as a whole.
@@ -257,8 +249,8 @@ TEST_F(AclPartitions, RuleInsertedFirstShiftsTheIndicesOfReusedContexts) {
     ports: [{port: 8080}])"));
   world.Apply();
   const AclContexts& acl = world.tables().acl();
-  EXPECT_EQ(acl.base(kIngress), world.previous().acl().base(kIngress));
-  EXPECT_EQ(Overlaid(acl, kIngress), (std::set<uint32_t>{AclPartitionOf(names[0], kAclPartitions)}));
+  EXPECT_EQ(acl.base(), world.previous().acl().base());
+  EXPECT_EQ(Overlaid(acl), (std::set<uint32_t>{AclPartitionOf(names[0], kAclPartitions)}));
   EXPECT_EQ(world.tables().acl_contexts_built(), 1u);
   world.ExpectSameAsFullBuild();
 
@@ -299,11 +291,11 @@ TEST_F(AclPartitions, AnIdHandedToAnotherNamespaceIsNotJudgedByStaleRules) {
   ids[lonely] = client_id;
   world.Apply(ids);
   ASSERT_EQ(world.tables().Lookup(Ip(PodIp(0, 1))).identity, client_id);
-  EXPECT_EQ(world.tables().acl().base(kEgress), world.previous().acl().base(kEgress));
+  EXPECT_EQ(world.tables().acl().base(), world.previous().acl().base());
   const FlowVerdict verdict = world.Verdict(PodIp(0, 1), PodIp(0, 0), 80);
   EXPECT_FALSE(verdict.allowed);
   EXPECT_EQ(verdict.reason, Reason::kDeniedEgress);
-  EXPECT_NE(world.tables().acl().Route(kEgress, AclPartitionOf(names[2], kAclPartitions)), 0);
+  EXPECT_NE(world.tables().acl().Route(AclPartitionOf(names[2], kAclPartitions)), 0);
   world.ExpectSameAsFullBuild();
 }
 
@@ -326,19 +318,19 @@ TEST_F(AclPartitions, EveryRuleSubjectIsInItsPolicysNamespace) {
 }
 
 // Past 1/kAclOverlayShare of the rules in overlays, the base is rebuilt and
-// the overlays go: classification stays one call per direction.
+// the overlays go: classification stays one call per burst.
 TEST_F(AclPartitions, ManyChangedPartitionsRebuildTheBase) {
   const std::vector<std::string> names = DistinctNamespaces();
   World world(Cluster(names));
-  const AclContext* base = world.tables().acl().base(kIngress);
+  const AclContext* base = world.tables().acl().base();
   uint32_t changed = 0;
-  while (world.tables().acl().base(kIngress) == base) {
+  while (world.tables().acl().base() == base) {
     ASSERT_LT(changed, kNamespaces / 2) << "the base was never rebuilt";
     world.Relabel(names[changed++], "web");
     world.ExpectSameAsFullBuild();
   }
   EXPECT_GT(changed, 1u);  // the first changes were overlays (the share counts rules, not namespaces)
-  EXPECT_TRUE(Overlaid(world.tables().acl(), kIngress).empty());
+  EXPECT_TRUE(Overlaid(world.tables().acl()).empty());
 }
 
 // Background consolidation (acl_consolidator.h): the clock is passed in,
@@ -386,7 +378,7 @@ TEST_F(AclConsolidation, QuietPolicyFoldsOverlaysIntoANewBase) {
   World world(Cluster(names));
   world.Relabel(names[0], "client");
   const PolicyTables& overlaid = world.tables();
-  ASSERT_EQ(overlaid.acl().overlay_count(), 3u);  // ingress p0, p1; egress p0
+  ASSERT_EQ(overlaid.acl().overlay_count(), 2u);  // p0 and p1
 
   constexpr uint64_t kQuiet = kConsolidationQuietNs;
   AclConsolidator consolidator;
@@ -399,17 +391,16 @@ TEST_F(AclConsolidation, QuietPolicyFoldsOverlaysIntoANewBase) {
   auto done = consolidator.Poll(&overlaid, 7 * kQuiet);
   ASSERT_TRUE(done);
   ASSERT_NE(done->tables, nullptr);
-  EXPECT_EQ(done->overlays_before, 3u);
+  EXPECT_EQ(done->overlays_before, 2u);
   EXPECT_GE(done->build_ms, 0.0);
   EXPECT_EQ(consolidator.consolidated(), 1u);
   EXPECT_FALSE(consolidator.building());
 
   const PolicyTables& consolidated = *done->tables;
   EXPECT_EQ(consolidated.acl().overlay_count(), 0u);
-  EXPECT_TRUE(Overlaid(consolidated.acl(), kIngress).empty());
-  EXPECT_TRUE(Overlaid(consolidated.acl(), kEgress).empty());
-  EXPECT_NE(consolidated.acl().base(kIngress), overlaid.acl().base(kIngress));  // a new base
-  EXPECT_EQ(consolidated.acl().contexts_built(), 2u);
+  EXPECT_TRUE(Overlaid(consolidated.acl()).empty());
+  EXPECT_NE(consolidated.acl().base(), overlaid.acl().base());  // a new base
+  EXPECT_EQ(consolidated.acl().contexts_built(), 1u);
   EXPECT_EQ(consolidated.generation(), overlaid.generation());
   EXPECT_EQ(&consolidated.image(), &overlaid.image());  // shared, not copied
   ExpectSameVerdicts(world, consolidated, overlaid);  // rule indices included

@@ -490,7 +490,7 @@ TEST_F(PolicyClassifier, LargeBurstMatchesSingleChecks) {
   ASSERT_GT(queries.size(), 2 * kPolicyBurst);
   const bool avx512 = rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512F) && rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512VL) &&
                       rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512CD) && rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512BW);
-  EXPECT_EQ(world.tables().acl().base(abi::PolicyDirection::kIngress)->classify_method(),
+  EXPECT_EQ(world.tables().acl().base()->classify_method(),
             avx512 ? RTE_ACL_CLASSIFY_AVX512X32 : RTE_ACL_CLASSIFY_DEFAULT);
   std::vector<FlowVerdict> burst(queries.size());
   world.tables().Check(queries.data(), static_cast<uint32_t>(queries.size()), burst.data());
