@@ -240,17 +240,57 @@ void SetRange(rte_acl_field& field, Range range, bool narrow) {
   }
 }
 
-// A prefix is the product of a range of its first two bytes and a range of
-// its last two: both 16-bit halves are ranges (the layouts split the address
-// so that the spare bytes can come last, acl_classifier.h).
-void SetCidr(PolicyAclRule& rule, const abi::CidrRecord& cidr) {
-  const uint32_t mask = cidr.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - cidr.prefix_len);
-  const uint32_t first = cidr.prefix & mask;
-  const uint32_t last = first | ~mask;
-  rule.field[kPeerAddressHigh].value.u16 = static_cast<uint16_t>(first >> 16);
-  rule.field[kPeerAddressHigh].mask_range.u16 = static_cast<uint16_t>(last >> 16);
-  rule.field[kPeerAddressLow].value.u16 = static_cast<uint16_t>(first);
-  rule.field[kPeerAddressLow].mask_range.u16 = static_cast<uint16_t>(last);
+// A set of addresses as a product of a range of their first two bytes and
+// a range of their last two (the layouts split the address in two 16-bit
+// fields, acl_classifier.h).
+struct AddressBox {
+  uint32_t high_first, high_last, low_first, low_last;
+};
+
+// A record's CIDRs as few boxes: the prefixes are merged into contiguous
+// ranges, and a range takes one box when it lies within one /16 or covers
+// whole /16s, else up to three. An ipBlock minus its `except` is a run of
+// prefixes (a /24 except its first /28: /28, /27, /26, /25) that is one
+// range, so one rule instead of one per prefix.
+std::vector<AddressBox> AddressBoxes(const abi::CidrRecord* cidrs, size_t count) {
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t mask = cidrs[i].prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - cidrs[i].prefix_len);
+    ranges.emplace_back(cidrs[i].prefix & mask, (cidrs[i].prefix & mask) | ~mask);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<uint32_t, uint32_t>> merged;
+  for (const auto& [first, last] : ranges)
+    if (!merged.empty() && (merged.back().second == 0xffffffffu || first <= merged.back().second + 1))
+      merged.back().second = std::max(merged.back().second, last);
+    else
+      merged.emplace_back(first, last);
+  std::vector<AddressBox> boxes;
+  for (const auto& [first, last] : merged) {
+    const uint32_t high_first = first >> 16, high_last = last >> 16;
+    if (high_first == high_last) {
+      boxes.push_back({high_first, high_first, first & 0xffff, last & 0xffff});
+      continue;
+    }
+    uint32_t whole_first = high_first, whole_last = high_last;  // /16s covered whole
+    if ((first & 0xffff) != 0) {
+      boxes.push_back({high_first, high_first, first & 0xffff, 0xffff});
+      ++whole_first;
+    }
+    if ((last & 0xffff) != 0xffff) {
+      boxes.push_back({high_last, high_last, 0, last & 0xffff});
+      --whole_last;
+    }
+    if (whole_first <= whole_last) boxes.push_back({whole_first, whole_last, 0, 0xffff});
+  }
+  return boxes;
+}
+
+void SetAddressBox(PolicyAclRule& rule, const AddressBox& box) {
+  rule.field[kPeerAddressHigh].value.u16 = static_cast<uint16_t>(box.high_first);
+  rule.field[kPeerAddressHigh].mask_range.u16 = static_cast<uint16_t>(box.high_last);
+  rule.field[kPeerAddressLow].value.u16 = static_cast<uint16_t>(box.low_first);
+  rule.field[kPeerAddressLow].mask_range.u16 = static_cast<uint16_t>(box.low_last);
 }
 
 void Number(PolicyAclRule& rule, uint32_t local) {
@@ -281,9 +321,10 @@ void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t
     const std::vector<Range> peers = (record.peer_flags & abi::kPeerAnyIdentity)
                                          ? std::vector<Range>{{0, any_identity}}
                                          : Coalesce(image.identity_refs, record.peer_first, record.peer_count);
-    std::vector<abi::CidrRecord> cidrs;
-    if (record.peer_flags & abi::kPeerAnyAddress) cidrs.push_back({0, 0, {}});
-    else cidrs.assign(image.cidrs.begin() + record.cidr_first, image.cidrs.begin() + record.cidr_first + record.cidr_count);
+    const abi::CidrRecord any_address{0, 0, {}};
+    const std::vector<AddressBox> boxes = (record.peer_flags & abi::kPeerAnyAddress)
+                                              ? AddressBoxes(&any_address, 1)
+                                              : AddressBoxes(image.cidrs.data() + record.cidr_first, record.cidr_count);
 
     PolicyAclRule rule{};
     rule.data.category_mask = 1;
@@ -306,10 +347,10 @@ void Expand(const PolicyImage& image, const std::unordered_map<uint32_t, uint8_t
       part.image_rule.push_back(index);
       for (const Range& subject : Coalesce(ids.data(), ids.size()))
         for (const Range& peer : peers)
-          for (const abi::CidrRecord& cidr : cidrs) {
+          for (const AddressBox& box : boxes) {
             SetRange(rule.field[kSubject], subject, narrow);
             SetRange(rule.field[kPeer], peer, narrow);
-            SetCidr(rule, cidr);
+            SetAddressBox(rule, box);
             part.rules.push_back(rule);
             ++rule_count[record.direction];
           }

@@ -52,8 +52,10 @@
 // lookup answers both (and an egress named port to an ipBlock constrains
 // both at once). Rules are allow rules only, one category.
 //
-// Each PolicyRuleRecord expands to subject ranges x peer ranges x CIDRs
-// (identity sets are coalesced into ranges of consecutive ids).
+// Each PolicyRuleRecord expands to subject ranges x peer ranges x address
+// boxes (identity sets are coalesced into ranges of consecutive ids; CIDRs
+// into ranges of consecutive addresses, each one to three boxes of a range
+// of the first two bytes x a range of the last two: AddressBoxes).
 //
 // Partitions. rte_acl cannot be changed incrementally. Pods coming or
 // going with existing identities change only the IP -> identity map, never

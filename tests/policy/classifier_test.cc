@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <unistd.h>
 
@@ -336,6 +337,60 @@ TEST_F(PolicyClassifier, IpBlockWithExcept) {
       {"10.244.1.22", "10.244.1.20", 80, kTcp, false},  // except
       {"10.244.1.22", "10.244.2.1", 80, kTcp, false},
   });
+}
+
+// An ipBlock minus its excepts is merged into ranges of addresses, each
+// range one to three rules of (first two bytes) x (last two bytes)
+// (AddressBoxes, acl_classifier.cc): every address at and around each edge
+// gets the verdict of plain CIDR membership, and a /24 except its first
+// /28 - four prefixes - is one rule.
+TEST_F(PolicyClassifier, IpBlockRangesAreExactAtEveryEdge) {
+  PolicyWorld one(kBase + Policy("prod", "p", R"(  podSelector: {matchLabels: {app: api}}
+  ingress:
+  - from: [{ipBlock: {cidr: 172.16.5.0/24, except: [172.16.5.0/28]}}])"));
+  EXPECT_EQ(one.tables().acl().rule_count(abi::PolicyDirection::kIngress), 1u);
+
+  PolicyWorld world(kBase + Policy("prod", "p", R"(  podSelector: {matchLabels: {app: api}}
+  ingress:
+  - from:
+    - ipBlock: {cidr: 100.0.0.0/8, except: [100.1.0.0/16, 100.2.3.0/24, 100.200.0.128/25, 100.255.255.255/32]}
+    - ipBlock: {cidr: 172.16.5.0/24, except: [172.16.5.0/28]})"));
+  struct Block {
+    uint32_t first, last;
+  };
+  auto block = [](const char* address, uint32_t len) {
+    const uint32_t first = Ip(address);
+    return Block{first, first + static_cast<uint32_t>((uint64_t{1} << (32 - len)) - 1)};
+  };
+  const std::vector<Block> allowed = {block("100.0.0.0", 8), block("172.16.5.0", 24)};
+  const std::vector<Block> excepted = {block("100.1.0.0", 16), block("100.2.3.0", 24), block("100.200.0.128", 25),
+                                       block("100.255.255.255", 32), block("172.16.5.0", 28)};
+  auto in = [](const std::vector<Block>& blocks, uint32_t address) {
+    return std::any_of(blocks.begin(), blocks.end(), [&](const Block& b) { return address >= b.first && address <= b.last; });
+  };
+  std::vector<uint32_t> probes;
+  for (const auto* blocks : {&allowed, &excepted})
+    for (const Block& b : *blocks)
+      for (uint32_t edge : {b.first, b.last, b.first & 0xffff0000u, b.last | 0xffffu})
+        for (int delta = -2; delta <= 2; ++delta) probes.push_back(edge + static_cast<uint32_t>(delta));
+  std::mt19937 random(7);
+  for (int i = 0; i < 2000; ++i) probes.push_back(Ip("100.0.0.0") + (random() & 0x00ffffffu));
+  const uint32_t api = Ip("10.244.1.22");
+  std::vector<FlowQuery> queries;
+  for (uint32_t address : probes)
+    if (address != api) queries.push_back({address, api, 80, kTcp, 0});
+  std::vector<FlowVerdict> verdicts(queries.size());
+  world.tables().Check(queries.data(), static_cast<uint32_t>(queries.size()), verdicts.data());
+  size_t admitted = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const uint32_t address = queries[i].src_ipv4;
+    const bool expected = in(allowed, address) && !in(excepted, address);
+    EXPECT_EQ(verdicts[i].allowed, expected) << ((address >> 24) & 255) << "." << ((address >> 16) & 255) << "."
+                                             << ((address >> 8) & 255) << "." << (address & 255);
+    admitted += verdicts[i].allowed;
+  }
+  EXPECT_GT(admitted, 0u);
+  EXPECT_LT(admitted, queries.size());
 }
 
 TEST_F(PolicyClassifier, NamedPortsResolvePerDestinationPod) {
