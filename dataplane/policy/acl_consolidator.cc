@@ -10,8 +10,8 @@ namespace np::policy {
 
 Result<std::shared_ptr<const AclContexts>> AclConsolidator::BuildBaseOnly(const PolicyImage& image,
                                                                           uint32_t partitions) {
-  // No previous classifier: one base per direction with every partition's
-  // rules, every partition base-served (or without rules), no overlays.
+  // No previous classifier: one base with every partition's rules (both
+  // directions), every partition base-served (or without rules), no overlays.
   return AclContexts::Build(image, nullptr, partitions);
 }
 

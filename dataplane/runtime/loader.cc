@@ -150,10 +150,9 @@ void Loader::PollConsolidation(uint64_t now_ns) {
   char line[200];
   std::snprintf(line, sizeof(line),
                 "policy generation %llu: rte_acl overlays consolidated in the background in %.0f ms "
-                "(%u overlay contexts -> %u base contexts, %u rules)",
+                "(%u overlay contexts folded into a new base of %u rules)",
                 static_cast<unsigned long long>(current->generation()), done->build_ms, done->overlays_before,
-                acl.contexts_built(), acl.rule_count(abi::PolicyDirection::kIngress) +
-                                          acl.rule_count(abi::PolicyDirection::kEgress));
+                acl.rule_count(abi::PolicyDirection::kIngress) + acl.rule_count(abi::PolicyDirection::kEgress));
   Log(line);
   Swap(shared_.policy, static_cast<const policy::PolicyTables*>(done->tables.release()));
 }

@@ -22,8 +22,8 @@
 //
 // After the benchmarks each size prints exactly one line:
 //   bench=acl policies=P rules=N ns_per_pkt=X build_ms=Y mem_kb=Z
-// N = compiled classifier rules (ingress + egress contexts, after identity
-// ranges are coalesced), X = BM_Classify/P's CPU time per burst / 64 (CPU,
+// N = compiled classifier rules (both directions, after identity sets and
+// CIDRs are coalesced into ranges), X = BM_Classify/P's CPU time per burst / 64 (CPU,
 // not wall, time: the machines this runs on are shared).
 //
 // --partitions K builds the classifier with K namespace partitions
