@@ -135,7 +135,7 @@ void PolicyTables::CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdic
   if (ingress + egress == 0) return;
   // One run of keys for ClassifyByRoute: ingress [0, ingress), then egress.
   const uint32_t n = ingress + egress;
-  uint8_t routes[kMaxKeys];
+  uint8_t routes[kMaxKeys] = {};  // zeroed: GCC 12 cannot see that the n used below are all set
   for (uint32_t k = 0; k < ingress; ++k) {
     key_ptrs[k] = keys[k].bytes;
     routes[k] = route_of[k];
