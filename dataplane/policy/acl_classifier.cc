@@ -187,7 +187,7 @@ Result<ContextPtr> BuildContext(const std::vector<PolicyAclRule>& rules, bool na
 // gets AVX512X16 (16 flows per walk, ymm registers); AVX512X32 walks 32
 // flows at once in zmm registers, and its cache misses overlap twice as
 // much: measured 1.4-2 ns per new flow less at 100 to 10k policies
-// (perf/acl/README.md, "Classify method"). rte_acl_classify_alg runs a
+// (perf/acl/README.md, "The 1.15x target", step 2). rte_acl_classify_alg runs a
 // named method for one call without touching the global setting; whether
 // the library was built with it is checked by classifying one key
 // (a stub answers -ENOTSUP). 0 = the context's own method.

@@ -219,7 +219,7 @@ class AclContexts {
   // acl_classifier.cc) from host-order values. Whole-word stores of values
   // built in registers: a key assembled field by field on the stack and
   // copied with one 16-byte load stalled on store forwarding
-  // (perf/acl/README.md, "Key building").
+  // (perf/acl/README.md, "The 1.15x target", step 3).
   void MakeKey(AclKey& key, abi::PolicyDirection direction, uint8_t protocol, uint32_t subject, uint32_t peer,
                uint32_t peer_ipv4, uint16_t dst_port) const {
     static_assert(std::endian::native == std::endian::little, "the words below are laid out little-endian");

@@ -12,17 +12,18 @@
 // hit. Here one 64-byte bucket holds five keys and their values: a lookup
 // compares the five keys at once (SSE) and reads the value from the same
 // line. Measured in np-bench-acl, ns per new flow at 100 / 10k policies:
-// FrozenMap 24.1 / 29.6, this map 23.6 / 27.5 (perf/acl/README.md,
-// "The address map").
+// FrozenMap 24.4 / 30.0; this map 24.0 / 27.6 with murmur3's finalizer as
+// the hash, 22.8 / 26.2 with Fibonacci hashing (perf/acl/README.md, "The
+// 1.15x target", step 4).
 //
 // Placement: an entry goes to its home bucket (Fibonacci hashing: the top
 // bits of the address times 2^64/phi, which spreads runs of consecutive pod
-// addresses evenly; murmur3's finalizer cost 1-2 ns more per flow) or,
-// when that is full, to the next one, and then the home bucket is marked
-// so that a lookup looks there too (rare: a bucket holds at most 2.5 entries on
-// average). A build that cannot place an entry in either doubles the
-// bucket count and starts again. 255.255.255.255 marks an empty slot, so
-// an entry for that address is kept beside the buckets.
+// addresses evenly) or, when that is full, to the next one, and then the
+// home bucket is marked so that a lookup looks there too (rare: a bucket
+// holds at most 2.5 entries on average). A build that cannot place an
+// entry in either doubles the bucket count and starts again, up to 64
+// buckets per entry (beyond that, an Error). 255.255.255.255 marks an
+// empty slot, so an entry for that address is kept beside the buckets.
 #pragma once
 
 #if defined(__SSE2__)

@@ -6,8 +6,8 @@
 // A slot is only its key and value: the largest key value marks an empty
 // slot, and an entry with that key is kept beside the slots. Without a
 // per-slot "used" flag an IPv4 -> 8-byte value slot is 12 bytes instead of
-// 24, so the policy's address map of a large cluster stays in L1/L2
-// (perf/acl/README.md).
+// 24. (The policy's address map, looked up beside rte_acl walks that sweep
+// L1, has a bucketed layout of its own: dataplane/policy/address_map.h.)
 #pragma once
 
 #include <bit>
