@@ -435,7 +435,9 @@ Result<std::shared_ptr<const AclContexts>> AclContexts::Build(const PolicyImage&
   std::shared_ptr<const AclContext>& base = contexts->base_;
   if (previous != nullptr && total > 0) base = previous->base_;
   uint64_t forced = contexts->Forced(partition_of);
-  auto served = [&](uint32_t p) { return base && part[p].digest == base->partition_digest_[p] && !((forced >> p) & 1); };
+  auto served = [&](uint32_t p) {
+    return base && part[p].digest == base->partition_digest_[p] && !((forced >> p) & 1);
+  };
   uint64_t overlaid = 0;
   for (uint32_t p = 0; p < partitions; ++p)
     if (!served(p)) overlaid += part[p].rules.size();
@@ -530,7 +532,8 @@ void AclContexts::Classify(uint8_t route, const uint8_t** keys, uint32_t* result
   if (slot.classify_method == RTE_ACL_CLASSIFY_DEFAULT)
     rte_acl_classify(slot.ctx, keys, results, count, 1);
   else
-    rte_acl_classify_alg(slot.ctx, keys, results, count, 1, static_cast<enum rte_acl_classify_alg>(slot.classify_method));
+    rte_acl_classify_alg(slot.ctx, keys, results, count, 1,
+                         static_cast<enum rte_acl_classify_alg>(slot.classify_method));
   for (uint32_t i = 0; i < count; ++i) results[i] = slot.image_rule[results[i]];  // [0] = kAclNoMatch
 }
 

@@ -556,7 +556,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "policies=%u: %s\n", size, world.error.c_str());
       continue;
     }
-    std::fprintf(stderr, "policies=%u rules=%lu compile_ms=%.0f build_ms=%.0f mem_kb=%zu allowed=%.2f keys_per_flow=%.2f partitions=%u\n",
+    std::fprintf(stderr,
+                 "policies=%u rules=%lu compile_ms=%.0f build_ms=%.0f mem_kb=%zu allowed=%.2f keys_per_flow=%.2f "
+                 "partitions=%u\n",
                  size, static_cast<unsigned long>(world.rules), world.compile_ms, world.build_ms,
                  world.mem_bytes / 1024, world.allowed_fraction, world.keys_per_flow, world.tables->acl().partitions());
     benchmark::RegisterBenchmark(("BM_Classify/" + std::to_string(size)).c_str(), BM_Classify, &world);

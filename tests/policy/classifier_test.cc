@@ -366,7 +366,8 @@ TEST_F(PolicyClassifier, IpBlockRangesAreExactAtEveryEdge) {
   const std::vector<Block> excepted = {block("100.1.0.0", 16), block("100.2.3.0", 24), block("100.200.0.128", 25),
                                        block("100.255.255.255", 32), block("172.16.5.0", 28)};
   auto in = [](const std::vector<Block>& blocks, uint32_t address) {
-    return std::any_of(blocks.begin(), blocks.end(), [&](const Block& b) { return address >= b.first && address <= b.last; });
+    return std::any_of(blocks.begin(), blocks.end(),
+                       [&](const Block& b) { return address >= b.first && address <= b.last; });
   };
   std::vector<uint32_t> probes;
   for (const auto* blocks : {&allowed, &excepted})
