@@ -394,6 +394,30 @@ TEST_F(PolicyClassifier, IpBlockRangesAreExactAtEveryEdge) {
   EXPECT_LT(admitted, queries.size());
 }
 
+// Both directions' rules share one rte_acl context, told apart by the key's
+// first byte (AclProtocolByte). api's ingress rule (subject api, peer
+// client, 80/TCP) must not answer api's own egress key with the same
+// subject, peer and port; its rule for any protocol must not answer
+// another direction either, and a TCP rule no other protocol.
+TEST_F(PolicyClassifier, ARuleOfOneDirectionNeverAnswersTheOther) {
+  PolicyWorld world(kBase + Policy("prod", "p", R"(  podSelector: {matchLabels: {app: api}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {role: client}}}]
+    ports: [{port: 80}]
+  - from: [{podSelector: {matchLabels: {app: web}}}])"));
+  world.Expect({
+      {"10.244.1.23", "10.244.1.22", 80, kTcp, true},    // client -> api: ingress rule
+      {"10.244.1.22", "10.244.1.23", 80, kTcp, false},   // api -> client: api has no egress rule
+      {"10.244.1.23", "10.244.1.22", 80, kUdp, false},   // the rule is 80/TCP
+      {"10.244.1.23", "10.244.1.22", 0, kIcmp, false},
+      {"10.244.1.20", "10.244.1.22", 0, kIcmp, true},    // web -> api: any protocol, any port
+      {"10.244.1.20", "10.244.1.22", 9999, kSctp, true},
+      {"10.244.1.22", "10.244.1.20", 0, kIcmp, false},   // api -> web: still no egress rule
+  });
+  EXPECT_EQ(world.Verdict("10.244.1.22", "10.244.1.23", 80, kTcp).reason, Reason::kDeniedEgress);
+}
+
 TEST_F(PolicyClassifier, NamedPortsResolvePerDestinationPod) {
   // web has http=8080, web-legacy has http=80: same labels, two identities.
   PolicyWorld ingress(kBase + Policy("prod", "in", R"(  podSelector: {matchLabels: {app: web}}
