@@ -105,9 +105,13 @@
 //    and its direction, so the lowest matching index is the one a single
 //    context per direction would report.
 //  - The subject's partition travels with its address (AddressInfo in
-//    address_map.h); PolicyTables::CheckBurst maps it to a route, groups
-//    a burst's keys by route (a counting sort, skipped when there is one)
-//    and classifies each group in one call.
+//    address_map.h); PolicyTables::CheckBurst maps it to a route. Every
+//    key of a burst goes through the base in one call; the few keys of
+//    partitions the base does not serve are classified again on their own
+//    route, and those results replace the base's (which may come from the
+//    partition's stale rules). Splitting the burst by route instead (a
+//    counting sort, one call per route) cost 5-9 ns per flow with 1-3
+//    overlays at 10k policies; this costs 1-4.
 //
 // Whole-image shortcut: when the rules, identity sets and CIDRs are the
 // same (PolicyImage::AclDigest), the partitions of the identities they

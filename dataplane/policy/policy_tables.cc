@@ -63,30 +63,28 @@ void PolicyTables::Check(const FlowQuery* flows, uint32_t count, FlowVerdict* ve
 
 void PolicyTables::ClassifyByRoute(const uint8_t** keys, const uint8_t* routes, uint8_t any_route, uint32_t n,
                                    uint32_t* results) const {
-  if (any_route == 0) {  // every key to the base: one call, as before partitions
-    acl_->Classify(0, keys, results, n);
-    return;
-  }
-  // Counting sort by route, one call per run, results back in key order.
-  constexpr uint32_t kRoutes = AclContexts::kMaxAclRoutes;
-  uint8_t start[kRoutes + 1] = {};
-  for (uint32_t k = 0; k < n; ++k) ++start[routes[k] + 1];
-  for (uint32_t r = 1; r <= kRoutes; ++r) start[r] += start[r - 1];
-  const uint8_t* key_ptrs[kMaxKeys];
-  uint8_t slot_at[kMaxKeys];
-  for (uint32_t k = 0; k < n; ++k) {
-    const uint8_t at = start[routes[k]]++;
-    key_ptrs[at] = keys[k];
-    slot_at[at] = static_cast<uint8_t>(k);
-  }
-  uint32_t sorted[kMaxKeys];
-  for (uint32_t begin = 0; begin < n;) {
-    const uint8_t route = routes[slot_at[begin]];
-    const uint32_t end = start[route];  // advanced to the end of its run above
-    acl_->Classify(route, key_ptrs + begin, sorted + begin, end - begin);
+  // Every key goes through the base in one call: rte_acl walks many keys at
+  // once far better than a few. The keys of partitions the base does not
+  // serve (overlays, or no rules) are few; they are classified again on
+  // their own route, and those results replace the base's, which may come
+  // from that partition's stale rules.
+  acl_->Classify(0, keys, results, n);
+  if (any_route == 0) return;
+  uint8_t other_at[kMaxKeys];
+  uint32_t others = 0;
+  for (uint32_t k = 0; k < n; ++k)
+    if (routes[k] != 0) other_at[others++] = static_cast<uint8_t>(k);
+  std::sort(other_at, other_at + others, [routes](uint8_t a, uint8_t b) { return routes[a] < routes[b]; });
+  const uint8_t* run_keys[kMaxKeys];
+  uint32_t run_results[kMaxKeys];
+  for (uint32_t begin = 0; begin < others;) {
+    const uint8_t route = routes[other_at[begin]];
+    uint32_t end = begin;
+    for (; end < others && routes[other_at[end]] == route; ++end) run_keys[end - begin] = keys[other_at[end]];
+    acl_->Classify(route, run_keys, run_results, end - begin);
+    for (uint32_t at = begin; at < end; ++at) results[other_at[at]] = run_results[at - begin];
     begin = end;
   }
-  for (uint32_t at = 0; at < n; ++at) results[slot_at[at]] = sorted[at];
 }
 
 void PolicyTables::CheckBurst(const FlowQuery* flows, uint32_t count, FlowVerdict* verdicts) const {

@@ -35,9 +35,9 @@
 //
 // Cost per burst of n new flows: 2n AddressMap lookups (one cache line
 // each; the subject's ACL partition comes with its address), key building,
-// and one rte_acl_classify call per route present in the burst, for the
-// keys of both directions: one call unless some subjects' partitions have
-// overlays (acl_classifier.h; then a counting sort groups the keys). Each call runs
+// and one rte_acl_classify call for the keys of both directions, plus one
+// per overlay route present (acl_classifier.h, "Base and overlays": the
+// few keys of overlaid partitions are classified again there). Each call runs
 // the widest SIMD method the CPU has (AVX512X32 where the CPU and the
 // library have it, else rte_acl's own choice: AVX512X16/AVX2/SSE4.1),
 // which picks narrower walks for short calls (fewer than 4 keys: scalar).
