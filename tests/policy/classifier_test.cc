@@ -15,6 +15,7 @@
 #include "dataplane/policy/policy_tables.h"
 #include "tests/harness/test_eal.h"
 #include "tests/policy/policy_test_support.h"
+#include "tests/policy/same_verdicts.h"
 
 namespace np::policy {
 namespace {
@@ -617,19 +618,7 @@ TEST_F(PolicyClassifier, WideIdentitiesGiveTheSameVerdicts) {
     for (const std::string& dst : pods)
       for (uint16_t port : {79, 80, 85, 90, 91})
         for (uint8_t protocol : {kTcp, kUdp}) queries.push_back({Ip(src), Ip(dst), port, protocol, 0});
-  std::vector<FlowVerdict> narrow_verdicts(queries.size()), wide_verdicts(queries.size());
-  const uint32_t count = static_cast<uint32_t>(queries.size());
-  world.tables().Check(queries.data(), count, narrow_verdicts.data());
-  (*wide)->Check(queries.data(), count, wide_verdicts.data());
-  size_t allowed = 0;
-  for (size_t i = 0; i < queries.size(); ++i) {
-    EXPECT_EQ(narrow_verdicts[i].allowed, wide_verdicts[i].allowed) << i;
-    EXPECT_EQ(narrow_verdicts[i].reason, wide_verdicts[i].reason) << i;
-    EXPECT_EQ(narrow_verdicts[i].ingress_rule, wide_verdicts[i].ingress_rule) << i;
-    EXPECT_EQ(narrow_verdicts[i].egress_rule, wide_verdicts[i].egress_rule) << i;
-    EXPECT_EQ(shift(narrow_verdicts[i].src_identity), wide_verdicts[i].src_identity) << i;
-    allowed += narrow_verdicts[i].allowed;
-  }
+  const size_t allowed = CountAllowed(ExpectSameVerdicts(queries, **wide, world.tables(), shift));
   EXPECT_GT(allowed, 0u);
   EXPECT_LT(allowed, queries.size());
 }
